@@ -1,0 +1,1 @@
+"""The lab: experiment orchestration for the task queue (scenarios, load, faults, reports)."""
