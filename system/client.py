@@ -1,0 +1,291 @@
+"""Python clients: ``Client`` (blocking) and ``AsyncClient`` (asyncio).
+
+Both run the same operation descriptions from ``system.core.ops``; only the I/O differs.
+
+    from system.client import Client
+    with Client("redis://127.0.0.1:6379/0") as c:
+        sub = c.submit("echo", {"hello": "world"})
+        record = c.wait(sub.id, timeout_seconds=5)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from system.config import QueueSettings
+from system.core import ops
+from system.core.connection import check_redis, check_redis_async, connect, connect_async
+from system.core.errors import TaskNotFound, raise_for_code
+from system.core.keys import QUEUES, queue_keys, queue_of
+from system.core.ops import Call, CancelOutcome, Submitted
+from system.core.scripts import register_all
+from system.core.submission import TaskRequest, build_task
+from system.core.task import TaskRecord
+
+T = TypeVar("T")
+# Tasks per submit_bulk call: large enough to amortise the round trip, small enough that
+# one script call does not hold Redis for long (a few ms).
+BULK_CHUNK = 1000
+CANCEL_REASON = "cancelled by request"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    name: str
+    queued: int
+    scheduled: int
+    running: int
+    dead: int
+    paused: bool
+    counters: dict[str, int]  # succeeded, failed, retried, cancelled, lease_expired, ...
+
+
+def _stats_commands(pipe: Any, queue: str) -> None:
+    k = queue_keys(queue)
+    for key in (k.queued, k.scheduled, k.running, k.dead):
+        pipe.zcard(key)
+    pipe.hgetall(k.meta)
+
+
+def _stats(queue: str, replies: list[Any]) -> QueueStats:
+    queued, scheduled, running, dead, meta = replies
+    counters = {k: int(v) for k, v in meta.items() if k not in ("seq", "token", "paused")}
+    return QueueStats(queue, queued, scheduled, running, dead, "paused" in meta, counters)
+
+
+def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
+    if not h:
+        raise TaskNotFound(task_id)
+    return TaskRecord.from_hash(task_id, queue_of(task_id), h)
+
+
+def _cancelled(task_id: str, outcome: CancelOutcome) -> CancelOutcome:
+    raise_for_code(outcome.code, task_id)
+    return outcome
+
+
+class _Common:
+    """What both clients share: settings, validation, grouping into script calls."""
+
+    def __init__(self, settings: QueueSettings | None) -> None:
+        self.settings = settings or QueueSettings()
+        self._known_queues: set[str] = set()
+
+    @property
+    def result_ttl_ms(self) -> int:
+        return int(self.settings.result_ttl_seconds * 1000)
+
+    @property
+    def idem_ttl_ms(self) -> int:
+        return int(self.settings.idempotency_ttl_seconds * 1000)
+
+    def _submit_calls(
+        self, requests: Iterable[TaskRequest]
+    ) -> list[tuple[list[int], Call[list[Submitted]]]]:
+        """Validate all requests first (nothing is written if one is bad), then group them
+        by queue into chunks of one script call each. Returns (input positions, call)."""
+        t = now_ms()
+        by_queue: dict[str, list[tuple[int, ops.NewTask]]] = {}
+        for i, req in enumerate(requests):
+            task = build_task(req, self.settings, t)
+            by_queue.setdefault(task.queue, []).append((i, task))
+        calls = []
+        for queue, items in by_queue.items():
+            for start in range(0, len(items), BULK_CHUNK):
+                chunk = items[start : start + BULK_CHUNK]
+                call = ops.submit_bulk(queue, [task for _, task in chunk], t, self.idem_ttl_ms)
+                calls.append(([i for i, _ in chunk], call))
+        return calls
+
+    def _unknown_queues(self, queues: Iterable[str]) -> list[str]:
+        new = [q for q in set(queues) if q not in self._known_queues]
+        self._known_queues.update(new)
+        return new
+
+
+class Client(_Common):
+    """Blocking client. ``redis`` is a URL or an existing redis-py client (decoded strings)."""
+
+    def __init__(
+        self, redis: str | Any, settings: QueueSettings | None = None, *, check: bool = True
+    ) -> None:
+        super().__init__(settings)
+        self._owns = isinstance(redis, str)
+        self.redis = connect(redis) if isinstance(redis, str) else redis
+        if check:
+            check_redis(self.redis)
+        self._scripts = register_all(self.redis)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owns:
+            self.redis.close()
+
+    def run(self, call: Call[T]) -> T:
+        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+
+    def _remember_queues(self, queues: Iterable[str]) -> None:
+        new = self._unknown_queues(queues)
+        if new:
+            self.redis.sadd(QUEUES, *new)
+
+    def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
+        """Submit one task. Options: queue, priority, max_retries, timeout_seconds,
+        delay_seconds, eta, idempotency_key."""
+        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        self._remember_queues([task.queue])
+        return self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+
+    def submit_many(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
+        """Submit many tasks, one round trip per queue and chunk; results in input order."""
+        calls = self._submit_calls(requests)
+        self._remember_queues(r.queue for r in requests)
+        out: list[Submitted] = [None] * len(requests)  # type: ignore[list-item]
+        for positions, call in calls:
+            for pos, sub in zip(positions, self.run(call), strict=True):
+                out[pos] = sub
+        return out
+
+    def get(self, task_id: str) -> TaskRecord:
+        return _record(task_id, self.redis.hgetall(ops.keys_for_task(task_id).task(task_id)))
+
+    def wait(self, task_id: str, timeout_seconds: float) -> TaskRecord:
+        """Block until the task ends or the timeout passes; return its record either way."""
+        state = self.run(ops.register_waiter(task_id))
+        if state == "":
+            raise TaskNotFound(task_id)
+        if state not in ("succeeded", "failed", "cancelled"):
+            done = ops.keys_for_task(task_id).done(task_id)
+            self.redis.xread({done: "0-0"}, count=1, block=max(1, int(timeout_seconds * 1000)))
+        return self.get(task_id)
+
+    def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
+        call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
+        return _cancelled(task_id, self.run(call))
+
+    def pause(self, queue: str) -> None:
+        self.redis.hset(queue_keys(queue).meta, "paused", "1")
+
+    def resume(self, queue: str) -> None:
+        self.redis.hdel(queue_keys(queue).meta, "paused")
+
+    def stats(self, queue: str) -> QueueStats:
+        pipe = self.redis.pipeline(transaction=False)
+        _stats_commands(pipe, queue)
+        return _stats(queue, pipe.execute())
+
+    def queues(self) -> list[str]:
+        return sorted(self.redis.smembers(QUEUES))
+
+    def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
+        ids = self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)
+        return [self.get(i) for i in ids]
+
+    def requeue_dead(self, queue: str, ids: Sequence[str] = (), limit: int = 1000) -> list[str]:
+        return self.run(ops.requeue_dead(queue, now_ms(), limit, ids))
+
+
+class AsyncClient(_Common):
+    """asyncio client; the same methods as ``Client``, awaited. Call ``await connect()``
+    (or use ``async with``) before the first operation: it checks the server."""
+
+    def __init__(
+        self, redis: str | Any, settings: QueueSettings | None = None, *, check: bool = True
+    ) -> None:
+        super().__init__(settings)
+        self._owns = isinstance(redis, str)
+        self.redis = connect_async(redis) if isinstance(redis, str) else redis
+        self._check = check
+        self._scripts = register_all(self.redis)
+
+    async def connect(self) -> AsyncClient:
+        if self._check:
+            await check_redis_async(self.redis)
+            self._check = False
+        return self
+
+    async def __aenter__(self) -> AsyncClient:
+        return await self.connect()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._owns:
+            await self.redis.aclose()
+
+    async def run(self, call: Call[T]) -> T:
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+
+    async def _remember_queues(self, queues: Iterable[str]) -> None:
+        new = self._unknown_queues(queues)
+        if new:
+            await self.redis.sadd(QUEUES, *new)
+
+    async def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
+        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        await self._remember_queues([task.queue])
+        return await self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+
+    async def submit_many(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
+        calls = self._submit_calls(requests)
+        await self._remember_queues(r.queue for r in requests)
+        out: list[Submitted] = [None] * len(requests)  # type: ignore[list-item]
+        for positions, call in calls:
+            for pos, sub in zip(positions, await self.run(call), strict=True):
+                out[pos] = sub
+        return out
+
+    async def get(self, task_id: str) -> TaskRecord:
+        key = ops.keys_for_task(task_id).task(task_id)
+        return _record(task_id, await self.redis.hgetall(key))
+
+    async def wait(self, task_id: str, timeout_seconds: float) -> TaskRecord:
+        state = await self.run(ops.register_waiter(task_id))
+        if state == "":
+            raise TaskNotFound(task_id)
+        if state not in ("succeeded", "failed", "cancelled"):
+            done = ops.keys_for_task(task_id).done(task_id)
+            await self.redis.xread(
+                {done: "0-0"}, count=1, block=max(1, int(timeout_seconds * 1000))
+            )
+        return await self.get(task_id)
+
+    async def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
+        call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
+        return _cancelled(task_id, await self.run(call))
+
+    async def pause(self, queue: str) -> None:
+        await self.redis.hset(queue_keys(queue).meta, "paused", "1")
+
+    async def resume(self, queue: str) -> None:
+        await self.redis.hdel(queue_keys(queue).meta, "paused")
+
+    async def stats(self, queue: str) -> QueueStats:
+        pipe = self.redis.pipeline(transaction=False)
+        _stats_commands(pipe, queue)
+        return _stats(queue, await pipe.execute())
+
+    async def queues(self) -> list[str]:
+        return sorted(await self.redis.smembers(QUEUES))
+
+    async def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
+        ids = await self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)
+        return [await self.get(i) for i in ids]
+
+    async def requeue_dead(
+        self, queue: str, ids: Sequence[str] = (), limit: int = 1000
+    ) -> list[str]:
+        return await self.run(ops.requeue_dead(queue, now_ms(), limit, ids))

@@ -1,0 +1,90 @@
+"""One Settings object for every process. Environment prefix ``TASKQ_``, groups nested
+with ``__`` (``TASKQ_WORKER__CONCURRENCY=64``); command-line flags override it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class QueueSettings(BaseModel):
+    """Behaviour of the queue itself, shared by clients and workers."""
+
+    lease_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A claimed task's lease; a worker that stops heartbeating "
+        "loses its tasks to redelivery after this long (plus up to reap_interval_seconds).",
+    )
+    result_ttl_seconds: float = Field(
+        86400.0,
+        ge=0,
+        description="How long a finished task "
+        "and its result are kept (0 = forever). Dead-lettered "
+        "tasks are kept until requeued.",
+    )
+    idempotency_ttl_seconds: float = Field(
+        86400.0, gt=0, description="How long an idempotency key maps to its first task."
+    )
+    max_payload_bytes: int = Field(1_048_576, gt=0, description="Largest payload (JSON bytes).")
+    max_result_bytes: int = Field(
+        1_048_576,
+        gt=0,
+        description="Largest result (JSON bytes); a bigger result fails the task without retry.",
+    )
+    default_max_retries: int = Field(3, ge=0, description="Retries after the first attempt.")
+    retry_backoff_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="Base of the exponential retry backoff: base * 2^(attempt-1), full jitter.",
+    )
+    retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Cap of the backoff.")
+
+
+class WorkerSettings(BaseModel):
+    concurrency: int = Field(32, gt=0, description="Tasks in flight per worker process.")
+    queues: list[str] = Field(
+        default_factory=lambda: ["default"], description="Queues to serve, in order of preference."
+    )
+    imports: list[str] = Field(default_factory=list, description="Modules with @task handlers.")
+    burst: bool = Field(False, description="Exit when the queues are empty.")
+    shutdown_timeout_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="On SIGTERM, how long in-flight tasks may run before being released.",
+    )
+    claim_batch: int = Field(200, gt=0, description="Most tasks claimed per round trip.")
+    processes: int = Field(
+        os.cpu_count() or 1,
+        gt=0,
+        description="Process pool size for CPU-bound ('process' mode) handlers.",
+    )
+    threads: int = Field(32, gt=0, description="Thread pool size for 'thread' handlers.")
+    poll_interval_seconds: float = Field(
+        1.0,
+        gt=0,
+        description="Longest an idle worker blocks waiting for a wake-up before checking again.",
+    )
+    scheduler_interval_seconds: float = Field(
+        0.1, gt=0, description="How often due delayed tasks are promoted."
+    )
+    reap_interval_seconds: float = Field(
+        1.0, gt=0, description="How often expired leases are reclaimed."
+    )
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    redis_url: str | None = Field(
+        None,
+        description="redis://, rediss:// (TLS), or "
+        "redis+cluster:// URL. None: start an embedded private Redis.",
+    )
+    queue: QueueSettings = Field(default_factory=QueueSettings)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings)

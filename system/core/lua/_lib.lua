@@ -1,0 +1,58 @@
+-- Shared helpers, pasted by the loader in place of `-- @include _lib` (Redis has no include).
+-- Task hash fields are documented in system/core/task.py.
+
+-- 2^44: FIFO sequence space inside one priority level. (255 - priority) * 2^44 + seq stays
+-- below 2^52, so the score is an exact integer in a double, and ZPOPMIN yields the highest
+-- priority first and, within it, the oldest.
+local SEQ_SPAN = 17592186044416
+
+local function priority_score(meta_key, priority)
+  local seq = redis.call('HINCRBY', meta_key, 'seq', 1)
+  return string.format('%.0f', (255 - tonumber(priority)) * SEQ_SPAN + seq)
+end
+
+-- Put a task in the queued ZSET at its priority; eligible_ms is when it became runnable.
+local function enqueue(queued_key, meta_key, task_key, id, priority, eligible_ms)
+  redis.call('ZADD', queued_key, priority_score(meta_key, priority), id)
+  redis.call('HSET', task_key, 'state', 'queued', 'eligible_ms', eligible_ms)
+end
+
+-- Push up to n wake-up tokens for idle workers; the list is capped so it cannot grow
+-- while every worker is busy.
+local WAKE_CAP = 16
+local function wake(wake_key, n)
+  local room = WAKE_CAP - redis.call('LLEN', wake_key)
+  if n > room then n = room end
+  for _ = 1, n do redis.call('RPUSH', wake_key, '1') end
+end
+
+-- A terminal state was reached: tell waiters (only if one registered, so the common path
+-- pays nothing), and let the record expire after the result TTL.
+local function finish(task_key, done_key, state, now_ms, ttl_ms)
+  redis.call('HSET', task_key, 'state', state, 'finished_ms', now_ms)
+  redis.call('HDEL', task_key, 'token')
+  if ttl_ms > 0 then redis.call('PEXPIRE', task_key, ttl_ms) end
+  if redis.call('HEXISTS', task_key, 'waiters') == 1 then
+    redis.call('XADD', done_key, 'MAXLEN', '1', '*', 'state', state)
+    redis.call('PEXPIRE', done_key, 60000)
+  end
+end
+
+-- Write a new task record and place it: scheduled when eta is in the future, else queued.
+-- `keys` holds queued, scheduled, meta and task_prefix. Returns the state it was placed in.
+local function create_task(keys, now_ms, id, task_type, payload, priority, max_retries,
+                           timeout_ms, eta_ms, idem)
+  local state, eligible_ms = 'queued', now_ms
+  if tonumber(eta_ms) > tonumber(now_ms) then state, eligible_ms = 'scheduled', eta_ms end
+  local task_key = keys.task_prefix .. id
+  redis.call('HSET', task_key, 'type', task_type, 'payload', payload, 'priority', priority,
+    'state', state, 'attempts', 0, 'max_retries', max_retries, 'timeout_ms', timeout_ms,
+    'created_ms', now_ms, 'eligible_ms', eligible_ms)
+  if idem ~= '' then redis.call('HSET', task_key, 'idem', idem) end
+  if state == 'scheduled' then
+    redis.call('ZADD', keys.scheduled, eta_ms, id)
+  else
+    redis.call('ZADD', keys.queued, priority_score(keys.meta, priority), id)
+  end
+  return state
+end

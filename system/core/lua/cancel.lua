@@ -1,0 +1,31 @@
+-- cancel: a queued or scheduled task is cancelled at once; a running one is asked to stop
+-- (its worker sees the request on its next heartbeat and stops cooperatively).
+--
+-- KEYS[1]  queued ZSET
+-- KEYS[2]  scheduled ZSET
+-- KEYS[3]  meta HASH (counters)
+-- KEYS[4]  task HASH
+-- KEYS[5]  done STREAM of the task
+-- ARGV[1]  task id
+-- ARGV[2]  now, epoch ms
+-- ARGV[3]  result TTL, ms (0 = keep)
+-- ARGV[4]  reason, stored as the task's error
+-- Returns  {code, state}: 1 cancelled now; 2 cancellation requested (running);
+--          0 already finished (state unchanged); -2 no such task
+-- @include _lib
+local id, now_ms = ARGV[1], ARGV[2]
+local state = redis.call('HGET', KEYS[4], 'state')
+if not state then return {-2, ''} end
+if state == 'queued' or state == 'scheduled' then
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('HSET', KEYS[4], 'error', ARGV[4])
+  finish(KEYS[4], KEYS[5], 'cancelled', now_ms, tonumber(ARGV[3]))
+  redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
+  return {1, 'cancelled'}
+end
+if state == 'running' then
+  redis.call('HSET', KEYS[4], 'cancel', ARGV[4])
+  return {2, 'running'}
+end
+return {0, state}

@@ -1,0 +1,57 @@
+-- fail: a running task raised (or timed out); retry it after a backoff, or dead-letter it.
+--
+-- KEYS[1]  running ZSET
+-- KEYS[2]  queued ZSET
+-- KEYS[3]  scheduled ZSET (score: eligible epoch ms)
+-- KEYS[4]  dead ZSET (score: epoch ms dead-lettered)
+-- KEYS[5]  meta HASH (counters, FIFO sequence)
+-- KEYS[6]  wake LIST
+-- KEYS[7]  task HASH
+-- KEYS[8]  done STREAM of the task
+-- ARGV[1]  task id
+-- ARGV[2]  fencing token
+-- ARGV[3]  now, epoch ms
+-- ARGV[4]  error message
+-- ARGV[5]  traceback text
+-- ARGV[6]  retry delay, ms (computed by the caller with backoff and jitter); -1 = never retry
+-- ARGV[7]  result TTL, ms, for a task that ends cancelled (0 = keep)
+-- Returns  1 retried (queued or scheduled), 2 dead-lettered (state 'failed'),
+--          3 cancelled (cancel had been requested), -1 stale lease (rejected and counted)
+-- @include _lib
+local id, now_ms, delay_ms = ARGV[1], ARGV[3], tonumber(ARGV[6])
+local task_key = KEYS[7]
+local f = redis.call('HMGET', task_key, 'state', 'token', 'attempts', 'max_retries',
+  'priority', 'cancel')
+if f[1] ~= 'running' or f[2] ~= ARGV[2] then
+  redis.call('HINCRBY', KEYS[5], 'stale_rejected', 1)
+  return -1
+end
+
+redis.call('ZREM', KEYS[1], id)
+redis.call('HSET', task_key, 'error', ARGV[4], 'traceback', ARGV[5])
+
+if f[6] then
+  finish(task_key, KEYS[8], 'cancelled', now_ms, tonumber(ARGV[7]))
+  redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
+  return 3
+end
+
+if delay_ms >= 0 and tonumber(f[3]) <= tonumber(f[4]) then
+  redis.call('HDEL', task_key, 'token')
+  redis.call('HINCRBY', KEYS[5], 'retried', 1)
+  if delay_ms == 0 then
+    enqueue(KEYS[2], KEYS[5], task_key, id, f[5], now_ms)
+    wake(KEYS[6], 1)
+  else
+    local eta_ms = string.format('%.0f', tonumber(now_ms) + delay_ms)
+    redis.call('ZADD', KEYS[3], eta_ms, id)
+    redis.call('HSET', task_key, 'state', 'scheduled', 'eligible_ms', eta_ms)
+  end
+  return 1
+end
+
+redis.call('ZADD', KEYS[4], now_ms, id)
+-- Dead-lettered records do not expire: they wait for inspection or requeue.
+finish(task_key, KEYS[8], 'failed', now_ms, 0)
+redis.call('HINCRBY', KEYS[5], 'failed', 1)
+return 2

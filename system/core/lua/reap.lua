@@ -1,0 +1,47 @@
+-- reap: reclaim tasks whose lease expired (their worker died, hung, or was cut off).
+-- Each goes back to the queue with its attempt counted, or is dead-lettered when its
+-- retries are used up. Its token is removed, so the old holder's completion is rejected.
+--
+-- KEYS[1]  running ZSET (score: lease deadline, epoch ms)
+-- KEYS[2]  queued ZSET
+-- KEYS[3]  dead ZSET
+-- KEYS[4]  meta HASH (counters, FIFO sequence)
+-- KEYS[5]  wake LIST
+-- KEYS[6]  task key prefix (the id is appended)
+-- KEYS[7]  done stream prefix (the id is appended)
+-- ARGV[1]  now, epoch ms
+-- ARGV[2]  maximum number of tasks to reclaim in this call
+-- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
+-- Returns  {number requeued, number dead-lettered, number cancelled}
+-- @include _lib
+local now_ms = ARGV[1]
+local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, ARGV[2])
+local requeued, dead, cancelled = 0, 0, 0
+for _, id in ipairs(expired) do
+  local task_key = KEYS[6] .. id
+  redis.call('ZREM', KEYS[1], id)
+  local f = redis.call('HMGET', task_key, 'attempts', 'max_retries', 'priority', 'cancel')
+  if not f[1] then
+    redis.call('HINCRBY', KEYS[4], 'orphans', 1)
+  elseif f[4] then
+    finish(task_key, KEYS[7] .. id, 'cancelled', now_ms, tonumber(ARGV[3]))
+    cancelled = cancelled + 1
+  elseif tonumber(f[1]) > tonumber(f[2]) then
+    redis.call('HSET', task_key, 'error', 'lease expired: the worker stopped heartbeating '
+      .. '(killed, hung or cut off) and no retries are left', 'traceback', '')
+    redis.call('ZADD', KEYS[3], now_ms, id)
+    finish(task_key, KEYS[7] .. id, 'failed', now_ms, 0)
+    dead = dead + 1
+  else
+    redis.call('HDEL', task_key, 'token')
+    enqueue(KEYS[2], KEYS[4], task_key, id, f[3], now_ms)
+    requeued = requeued + 1
+  end
+end
+if #expired > 0 then
+  redis.call('HINCRBY', KEYS[4], 'lease_expired', #expired)
+  if dead > 0 then redis.call('HINCRBY', KEYS[4], 'failed', dead) end
+  if cancelled > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', cancelled) end
+  wake(KEYS[5], requeued)
+end
+return {requeued, dead, cancelled}

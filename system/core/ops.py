@@ -1,0 +1,260 @@
+"""Every queue operation as a pure description: which script, which keys, which arguments,
+and how to read the reply. The sync client, the asyncio client and the worker all run the
+same descriptions, so the protocol with the scripts is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from system.core.errors import InvalidTaskId
+from system.core.keys import QueueKeys, queue_keys, queue_of
+
+T = TypeVar("T", covariant=True)
+Arg = str | int | bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[T]):
+    script: str
+    keys: list[str]
+    args: list[Arg]
+    parse: Callable[[Any], T]
+
+
+@dataclass(frozen=True, slots=True)
+class NewTask:
+    """A validated submission, ready for the scripts (see ``system.core.submission``)."""
+
+    id: str
+    queue: str
+    task_type: str
+    payload_json: bytes
+    priority: int
+    max_retries: int
+    timeout_ms: int
+    eta_ms: int
+    idempotency_key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    id: str
+    created: bool  # False: an earlier task with the same idempotency key was returned
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedTask:
+    id: str
+    token: str
+    task_type: str
+    payload_json: str
+    attempt: int
+    max_retries: int
+    timeout_ms: int
+    eligible_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    lost: list[str]
+    cancel_requested: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Reaped:
+    requeued: int
+    dead_lettered: int
+    cancelled: int
+
+
+@dataclass(frozen=True, slots=True)
+class Promoted:
+    count: int
+    next_due_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A finished task waiting to be recorded: state 'succeeded' (text = result JSON) or
+    'cancelled' (text = reason)."""
+
+    id: str
+    token: str
+    state: str
+    text: bytes | str
+
+
+def keys_for_task(task_id: str) -> QueueKeys:
+    try:
+        return queue_keys(queue_of(task_id))
+    except ValueError as exc:
+        raise InvalidTaskId(str(exc)) from None
+
+
+def submit(task: NewTask, now_ms: int, idem_ttl_ms: int) -> Call[Submitted]:
+    k = queue_keys(task.queue)
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix]
+    if task.idempotency_key:
+        keys.append(k.idem(task.idempotency_key))
+    args: list[Arg] = [
+        now_ms,
+        task.id,
+        task.task_type,
+        task.payload_json,
+        task.priority,
+        task.max_retries,
+        task.timeout_ms,
+        task.eta_ms,
+        task.idempotency_key,
+        idem_ttl_ms,
+    ]
+    return Call("submit", keys, args, lambda r: Submitted(r[0], bool(r[1]), r[2]))
+
+
+def submit_bulk(
+    queue: str, tasks: Sequence[NewTask], now_ms: int, idem_ttl_ms: int
+) -> Call[list[Submitted]]:
+    k = queue_keys(queue)
+    args: list[Arg] = [now_ms, idem_ttl_ms]
+    for t in tasks:
+        args += (
+            t.id,
+            t.task_type,
+            t.payload_json,
+            t.priority,
+            t.max_retries,
+            t.timeout_ms,
+            t.eta_ms,
+            t.idempotency_key,
+        )
+
+    def parse(r: list[Any]) -> list[Submitted]:
+        return [Submitted(r[i], bool(r[i + 1]), r[i + 2]) for i in range(0, len(r), 3)]
+
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix]
+    return Call("submit_bulk", keys, args, parse)
+
+
+def _parse_claim(r: list[Any]) -> list[ClaimedTask]:
+    return [
+        ClaimedTask(
+            r[i],
+            str(r[i + 1]),
+            r[i + 2],
+            r[i + 3],
+            int(r[i + 4]),
+            int(r[i + 5]),
+            int(r[i + 6]),
+            int(r[i + 7]),
+        )
+        for i in range(0, len(r), 8)
+    ]
+
+
+def claim(
+    queue: str, now_ms: int, lease_ms: int, count: int, worker_id: str
+) -> Call[list[ClaimedTask]]:
+    k = queue_keys(queue)
+    return Call(
+        "claim",
+        [k.queued, k.running, k.meta, k.task_prefix],
+        [now_ms, lease_ms, count, worker_id],
+        _parse_claim,
+    )
+
+
+def extend(
+    queue: str, now_ms: int, lease_ms: int, leases: Sequence[tuple[str, str]]
+) -> Call[Heartbeat]:
+    k = queue_keys(queue)
+    args: list[Arg] = [now_ms, lease_ms]
+    for task_id, token in leases:
+        args += (task_id, token)
+    return Call("extend", [k.running, k.task_prefix], args, lambda r: Heartbeat(r[0], r[1]))
+
+
+def complete(
+    queue: str, now_ms: int, result_ttl_ms: int, items: Sequence[Completion]
+) -> Call[list[int]]:
+    k = queue_keys(queue)
+    args: list[Arg] = [now_ms, result_ttl_ms]
+    for c in items:
+        args += (c.id, c.token, c.state, c.text)
+    keys = [k.running, k.meta, k.task_prefix, k.done_prefix]
+    return Call("complete", keys, args, lambda r: [int(x) for x in r])
+
+
+def fail(
+    task_id: str,
+    token: str,
+    now_ms: int,
+    error: str,
+    traceback: str,
+    retry_delay_ms: int,
+    result_ttl_ms: int,
+) -> Call[int]:
+    """``retry_delay_ms`` < 0 means: do not retry, dead-letter now."""
+    k = keys_for_task(task_id)
+    keys = [
+        k.running,
+        k.queued,
+        k.scheduled,
+        k.dead,
+        k.meta,
+        k.wake,
+        k.task(task_id),
+        k.done(task_id),
+    ]
+    args: list[Arg] = [task_id, token, now_ms, error, traceback, retry_delay_ms, result_ttl_ms]
+    return Call("fail", keys, args, int)
+
+
+def reap(queue: str, now_ms: int, limit: int, result_ttl_ms: int) -> Call[Reaped]:
+    k = queue_keys(queue)
+    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix]
+    return Call("reap", keys, [now_ms, limit, result_ttl_ms], lambda r: Reaped(*map(int, r)))
+
+
+def promote(queue: str, now_ms: int, limit: int) -> Call[Promoted]:
+    k = queue_keys(queue)
+    keys = [k.scheduled, k.queued, k.meta, k.wake, k.task_prefix]
+
+    def parse(r: list[Any]) -> Promoted:
+        return Promoted(int(r[0]), None if int(r[1]) < 0 else int(r[1]))
+
+    return Call("promote", keys, [now_ms, limit], parse)
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOutcome:
+    code: int  # 1 cancelled now, 2 requested (running), 0 already finished, -2 no such task
+    state: str
+
+
+def cancel(task_id: str, now_ms: int, result_ttl_ms: int, reason: str) -> Call[CancelOutcome]:
+    k = keys_for_task(task_id)
+    keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id)]
+    args: list[Arg] = [task_id, now_ms, result_ttl_ms, reason]
+    return Call("cancel", keys, args, lambda r: CancelOutcome(int(r[0]), r[1]))
+
+
+def release(queue: str, now_ms: int, leases: Sequence[tuple[str, str]]) -> Call[int]:
+    k = queue_keys(queue)
+    args: list[Arg] = [now_ms]
+    for task_id, token in leases:
+        args += (task_id, token)
+    return Call("release", [k.running, k.queued, k.meta, k.wake, k.task_prefix], args, int)
+
+
+def requeue_dead(queue: str, now_ms: int, limit: int, ids: Sequence[str] = ()) -> Call[list[str]]:
+    k = queue_keys(queue)
+    keys = [k.dead, k.queued, k.meta, k.wake, k.task_prefix]
+    return Call("requeue_dead", keys, [now_ms, limit, *ids], list)
+
+
+def register_waiter(task_id: str) -> Call[str]:
+    return Call("register_waiter", [keys_for_task(task_id).task(task_id)], [], str)
