@@ -2,7 +2,12 @@
 
     TaskqError
     ├── ConfigurationError          settings or environment cannot work
-    │   └── UnsafeRedisConfig       e.g. a maxmemory-policy that may evict task keys
+    │   ├── UnsafeRedisConfig       e.g. a maxmemory-policy that may evict task keys
+    │   └── HandlerImportError      a --import module is missing (system.registry)
+    ├── UnknownTaskType             no handler of that name (system.registry)
+    ├── InvalidPayload              the payload fails its handler's model (system.registry)
+    ├── TaskTimeout                 a handler overran its timeout (system.worker.executor)
+    ├── RemoteTaskError             a process-mode handler raised (system.worker.executor)
     ├── InvalidSubmission           a submission that cannot be accepted (says which field)
     ├── TaskNotFound                no task with that id (never existed, or its result expired)
     ├── InvalidTaskId               the id is malformed (does not name a queue)

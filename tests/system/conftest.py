@@ -1,14 +1,69 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
 from system.client import Client
 from system.config import QueueSettings
+from system.core.task import TaskRecord
+from system.supervisor import WorkerProcess
 
 
 @pytest.fixture
 def client(redis_url: str) -> Iterator[Client]:
     with Client(redis_url, QueueSettings(result_ttl_seconds=600)) as c:
         yield c
+
+
+# Short leases and intervals so that recovery paths take fractions of a second in tests.
+FAST_ENV = {
+    "TASKQ_QUEUE__LEASE_SECONDS": "1",
+    "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": "0.2",
+    "TASKQ_WORKER__POLL_INTERVAL_SECONDS": "0.2",
+    "TASKQ_WORKER__REAP_INTERVAL_SECONDS": "0.2",
+    "TASKQ_WORKER__SCHEDULER_INTERVAL_SECONDS": "0.05",
+    "TASKQ_WORKER__PROCESSES": "1",
+}
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real ``taskq worker`` processes (with the test handlers importable); all are
+    stopped after the test."""
+    procs: list[WorkerProcess] = []
+    pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
+
+    def start(*args: str, **env: str) -> WorkerProcess:
+        w = WorkerProcess(
+            redis_url,
+            ["--import", "worker_handlers", *args],
+            env={**FAST_ENV, "TEST_REDIS_URL": redis_url, "PYTHONPATH": pythonpath, **env},
+            log_path=tmp_path / f"worker-{len(procs)}.log",
+        )
+        procs.append(w)
+        return w
+
+    yield start
+    for w in procs:
+        w.stop(timeout_seconds=5)
+
+
+def wait_until_finished(
+    client: Client, ids: Sequence[str], timeout_seconds: float = 30
+) -> list[TaskRecord]:
+    """Poll until every task is terminal; fail the test with a count of the rest."""
+    deadline = time.monotonic() + timeout_seconds
+    pending = list(ids)
+    while pending and time.monotonic() < deadline:
+        pending = [i for i in pending if not client.get(i).terminal]
+        if pending:
+            time.sleep(0.1)
+    assert not pending, (
+        f"{len(pending)} of {len(ids)} tasks unfinished, e.g. {client.get(pending[0])}"
+    )
+    return [client.get(i) for i in ids]

@@ -1,0 +1,34 @@
+# Developer entry points. `make test` works from a fresh clone: it builds .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Stamps make installs idempotent; they are redone when pyproject.toml changes.
+STAMP := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: venv test lint bench run
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[test,embedded,dev]'
+	touch $@
+
+test: venv
+	$(BIN)/pytest -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy system lab
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench.run
+
+run: venv
+	$(BIN)/taskq demo

@@ -1,0 +1,3 @@
+from system.cli import main
+
+main()

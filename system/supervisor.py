@@ -1,0 +1,136 @@
+"""Starts and stops the processes of a local deployment: an embedded Redis (unless a URL
+is given) and worker processes. Used by ``taskq up``, ``taskq demo``, the tests and the lab.
+Every child is stopped on exit, normal or not, so no process outlives its supervisor.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from system.redis_server import RedisServer
+
+EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
+
+
+class WorkerProcess:
+    """One ``taskq worker`` child process."""
+
+    def __init__(self, redis_url: str, args: Sequence[str] = (), env: dict[str, str] | None = None,
+                 log_path: Path | None = None) -> None:  # fmt: skip
+        cmd = [sys.executable, "-m", "system", "worker", "--redis-url", redis_url, *args]
+        self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed in wait)
+        self.proc = subprocess.Popen(
+            cmd,
+            env={**os.environ, **(env or {})},
+            stdout=self._log or subprocess.DEVNULL,
+            stderr=subprocess.STDOUT if self._log else None,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        self.signal(signal.SIGKILL)
+        self.wait(10)
+
+    def stop(self, timeout_seconds: float = 30.0) -> int:
+        """SIGTERM (graceful), then SIGKILL if it has not exited in time."""
+        self.signal(signal.SIGTERM)
+        try:
+            return self.wait(timeout_seconds)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return self.proc.returncode
+
+    def wait(self, timeout_seconds: float | None = None) -> int:
+        code = self.proc.wait(timeout_seconds)
+        if self._log:
+            self._log.close()
+        return code
+
+
+class Stack:
+    """Redis + N workers. ``redis_url=None`` starts an embedded Redis in ``data_dir``."""
+
+    def __init__(self, redis_url: str | None = None, *, workers: int = 1,
+                 concurrency: int | None = None, data_dir: Path | None = None,
+                 worker_args: Sequence[str] = (),
+                 worker_env: dict[str, str] | None = None) -> None:  # fmt: skip
+        self._given_url = redis_url
+        self._data_dir = data_dir if data_dir is not None else EMBEDDED_DATA_DIR
+        self._n = workers
+        self._worker_args = [*worker_args, *(["-c", str(concurrency)] if concurrency else [])]
+        self._worker_env = worker_env
+        self.redis: RedisServer | None = None
+        self.workers: list[WorkerProcess] = []
+
+    @property
+    def redis_url(self) -> str:
+        if self._given_url:
+            return self._given_url
+        assert self.redis is not None, "stack not started"
+        return self.redis.url
+
+    def start(self) -> Stack:
+        try:
+            if not self._given_url:
+                self._data_dir.mkdir(parents=True, exist_ok=True)
+                self.redis = RedisServer(self._data_dir, appendonly=True).start()
+            for _ in range(self._n):
+                self.add_worker()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_worker(self) -> WorkerProcess:
+        w = WorkerProcess(self.redis_url, self._worker_args, env=self._worker_env)
+        self.workers.append(w)
+        return w
+
+    def wait(self) -> None:
+        """Block until Ctrl-C / SIGTERM (or every worker has exited)."""
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            while any(w.alive() for w in self.workers):
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+
+    def stop(self, timeout_seconds: float = 30.0) -> None:
+        """SIGTERM every worker at once (one signal: a second would mean "stop now"), wait
+        for each within the timeout, SIGKILL stragglers; then stop the embedded Redis."""
+        for w in self.workers:
+            w.signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout_seconds
+        for w in self.workers:
+            try:
+                w.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.kill()
+        self.workers.clear()
+        if self.redis:
+            self.redis.stop()
+            self.redis = None
+
+    def __enter__(self) -> Stack:
+        return self.start()
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.stop()

@@ -1,0 +1,378 @@
+"""The worker process: claims batches of tasks, runs them, records outcomes.
+
+Concurrency model: one asyncio loop. Each claimed task becomes an asyncio task that runs its
+handler (async handlers on the loop, thread handlers in a thread pool, process handlers in
+a process pool, see ``executor``). Beside the claim loop run three background loops:
+the completion flusher (``completions``), the heartbeat (renews leases, sees lost leases
+and cancel requests, refreshes the worker registry) and maintenance (promotes due delayed
+tasks, reclaims expired leases). Maintenance is idempotent, so every worker may run it.
+
+Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finish within
+``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
+attempt. A second signal skips the wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import redis.asyncio.cluster
+
+from system.client import AsyncClient
+from system.config import Settings
+from system.core import ops
+from system.core.keys import WORKERS, queue_keys, worker_key
+from system.core.ops import ClaimedTask, Completion
+from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
+from system.worker.completions import CompletionBuffer
+from system.worker.context import TaskContext
+from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
+from system.worker.retry import retry_delay_ms
+
+log = logging.getLogger("taskq.worker")
+REAP_LIMIT = 1000
+PROMOTE_LIMIT = 1000
+
+
+class PermanentFailure(Exception):
+    """A failure that retrying cannot fix (unknown type, invalid payload, huge result)."""
+
+
+@dataclass(eq=False)
+class Job:
+    """A task this worker holds a lease on."""
+
+    queue: str
+    claimed: ClaimedTask
+    ctx: TaskContext
+    mode: str = "async"
+    task: asyncio.Task[None] | None = None
+    stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Worker:
+    def __init__(
+        self,
+        redis: str | Any,
+        settings: Settings | None = None,
+        *,
+        registry: Registry = REGISTRY,
+        worker_id: str | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.ws = self.settings.worker
+        self.queues = [queue_keys(q).name for q in self.ws.queues]
+        self.registry = registry
+        self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
+        self.client = AsyncClient(redis, self.settings.queue)
+        self.lease_ms = int(self.settings.queue.lease_seconds * 1000)
+        self.jobs: dict[str, Job] = {}
+        self.active = 0  # handlers running now: the slots in use
+        self.processed = 0
+        self.failed = 0
+        self.stale_rejected = 0
+        self._slot_free = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._stop_now = asyncio.Event()
+        self._executor: Executor | None = None
+        self._completions = CompletionBuffer(self.client, self._recorded)
+        self._started_ms = _now_ms()
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """First call: graceful stop. Second call: stop at once."""
+        if self._stop_requested.is_set():
+            log.warning("second stop request: releasing in-flight tasks now")
+            self._stop_now.set()
+        else:
+            log.info("stopping: no new claims, finishing in-flight tasks")
+            self._stop_requested.set()
+        self._slot_free.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop)
+
+    async def run(self) -> None:
+        await self.client.connect()
+        self._executor = Executor(
+            self.registry, max_threads=self.ws.threads, max_processes=self.ws.processes
+        )
+        background = [
+            asyncio.create_task(self._completions.run(), name="completions"),
+            asyncio.create_task(self._every(self.lease_ms / 4000, self._heartbeat), name="hb"),
+            asyncio.create_task(self._maintenance(), name="maintenance"),
+        ]
+        await self._heartbeat()
+        log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.ws.concurrency)
+        try:
+            await self._claim_loop()
+        finally:
+            await self._shutdown(background)
+
+    async def _shutdown(self, background: list[asyncio.Task[Any]]) -> None:
+        running = [j.task for j in self.jobs.values() if j.task and not j.task.done()]
+        if running and not self._stop_now.is_set():
+            # Wait for every in-flight task, but no longer than the grace period, and not at
+            # all once a second signal arrives.
+            all_done = asyncio.ensure_future(asyncio.wait(running))
+            stop_now = asyncio.ensure_future(self._stop_now.wait())
+            await asyncio.wait(
+                [all_done, stop_now],
+                timeout=self.ws.shutdown_timeout_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            for fut in (all_done, stop_now):
+                fut.cancel()
+        leftover = [j for j in self.jobs.values() if j.task and not j.task.done()]
+        for job in leftover:
+            job.stop_reason = "shutdown"
+            job.task.cancel()  # type: ignore[union-attr]
+        await asyncio.gather(*(j.task for j in leftover if j.task), return_exceptions=True)
+        await self._release(leftover)
+        self._completions.close()
+        await background[0]  # the flusher ends once everything is recorded
+        for task in background[1:]:
+            task.cancel()
+        await asyncio.gather(*background[1:], return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.client.redis.zrem(WORKERS, self.id)
+            await self.client.redis.delete(worker_key(self.id))
+        if self._executor:
+            self._executor.close()
+        await self.client.close()
+        log.info(
+            "worker %s stopped (%d processed, %d failed)", self.id, self.processed, self.failed
+        )
+
+    async def _release(self, jobs: Sequence[Job]) -> None:
+        by_queue: dict[str, list[tuple[str, str]]] = {}
+        for job in jobs:
+            by_queue.setdefault(job.queue, []).append((job.claimed.id, job.claimed.token))
+            self.jobs.pop(job.claimed.id, None)
+        for queue, leases in by_queue.items():
+            n = await self.client.run(ops.release(queue, _now_ms(), leases))
+            log.info("released %d unfinished task(s) back to %s", n, queue)
+
+    # ---- claiming --------------------------------------------------------------------
+
+    async def _claim_loop(self) -> None:
+        while not self._stop_requested.is_set():
+            free = self.ws.concurrency - self.active
+            if free <= 0:
+                self._slot_free.clear()
+                await self._slot_free.wait()
+                continue
+            claimed = 0
+            for queue in self.queues:
+                n = min(free - claimed, self.ws.claim_batch)
+                if n <= 0:
+                    break
+                call = ops.claim(queue, _now_ms(), self.lease_ms, n, self.id)
+                for task in await self.client.run(call):
+                    self._start(queue, task)
+                    claimed += 1
+            if claimed == 0:
+                if self.ws.burst and await self._nothing_left():
+                    log.info("burst mode: queues are empty, exiting")
+                    return
+                await self._wait_for_work()
+
+    async def _nothing_left(self) -> bool:
+        if self.jobs:
+            return False
+        for q in self.queues:
+            stats = await self.client.stats(q)
+            if stats.queued or stats.scheduled:
+                return False
+        return True
+
+    async def _wait_for_work(self) -> None:
+        """Block on the queues' wake lists until a submit pushes a token, a stop is
+        requested, or the poll interval passes."""
+        wake_keys = [queue_keys(q).wake for q in self.queues]
+        if isinstance(self.client.redis, redis.asyncio.cluster.RedisCluster):
+            wake_keys = wake_keys[:1]  # one BLPOP cannot span slots; the others are polled
+        blpop = asyncio.ensure_future(
+            self.client.redis.blpop(wake_keys, timeout=self.ws.poll_interval_seconds)
+        )
+        stop = asyncio.ensure_future(self._stop_requested.wait())
+        await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
+        for fut in (blpop, stop):
+            if not fut.done():
+                fut.cancel()
+        await asyncio.gather(blpop, stop, return_exceptions=True)
+
+    def _start(self, queue: str, claimed: ClaimedTask) -> None:
+        ctx = TaskContext(
+            task_id=claimed.id,
+            queue=queue,
+            task_type=claimed.task_type,
+            attempt=claimed.attempt,
+            cancel_event=threading.Event(),
+        )
+        spec = self.registry.get(claimed.task_type)
+        job = Job(queue, claimed, ctx, spec.mode if spec else "async")
+        self.jobs[claimed.id] = job
+        self.active += 1
+        job.task = asyncio.create_task(self._execute(job, spec))
+
+    # ---- running one task ------------------------------------------------------------
+
+    async def _execute(self, job: Job, spec: HandlerSpec | None) -> None:
+        c = job.claimed
+        try:
+            if spec is None:
+                known = ", ".join(sorted(self.registry.names()))
+                raise PermanentFailure(
+                    f"unknown task type {c.task_type!r}: no handler registered in this "
+                    f"worker (known: {known})"
+                )
+            timeout = c.timeout_ms / 1000 if c.timeout_ms > 0 else None
+            assert self._executor is not None
+            result = await self._executor.run(
+                spec, orjson.loads(c.payload_json), ctx=job.ctx, timeout_seconds=timeout
+            )
+            text = orjson.dumps(result)
+            limit = self.settings.queue.max_result_bytes
+            if len(text) > limit:
+                raise PermanentFailure(f"result is {len(text)} bytes, over the limit of {limit}")
+        except asyncio.CancelledError:
+            if job.stop_reason == "cancel":
+                self._completions.add(
+                    job.queue, Completion(c.id, c.token, "cancelled", "cancelled while running")
+                )
+            # lost: another worker owns it now; shutdown: released by _shutdown.
+        except Exception as exc:
+            await self._fail(job, exc)
+        else:
+            self._completions.add(job.queue, Completion(c.id, c.token, "succeeded", text))
+        finally:
+            self.active -= 1
+            self._slot_free.set()
+
+    async def _fail(self, job: Job, exc: BaseException) -> None:
+        c = job.claimed
+        permanent = isinstance(exc, PermanentFailure | InvalidPayload)
+        qs = self.settings.queue
+        delay = (
+            -1
+            if permanent
+            else retry_delay_ms(c.attempt, qs.retry_backoff_seconds, qs.retry_backoff_max_seconds)
+        )
+        if isinstance(exc, TaskTimeout):
+            error = f"TaskTimeout: no result within {c.timeout_ms / 1000:g} s"
+        else:
+            error = f"{type(exc).__name__}: {exc}"
+        tb = exc.traceback_text if isinstance(exc, RemoteTaskError) else traceback.format_exc()
+        call = ops.fail(c.id, c.token, _now_ms(), error, tb, delay, self.client.result_ttl_ms)
+        try:
+            code = await self.client.run(call)
+        except Exception:
+            # Left held: its lease expires and it is redelivered, so nothing is lost.
+            log.exception("recording the failure of %s failed", c.id)
+            return
+        self.jobs.pop(c.id, None)
+        self.failed += 1
+        if code < 0:
+            self.stale_rejected += 1
+
+    def _recorded(self, queue: str, batch: Sequence[Completion], codes: Sequence[int]) -> None:
+        for completion, code in zip(batch, codes, strict=True):
+            self.jobs.pop(completion.id, None)
+            if code < 0:
+                self.stale_rejected += 1
+            else:
+                self.processed += 1
+
+    # ---- background loops ------------------------------------------------------------
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await action()
+            except Exception:
+                log.exception("%s failed; will retry", getattr(action, "__name__", action))
+
+    async def _heartbeat(self) -> None:
+        by_queue: dict[str, list[tuple[str, str]]] = {}
+        for job in self.jobs.values():
+            by_queue.setdefault(job.queue, []).append((job.claimed.id, job.claimed.token))
+        for queue, leases in by_queue.items():
+            beat = await self.client.run(ops.extend(queue, _now_ms(), self.lease_ms, leases))
+            for task_id in beat.lost:
+                self._drop(task_id, "lost")
+            for task_id in beat.cancel_requested:
+                self._drop(task_id, "cancel")
+        await self._register()
+
+    def _drop(self, task_id: str, reason: str) -> None:
+        job = self.jobs.get(task_id)
+        if job is None or job.task is None or job.task.done():
+            return
+        if reason == "lost":
+            log.warning("lease on %s was lost; abandoning it", task_id)
+            self.jobs.pop(task_id, None)
+        if reason == "cancel":
+            job.ctx.cancel_event.set()  # thread handlers may poll it
+            if job.mode != "async":
+                return  # cooperative: they stop when they look
+        job.stop_reason = reason
+        job.task.cancel()
+
+    async def _register(self) -> None:
+        now = _now_ms()
+        info = {
+            "id": self.id,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "queues": ",".join(self.queues),
+            "concurrency": self.ws.concurrency,
+            "in_flight": self.active,
+            "processed": self.processed,
+            "failed": self.failed,
+            "started_ms": self._started_ms,
+            "heartbeat_ms": now,
+        }
+        pipe = self.client.redis.pipeline(transaction=False)
+        pipe.zadd(WORKERS, {self.id: now})
+        pipe.hset(worker_key(self.id), mapping=info)
+        pipe.pexpire(worker_key(self.id), 3 * self.lease_ms)
+        await pipe.execute()
+
+    async def _maintenance(self) -> None:
+        interval = self.ws.scheduler_interval_seconds
+        next_reap = 0.0
+        while True:
+            try:
+                for queue in self.queues:
+                    await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT))
+                if time.monotonic() >= next_reap:
+                    next_reap = time.monotonic() + self.ws.reap_interval_seconds
+                    ttl = self.client.result_ttl_ms
+                    for queue in self.queues:
+                        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl))
+                        if reaped.requeued or reaped.dead_lettered:
+                            log.warning("reclaimed expired leases in %s: %s", queue, reaped)
+            except Exception:
+                log.exception("maintenance failed; will retry")
+            await asyncio.sleep(interval)
