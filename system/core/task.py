@@ -7,6 +7,9 @@ Hash fields (``taskq:{Q}:task:ID``)::
     started_ms, finished_ms, worker, token (fencing token of the current lease),
     result (JSON text), error, traceback, idem (idempotency key),
     cancel (set when cancellation of a running task is requested), waiters
+
+An absent field means its default (attempts 0, timeout_ms 0, eligible_ms = created_ms), so
+a submit writes only what it must.
 """
 
 from __future__ import annotations
@@ -77,7 +80,7 @@ class TaskRecord:
             max_retries=int(h.get("max_retries", 0)),
             timeout_ms=int(h.get("timeout_ms", 0)),
             created_ms=_int(h.get("created_ms")),
-            eligible_ms=_int(h.get("eligible_ms")),
+            eligible_ms=_int(h.get("eligible_ms") or h.get("created_ms")),
             started_ms=_int(h.get("started_ms")),
             finished_ms=_int(h.get("finished_ms")),
             worker=h.get("worker"),

@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
@@ -227,7 +226,6 @@ class Worker:
             queue=queue,
             task_type=claimed.task_type,
             attempt=claimed.attempt,
-            cancel_event=threading.Event(),
         )
         spec = self.registry.get(claimed.task_type)
         job = Job(queue, claimed, ctx, spec.mode if spec else "async")

@@ -6,9 +6,19 @@
 -- priority first and, within it, the oldest.
 local SEQ_SPAN = 17592186044416
 
-local function priority_score(meta_key, priority)
-  local seq = redis.call('HINCRBY', meta_key, 'seq', 1)
+local function score(priority, seq)
   return string.format('%.0f', (255 - tonumber(priority)) * SEQ_SPAN + seq)
+end
+
+local function priority_score(meta_key, priority)
+  return score(priority, redis.call('HINCRBY', meta_key, 'seq', 1))
+end
+
+-- ZADD many (score, member) pairs with few calls; unpack() is bounded by the Lua C stack.
+local function zadd_pairs(key, pairs)
+  for i = 1, #pairs, 4000 do
+    redis.call('ZADD', key, unpack(pairs, i, math.min(i + 3999, #pairs)))
+  end
 end
 
 -- Put a task in the queued ZSET at its priority; eligible_ms is when it became runnable.
@@ -28,9 +38,14 @@ end
 
 -- A terminal state was reached: tell waiters (only if one registered, so the common path
 -- pays nothing), and let the record expire after the result TTL.
-local function finish(task_key, done_key, state, now_ms, ttl_ms)
-  redis.call('HSET', task_key, 'state', state, 'finished_ms', now_ms)
-  redis.call('HDEL', task_key, 'token')
+-- `field`, `value`: one more field to write with the state (the result or the error).
+-- The token is left in place: the state alone already rejects any later completion.
+local function finish(task_key, done_key, state, now_ms, ttl_ms, field, value)
+  if field then
+    redis.call('HSET', task_key, 'state', state, 'finished_ms', now_ms, field, value)
+  else
+    redis.call('HSET', task_key, 'state', state, 'finished_ms', now_ms)
+  end
   if ttl_ms > 0 then redis.call('PEXPIRE', task_key, ttl_ms) end
   if redis.call('HEXISTS', task_key, 'waiters') == 1 then
     redis.call('XADD', done_key, 'MAXLEN', '1', '*', 'state', state)
@@ -38,21 +53,25 @@ local function finish(task_key, done_key, state, now_ms, ttl_ms)
   end
 end
 
--- Write a new task record and place it: scheduled when eta is in the future, else queued.
--- `keys` holds queued, scheduled, meta and task_prefix. Returns the state it was placed in.
-local function create_task(keys, now_ms, id, task_type, payload, priority, max_retries,
-                           timeout_ms, eta_ms, idem)
-  local state, eligible_ms = 'queued', now_ms
-  if tonumber(eta_ms) > tonumber(now_ms) then state, eligible_ms = 'scheduled', eta_ms end
+-- Write a new task record and place it: scheduled when eta is in the future, else queued
+-- (its score is appended to `queued_pairs`, so a batch needs one ZADD). Fields left out
+-- mean their default: attempts 0, timeout_ms 0 (none), eligible_ms = created_ms.
+-- `keys` holds scheduled and task_prefix. Returns the state it was placed in.
+local function create_task(keys, queued_pairs, seq, now_ms, id, task_type, payload, priority,
+                           max_retries, timeout_ms, eta_ms, idem)
   local task_key = keys.task_prefix .. id
+  local state = 'queued'
+  if tonumber(eta_ms) > tonumber(now_ms) then state = 'scheduled' end
   redis.call('HSET', task_key, 'type', task_type, 'payload', payload, 'priority', priority,
-    'state', state, 'attempts', 0, 'max_retries', max_retries, 'timeout_ms', timeout_ms,
-    'created_ms', now_ms, 'eligible_ms', eligible_ms)
+    'state', state, 'max_retries', max_retries, 'created_ms', now_ms)
+  if timeout_ms ~= '0' then redis.call('HSET', task_key, 'timeout_ms', timeout_ms) end
   if idem ~= '' then redis.call('HSET', task_key, 'idem', idem) end
   if state == 'scheduled' then
     redis.call('ZADD', keys.scheduled, eta_ms, id)
+    redis.call('HSET', task_key, 'eligible_ms', eta_ms)
   else
-    redis.call('ZADD', keys.queued, priority_score(keys.meta, priority), id)
+    queued_pairs[#queued_pairs + 1] = score(priority, seq)
+    queued_pairs[#queued_pairs + 1] = id
   end
   return state
 end

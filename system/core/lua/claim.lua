@@ -10,6 +10,7 @@
 -- ARGV[4]  worker id
 -- Returns  flat list, 8 fields per claimed task: id, token, type, payload, attempts,
 --          max retries, timeout ms, eligible epoch ms. Empty when the queue is empty or paused.
+-- @include _lib
 if redis.call('HEXISTS', KEYS[3], 'paused') == 1 then return {} end
 
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
@@ -26,12 +27,12 @@ for i = 1, n do
   local id = popped[2 * i - 1]
   local task_key = KEYS[4] .. id
   local f = redis.call('HMGET', task_key, 'type', 'payload', 'max_retries', 'timeout_ms',
-    'eligible_ms')
+    'eligible_ms', 'attempts', 'created_ms')
   if f[1] then
     local token = first_token + i - 1
-    local attempts = redis.call('HINCRBY', task_key, 'attempts', 1)
+    local attempts = (tonumber(f[6]) or 0) + 1
     redis.call('HSET', task_key, 'state', 'running', 'token', token, 'worker', worker,
-      'started_ms', now_ms)
+      'started_ms', now_ms, 'attempts', attempts)
     leases[#leases + 1] = deadline
     leases[#leases + 1] = id
     local base = #out
@@ -41,12 +42,12 @@ for i = 1, n do
     out[base + 4] = f[2]
     out[base + 5] = attempts
     out[base + 6] = f[3]
-    out[base + 7] = f[4]
-    out[base + 8] = f[5]
+    out[base + 7] = f[4] or 0
+    out[base + 8] = f[5] or f[7]
   else
     -- An id without a record cannot be run; count it instead of failing the whole claim.
     redis.call('HINCRBY', KEYS[3], 'orphans', 1)
   end
 end
-if #leases > 0 then redis.call('ZADD', KEYS[2], unpack(leases)) end
+if #leases > 0 then zadd_pairs(KEYS[2], leases) end
 return out

@@ -18,7 +18,7 @@
 -- ARGV[10] idempotency key TTL, ms
 -- Returns  {task id, 1 if created else 0, state}
 -- @include _lib
-local keys = {queued = KEYS[1], scheduled = KEYS[2], meta = KEYS[3], task_prefix = KEYS[5]}
+local keys = {scheduled = KEYS[2], task_prefix = KEYS[5]}
 local now_ms, id, idem = ARGV[1], ARGV[2], ARGV[9]
 
 if idem ~= '' then
@@ -30,7 +30,12 @@ if idem ~= '' then
   redis.call('SET', KEYS[6], id, 'PX', ARGV[10])
 end
 
-local state = create_task(keys, now_ms, id, ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7],
-  ARGV[8], idem)
-if state == 'queued' then wake(KEYS[4], 1) end
+local queued_pairs = {}
+local seq = redis.call('HINCRBY', KEYS[3], 'seq', 1)
+local state = create_task(keys, queued_pairs, seq, now_ms, id, ARGV[3], ARGV[4], ARGV[5],
+  ARGV[6], ARGV[7], ARGV[8], idem)
+if state == 'queued' then
+  redis.call('ZADD', KEYS[1], unpack(queued_pairs))
+  wake(KEYS[4], 1)
+end
 return {id, 1, state}

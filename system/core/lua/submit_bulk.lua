@@ -8,22 +8,26 @@
 -- KEYS[6]  idempotency key prefix (the key is appended)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  idempotency key TTL, ms
--- ARGV[3..] 8 fields per task: id, type, payload (JSON text), priority (0..255),
---          max retries, timeout ms (0 = none), eta epoch ms (0 = now), idempotency key ('' = none)
+-- ARGV[3]  JSON array with one array of 8 strings per task: id, type, payload (JSON text),
+--          priority (0..255), max retries, timeout ms (0 = none), eta epoch ms (0 = now),
+--          idempotency key ('' = none)
 -- Returns  flat {task id, 1 if created else 0, state, ...} in input order; a known
 --          idempotency key yields the existing task's id, 0 and its state.
 -- @include _lib
-local keys = {queued = KEYS[1], scheduled = KEYS[2], meta = KEYS[3], task_prefix = KEYS[5]}
+local keys = {scheduled = KEYS[2], task_prefix = KEYS[5]}
 local now_ms, idem_ttl_ms = ARGV[1], ARGV[2]
-local out, queued = {}, 0
+local out, queued_pairs = {}, {}
+local tasks = cjson.decode(ARGV[3])
+-- Reserve one FIFO sequence number per task with a single increment.
+local seq = redis.call('HINCRBY', KEYS[3], 'seq', #tasks) - #tasks
 local function emit(id, created, state)
   out[#out + 1] = id
   out[#out + 1] = created
   out[#out + 1] = state
 end
 
-for i = 3, #ARGV, 8 do
-  local id, idem = ARGV[i], ARGV[i + 7]
+for _, t in ipairs(tasks) do
+  local id, idem = t[1], t[8]
   local existing = false
   if idem ~= '' then
     existing = redis.call('GET', KEYS[6] .. idem)
@@ -32,11 +36,12 @@ for i = 3, #ARGV, 8 do
   if existing then
     emit(existing, 0, redis.call('HGET', KEYS[5] .. existing, 'state') or 'expired')
   else
-    local state = create_task(keys, now_ms, id, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3],
-      ARGV[i + 4], ARGV[i + 5], ARGV[i + 6], idem)
-    if state == 'queued' then queued = queued + 1 end
+    seq = seq + 1
+    local state = create_task(keys, queued_pairs, seq, now_ms, id, t[2], t[3], t[4], t[5],
+      t[6], t[7], idem)
     emit(id, 1, state)
   end
 end
-wake(KEYS[4], queued)
+zadd_pairs(KEYS[1], queued_pairs)
+wake(KEYS[4], #queued_pairs / 2)
 return out
