@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import redis.asyncio
+
 from system.registry import task
 from system.worker.context import current_task
 
