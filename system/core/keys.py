@@ -49,9 +49,10 @@ def worker_key(worker_id: str) -> str:
     return f"{ROOT}:worker:{worker_id}"
 
 
-def new_task_id(queue: str) -> str:
+def new_task_id(queue: str, now_ms: int | None = None) -> str:
     """A time-ordered unique id (48-bit ms clock + 80 random bits) prefixed by its queue."""
-    return f"{queue}.{int(time.time() * 1000):012x}{os.urandom(10).hex()}"
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    return f"{queue}.{ms:012x}{os.urandom(10).hex()}"
 
 
 def queue_of(task_id: str) -> str:

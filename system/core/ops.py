@@ -137,7 +137,10 @@ def submit_bulk(
     ]
 
     def parse(r: list[Any]) -> list[Submitted]:
-        return [Submitted(r[i], bool(r[i + 1]), r[i + 2]) for i in range(0, len(r), 3)]
+        out = [Submitted(t.id, True, "scheduled" if t.eta_ms > now_ms else "queued") for t in tasks]
+        for i in range(0, len(r), 3):  # idempotency hits: the earlier task, not created
+            out[int(r[i]) - 1] = Submitted(r[i + 1], False, r[i + 2])
+        return out
 
     k = queue_keys(queue)
     keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix]

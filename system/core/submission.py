@@ -16,6 +16,7 @@ from system.core.ops import NewTask
 from system.core.task import MAX_PRIORITY, MIN_PRIORITY
 
 DEFAULT_QUEUE = "default"
+_valid_queues: set[str] = set()  # names already checked: skips the regex on the hot path
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,10 +55,12 @@ def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = N
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not req.task_type or len(req.task_type) > 200:
         raise InvalidSubmission("task_type must be 1-200 characters")
-    try:
-        validate_queue_name(req.queue)
-    except ValueError as exc:
-        raise InvalidSubmission(f"queue: {exc}") from None
+    if req.queue not in _valid_queues:
+        try:
+            validate_queue_name(req.queue)
+        except ValueError as exc:
+            raise InvalidSubmission(f"queue: {exc}") from None
+        _valid_queues.add(req.queue)
     if not MIN_PRIORITY <= req.priority <= MAX_PRIORITY:
         raise InvalidSubmission(f"priority must be {MIN_PRIORITY}..{MAX_PRIORITY} (higher first)")
     max_retries = settings.default_max_retries if req.max_retries is None else req.max_retries
@@ -76,7 +79,7 @@ def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = N
             f"payload is {len(payload_json)} bytes, over the limit of {settings.max_payload_bytes}"
         )
     return NewTask(
-        id=new_task_id(req.queue),
+        id=new_task_id(req.queue, now_ms),
         queue=req.queue,
         task_type=req.task_type,
         payload_json=payload_json,

@@ -11,22 +11,18 @@
 -- ARGV[3]  JSON array with one array of 8 strings per task: id, type, payload (JSON text),
 --          priority (0..255), max retries, timeout ms (0 = none), eta epoch ms (0 = now),
 --          idempotency key ('' = none)
--- Returns  flat {task id, 1 if created else 0, state, ...} in input order; a known
---          idempotency key yields the existing task's id, 0 and its state.
+-- Returns  only the exceptions, so the reply stays small: flat {position (1-based), existing
+--          task id, its state, ...} for each task whose idempotency key was already known
+--          (that task was not created). Every other task was created: 'scheduled' when
+--          its eta is in the future, else 'queued'.
 -- @include _lib
 local keys = {scheduled = KEYS[2], task_prefix = KEYS[5]}
 local now_ms, idem_ttl_ms = ARGV[1], ARGV[2]
-local out, queued_pairs = {}, {}
+local hits, queued_pairs = {}, {}
 local tasks = cjson.decode(ARGV[3])
 -- Reserve one FIFO sequence number per task with a single increment.
 local seq = redis.call('HINCRBY', KEYS[3], 'seq', #tasks) - #tasks
-local function emit(id, created, state)
-  out[#out + 1] = id
-  out[#out + 1] = created
-  out[#out + 1] = state
-end
-
-for _, t in ipairs(tasks) do
+for pos, t in ipairs(tasks) do
   local id, idem = t[1], t[8]
   local existing = false
   if idem ~= '' then
@@ -34,14 +30,14 @@ for _, t in ipairs(tasks) do
     if not existing then redis.call('SET', KEYS[6] .. idem, id, 'PX', idem_ttl_ms) end
   end
   if existing then
-    emit(existing, 0, redis.call('HGET', KEYS[5] .. existing, 'state') or 'expired')
+    hits[#hits + 1] = pos
+    hits[#hits + 1] = existing
+    hits[#hits + 1] = redis.call('HGET', KEYS[5] .. existing, 'state') or 'expired'
   else
     seq = seq + 1
-    local state = create_task(keys, queued_pairs, seq, now_ms, id, t[2], t[3], t[4], t[5],
-      t[6], t[7], idem)
-    emit(id, 1, state)
+    create_task(keys, queued_pairs, seq, now_ms, id, t[2], t[3], t[4], t[5], t[6], t[7], idem)
   end
 end
 zadd_pairs(KEYS[1], queued_pairs)
 wake(KEYS[4], #queued_pairs / 2)
-return out
+return hits
