@@ -120,7 +120,11 @@ class Client(_Common):
         self._owns = isinstance(redis, str)
         self.redis = connect(redis) if isinstance(redis, str) else redis
         if check:
-            check_redis(self.redis)
+            try:
+                check_redis(self.redis)
+            except BaseException:
+                self.close()
+                raise
         self._scripts = register_all(self.redis)
 
     def __enter__(self) -> Client:
@@ -212,7 +216,11 @@ class AsyncClient(_Common):
 
     async def connect(self) -> AsyncClient:
         if self._check:
-            await check_redis_async(self.redis)
+            try:
+                await check_redis_async(self.redis)
+            except BaseException:
+                await self.close()
+                raise
             self._check = False
         return self
 

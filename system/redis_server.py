@@ -93,7 +93,7 @@ except (OSError, AttributeError):  # not Linux
     _PRCTL = None
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """In the forked child before exec: get SIGTERM when the parent (thread) dies."""
     if _PRCTL is not None:
         _PRCTL(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
@@ -164,7 +164,7 @@ class RedisServer:
         self._proc = subprocess.Popen(
             [*cmd, *self._args], stdin=subprocess.DEVNULL, stdout=self._log,
             stderr=subprocess.STDOUT, process_group=0,  # Ctrl-C reaches us only; see top
-            preexec_fn=(lambda: _die_with_parent(parent)) if on_main else None,
+            preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
         )  # fmt: skip
         _LIVE.add(self)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS

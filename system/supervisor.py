@@ -9,12 +9,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from system.redis_server import RedisServer
+from system.redis_server import RedisServer, die_with_parent
 
 EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
 
@@ -26,11 +27,18 @@ class WorkerProcess:
                  log_path: Path | None = None) -> None:  # fmt: skip
         cmd = [sys.executable, "-m", "system", "worker", "--redis-url", redis_url, *args]
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed in wait)
+        parent = os.getpid()
+        on_main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(
             cmd,
             env={**os.environ, **(env or {})},
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else None,
+            # Own process group: a terminal's Ctrl-C reaches only the supervisor, which
+            # then sends each worker exactly one SIGTERM (a second signal means "stop
+            # now"). If the supervisor dies, the kernel sends the worker SIGTERM.
+            process_group=0,
+            preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
         )
 
     @property
@@ -62,6 +70,10 @@ class WorkerProcess:
         if self._log:
             self._log.close()
         return code
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM ends `wait()` like Ctrl-C does
 
 
 class Stack:
@@ -105,7 +117,7 @@ class Stack:
 
     def wait(self) -> None:
         """Block until Ctrl-C / SIGTERM (or every worker has exited)."""
-        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             while any(w.alive() for w in self.workers):
                 time.sleep(0.5)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
+import redis
+
+from system.client import Client
 from system.supervisor import WorkerProcess
 
 TASKQ = [sys.executable, "-m", "system"]
@@ -48,3 +56,36 @@ def test_clear_errors_for_bad_input(redis_url: str) -> None:
     unknown = run("status", "default.nope", "--redis-url", redis_url)
     assert unknown.returncode == 1 and "no task 'default.nope'" in unknown.stderr
     assert "Traceback" not in bad_json.stderr + bad_prio.stderr + unknown.stderr
+
+
+def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    proc = subprocess.Popen([*TASKQ, "up", "--workers", "2", "--log-level", "warning"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = first.split()[1]
+        assert url.startswith("redis://127.0.0.1:"), first
+        with Client(url) as client:
+            sub = client.submit("echo", {"up": True})
+            assert client.wait(sub.id, 20).result == {"up": True}
+            deadline = time.monotonic() + 10
+            while len(client.redis.zrange("taskq:workers", 0, -1)) < 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            pids = [int(client.redis.hget(f"taskq:worker:{w}", "pid"))
+                    for w in client.redis.zrange("taskq:workers", 0, -1)]  # fmt: skip
+        assert (tmp_path / ".taskq" / "redis").is_dir()  # the embedded data folder
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+    with pytest.raises(redis.exceptions.ConnectionError):
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()

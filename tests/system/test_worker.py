@@ -212,3 +212,13 @@ def test_worker_registers_and_deregisters(
     assert found["queues"] == queue_name and found["concurrency"] == "7"
     w.stop()
     assert client.redis.zscore("taskq:workers", found["id"]) is None
+
+
+def test_result_over_the_size_limit_fails_without_retry(
+    client: Client, queue_name: str, start_worker: StartWorker
+) -> None:
+    sub = client.submit("echo", "x" * 500, queue=queue_name, max_retries=3)
+    start_worker("-Q", queue_name, TASKQ_QUEUE__MAX_RESULT_BYTES="100")
+    (rec,) = wait_until_finished(client, [sub.id])
+    assert rec.state is TaskState.FAILED and rec.attempts == 1
+    assert "over the limit of 100" in (rec.error or "")
