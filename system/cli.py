@@ -114,6 +114,30 @@ def worker(
 
 @main.command()
 @redis_url_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--import", "imports", multiple=True, help="Module with @task handlers.")
+@log_level_option
+def api(redis_url: str | None, host: str, port: int, imports: tuple[str, ...],
+        log_level: str) -> None:  # fmt: skip
+    """Serve the REST API (uvicorn)."""
+    import uvicorn
+
+    from system.api.app import create_app
+    from system.registry import import_modules
+
+    settings = _settings(redis_url)
+    _require_url(settings)
+    _logging(log_level)
+    import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
+
+    import_modules(imports)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
+                access_log=False)  # fmt: skip
+
+
+@main.command()
+@redis_url_option
 @click.argument("task_type")
 @click.option("--payload", default="null", help="Payload as JSON.")
 @click.option("-q", "--queue", default="default", show_default=True)
@@ -168,16 +192,21 @@ def _print_record(record: Any) -> None:
 @redis_url_option
 @click.option("-w", "--workers", type=int, default=2, show_default=True)
 @click.option("-c", "--concurrency", type=int, default=None)
+@click.option("--host", default="127.0.0.1", show_default=True, help="API address.")
+@click.option("--port", type=int, default=8000, show_default=True, help="API port (0: no API).")
 @log_level_option
-def up(redis_url: str | None, workers: int, concurrency: int | None, log_level: str) -> None:
-    """Run a private Redis (unless --redis-url) and N workers until Ctrl-C."""
+def up(redis_url: str | None, workers: int, concurrency: int | None, host: str, port: int,
+       log_level: str) -> None:  # fmt: skip
+    """Run a private Redis (unless --redis-url), the API and N workers until Ctrl-C."""
     from system.supervisor import Stack
 
     _logging(log_level)
-    with Stack(
-        redis_url or Settings().redis_url, workers=workers, concurrency=concurrency
-    ) as stack:
+    stack = Stack(redis_url or Settings().redis_url, workers=workers, concurrency=concurrency,
+                  api_port=port or None, api_host=host)  # fmt: skip
+    with stack:
         click.echo(f"Redis: {stack.redis_url}   workers: {workers}   (Ctrl-C stops everything)")
+        if stack.api_url:
+            click.echo(f"API: {stack.api_url}   (docs: {stack.api_url}/docs)")
         hint = "taskq submit echo --payload '{\"hi\": 1}' --wait 5 --redis-url"
         click.echo(f"try:  {hint} {stack.redis_url}")
         stack.wait()

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -20,12 +21,12 @@ from system.redis_server import RedisServer, die_with_parent
 EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
 
 
-class WorkerProcess:
-    """One ``taskq worker`` child process."""
+class TaskqProcess:
+    """One ``taskq <command>`` child process (a worker, or the API)."""
 
     def __init__(self, redis_url: str, args: Sequence[str] = (), env: dict[str, str] | None = None,
-                 log_path: Path | None = None) -> None:  # fmt: skip
-        cmd = [sys.executable, "-m", "system", "worker", "--redis-url", redis_url, *args]
+                 log_path: Path | None = None, *, command: str = "worker") -> None:  # fmt: skip
+        cmd = [sys.executable, "-m", "system", command, "--redis-url", redis_url, *args]
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed in wait)
         parent = os.getpid()
         on_main = threading.current_thread() is threading.main_thread()
@@ -35,8 +36,8 @@ class WorkerProcess:
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else None,
             # Own process group: a terminal's Ctrl-C reaches only the supervisor, which
-            # then sends each worker exactly one SIGTERM (a second signal means "stop
-            # now"). If the supervisor dies, the kernel sends the worker SIGTERM.
+            # then sends each child exactly one SIGTERM (a second one tells a worker "stop
+            # now"). If the supervisor dies, the kernel sends the child SIGTERM.
             process_group=0,
             preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
         )
@@ -82,14 +83,21 @@ class Stack:
     def __init__(self, redis_url: str | None = None, *, workers: int = 1,
                  concurrency: int | None = None, data_dir: Path | None = None,
                  worker_args: Sequence[str] = (),
-                 worker_env: dict[str, str] | None = None) -> None:  # fmt: skip
+                 worker_env: dict[str, str] | None = None,
+                 api_port: int | None = None, api_host: str = "127.0.0.1") -> None:  # fmt: skip
         self._given_url = redis_url
         self._data_dir = data_dir if data_dir is not None else EMBEDDED_DATA_DIR
         self._n = workers
         self._worker_args = [*worker_args, *(["-c", str(concurrency)] if concurrency else [])]
         self._worker_env = worker_env
         self.redis: RedisServer | None = None
-        self.workers: list[WorkerProcess] = []
+        self.workers: list[TaskqProcess] = []
+        self._api_at = (api_host, api_port) if api_port is not None else None
+        self.api: TaskqProcess | None = None
+
+    @property
+    def api_url(self) -> str | None:
+        return f"http://{self._api_at[0]}:{self._api_at[1]}" if self._api_at else None
 
     @property
     def redis_url(self) -> str:
@@ -105,13 +113,30 @@ class Stack:
                 self.redis = RedisServer(self._data_dir, appendonly=True).start()
             for _ in range(self._n):
                 self.add_worker()
+            if self._api_at:
+                host, port = self._api_at
+                args = ["--host", host, "--port", str(port)]
+                self.api = TaskqProcess(self.redis_url, args, command="api")
+                self._wait_for_api()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def add_worker(self) -> WorkerProcess:
-        w = WorkerProcess(self.redis_url, self._worker_args, env=self._worker_env)
+    def _wait_for_api(self, timeout_seconds: float = 20.0) -> None:
+        assert self.api is not None
+        deadline = time.monotonic() + timeout_seconds
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.api_url}/healthz", timeout=1):
+                    return
+            except OSError:
+                if not self.api.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(f"the API did not start on {self.api_url}") from None
+                time.sleep(0.05)
+
+    def add_worker(self) -> TaskqProcess:
+        w = TaskqProcess(self.redis_url, self._worker_args, env=self._worker_env)
         self.workers.append(w)
         return w
 
@@ -127,6 +152,9 @@ class Stack:
     def stop(self, timeout_seconds: float = 30.0) -> None:
         """SIGTERM every worker at once (one signal: a second would mean "stop now"), wait
         for each within the timeout, SIGKILL stragglers; then stop the embedded Redis."""
+        if self.api:
+            self.api.stop(timeout_seconds)
+            self.api = None
         for w in self.workers:
             w.signal(signal.SIGTERM)
         deadline = time.monotonic() + timeout_seconds

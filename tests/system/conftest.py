@@ -10,7 +10,7 @@ import pytest
 from system.client import Client
 from system.config import QueueSettings
 from system.core.task import TaskRecord
-from system.supervisor import WorkerProcess
+from system.supervisor import TaskqProcess
 
 
 @pytest.fixture
@@ -32,14 +32,14 @@ HERE = Path(__file__).parent
 
 
 @pytest.fixture
-def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., TaskqProcess]]:
     """Start real ``taskq worker`` processes (with the test handlers importable); all are
     stopped after the test."""
-    procs: list[WorkerProcess] = []
+    procs: list[TaskqProcess] = []
     pythonpath = os.pathsep.join(filter(None, [str(HERE), os.environ.get("PYTHONPATH")]))
 
-    def start(*args: str, **env: str) -> WorkerProcess:
-        w = WorkerProcess(
+    def start(*args: str, **env: str) -> TaskqProcess:
+        w = TaskqProcess(
             redis_url,
             ["--import", "worker_handlers", *args],
             env={**FAST_ENV, "TEST_REDIS_URL": redis_url, "PYTHONPATH": pythonpath, **env},

@@ -11,11 +11,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
 from system.client import Client
-from system.supervisor import WorkerProcess
+from system.redis_server import free_port
+from system.supervisor import TaskqProcess
 
 TASKQ = [sys.executable, "-m", "system"]
 
@@ -32,7 +34,7 @@ def test_demo_runs_end_to_end_on_the_embedded_redis() -> None:
 
 
 def test_submit_wait_and_status(
-    redis_url: str, queue_name: str, start_worker: Callable[..., WorkerProcess]
+    redis_url: str, queue_name: str, start_worker: Callable[..., TaskqProcess]
 ) -> None:
     start_worker("-Q", queue_name)
     payload = '{"size": 3, "seed": 1}'
@@ -59,16 +61,24 @@ def test_clear_errors_for_bad_input(redis_url: str) -> None:
 
 
 def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    proc = subprocess.Popen([*TASKQ, "up", "--workers", "2", "--log-level", "warning"],
-                            cwd=tmp_path, stdout=subprocess.PIPE, text=True)  # fmt: skip
+    port = free_port()
+    cmd = [*TASKQ, "up", "--workers", "2", "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
         url = first.split()[1]
         assert url.startswith("redis://127.0.0.1:"), first
+        assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
         with Client(url) as client:
             sub = client.submit("echo", {"up": True})
             assert client.wait(sub.id, 20).result == {"up": True}
+            original = {"task_type": "matrix_multiply", "payload": {"size": 10}, "priority": 1,
+                        "max_retries": 3}  # fmt: skip
+            api = f"http://127.0.0.1:{port}"
+            task_id = httpx.post(f"{api}/tasks/", json=original, timeout=10).json()["id"]
+            done = httpx.get(f"{api}/tasks/{task_id}/result", params={"wait": 20}, timeout=30)
+            assert done.json()["status"] == "succeeded"
             deadline = time.monotonic() + 10
             while len(client.redis.zrange("taskq:workers", 0, -1)) < 2:
                 assert time.monotonic() < deadline
@@ -89,3 +99,5 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             os.kill(pid, 0)
     with pytest.raises(redis.exceptions.ConnectionError):
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)

@@ -19,7 +19,7 @@ from system.client import Client
 from system.core.keys import queue_keys
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
-from system.supervisor import WorkerProcess
+from system.supervisor import TaskqProcess
 
 from .conftest import wait_until_finished
 
@@ -39,7 +39,7 @@ def held_by(client: Client, queue: str, pid: int) -> int:
 
 @pytest.mark.slow
 def test_sigkill_loses_nothing_and_bounds_duplicates(
-    client: Client, queue_name: str, start_worker: Callable[..., WorkerProcess]
+    client: Client, queue_name: str, start_worker: Callable[..., TaskqProcess]
 ) -> None:
     rng = random.Random(7)
     reqs = [TaskRequest("count_exec", {"sleep": 0.05}, queue=queue_name) for _ in range(N_TASKS)]

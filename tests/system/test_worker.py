@@ -14,11 +14,11 @@ import pytest
 from system.client import Client
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
-from system.supervisor import WorkerProcess
+from system.supervisor import TaskqProcess
 
 from .conftest import wait_until_finished
 
-StartWorker = Callable[..., WorkerProcess]
+StartWorker = Callable[..., TaskqProcess]
 
 
 def test_builtin_handlers_run(client: Client, queue_name: str, start_worker: StartWorker) -> None:

@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): submit, inspect and operate the queue over HTTP."""

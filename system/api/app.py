@@ -1,0 +1,49 @@
+"""The FastAPI application: ``create_app(settings)``; ``taskq api`` serves it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from system import __version__
+from system.api import problems
+from system.api.routes import health, tasks
+from system.client import AsyncClient
+from system.config import Settings
+from system.core.connection import connect_async
+from system.registry import REGISTRY, Registry
+
+# A request must not hang when Redis is gone: connecting gives up after this long (the
+# problem handler turns it into 503). Reads are not capped: a long poll blocks on purpose.
+REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
+
+
+def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
+    if not settings.redis_url:
+        raise ValueError("the API needs a Redis URL (TASKQ_REDIS_URL or --redis-url)")
+    url = settings.redis_url
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect_async(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS)
+        client = AsyncClient(redis, settings.queue)
+        try:
+            await client.connect()
+            app.state.client = client
+            app.state.registry = registry
+            yield
+        finally:
+            await redis.aclose()
+
+    app = FastAPI(
+        title="taskq",
+        version=__version__,
+        description="A distributed task queue on Redis: submit, inspect and operate it.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    app.include_router(tasks.router)
+    app.include_router(health.router)
+    return app

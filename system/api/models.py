@@ -1,0 +1,75 @@
+"""Request and response models of the REST API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, Field
+
+from system.core.task import MAX_PRIORITY, MIN_PRIORITY, TaskRecord
+
+
+class TaskSubmission(BaseModel):
+    """The original project's request (task_type, payload, priority, max_retries) works
+    unchanged; the other fields are optional."""
+
+    task_type: str = Field(min_length=1, max_length=200, examples=["matrix_multiply"])
+    payload: Any = Field(None, examples=[{"size": 10}])
+    priority: int = Field(0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first.")
+    max_retries: int | None = Field(None, ge=0, le=1000)
+    queue: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    delay_seconds: float | None = Field(None, ge=0, le=366 * 86400)
+    eta: AwareDatetime | None = Field(None, description="Earliest start (with a timezone).")
+    timeout_seconds: float | None = Field(None, gt=0, le=7 * 86400)
+    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+
+
+class TaskAccepted(BaseModel):
+    id: str
+    status: str
+    created: bool = Field(description="False: an earlier task with this idempotency key.")
+
+
+def _time(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms is not None else None
+
+
+class TaskView(BaseModel):
+    id: str
+    task_type: str
+    queue: str
+    status: str
+    priority: int
+    attempts: int
+    max_retries: int
+    payload: Any
+    result: Any
+    error: str | None
+    traceback: str | None
+    created_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    worker: str | None
+    cancel_requested: bool
+
+    @classmethod
+    def of(cls, r: TaskRecord) -> TaskView:
+        return cls(
+            id=r.id, task_type=r.task_type, queue=r.queue, status=r.state.value,
+            priority=r.priority, attempts=r.attempts, max_retries=r.max_retries,
+            payload=r.payload, result=r.result, error=r.error, traceback=r.traceback,
+            created_at=_time(r.created_ms), started_at=_time(r.started_ms),
+            finished_at=_time(r.finished_ms), worker=r.worker,
+            cancel_requested=r.cancel_requested,
+        )  # fmt: skip
+
+
+class CancelResult(BaseModel):
+    id: str
+    status: str
+    detail: str
+
+
+class Health(BaseModel):
+    status: str

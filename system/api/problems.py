@@ -1,0 +1,84 @@
+"""Every error as an RFC 9457 ``application/problem+json`` response.
+
+Client input never yields a 500: validation errors name the field path, unknown ids are
+404, a Redis that cannot be reached is 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.exceptions
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from system.core.errors import InvalidSubmission, InvalidTaskId, TaskNotFound
+from system.registry import InvalidPayload, UnknownTaskType
+
+PROBLEM = "application/problem+json"
+RETRY_AFTER_SECONDS = 1
+
+
+def problem(
+    status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def _field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        msg = next(e for e in errors if e.get("type") == "json_invalid").get("msg", "")
+        return problem(400, "Malformed JSON", f"the request body is not valid JSON: {msg}")
+    fields = [{"field": _field(e.get("loc", ())), "message": e.get("msg", "")} for e in errors]
+    detail = "; ".join(f"{f['field']}: {f['message']}" for f in fields)
+    return problem(422, "Invalid request", detail, errors=fields)
+
+
+async def _unknown_type(request: Request, exc: UnknownTaskType) -> JSONResponse:
+    return problem(422, "Unknown task type", str(exc), known_task_types=exc.known)
+
+
+async def _invalid_payload(request: Request, exc: InvalidPayload) -> JSONResponse:
+    fields = [
+        {"field": ".".join(["payload", *map(str, e.get("loc", ()))]), "message": e.get("msg", "")}
+        for e in exc.errors
+    ]
+    return problem(422, "Invalid payload", str(exc), errors=fields)
+
+
+async def _invalid_submission(request: Request, exc: InvalidSubmission) -> JSONResponse:
+    return problem(422, "Invalid task", str(exc))
+
+
+async def _not_found(request: Request, exc: TaskNotFound | InvalidTaskId) -> JSONResponse:
+    return problem(404, "Task not found", str(exc))
+
+
+async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
+    detail = f"Redis cannot be reached ({type(exc).__name__}); retry shortly"
+    return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+    return problem(exc.status_code, str(exc.detail), str(exc.detail))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(UnknownTaskType, _unknown_type)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidPayload, _invalid_payload)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidSubmission, _invalid_submission)  # type: ignore[arg-type]
+    app.add_exception_handler(TaskNotFound, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]

@@ -1,0 +1,84 @@
+"""Submit, inspect and cancel tasks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Response, status
+
+from system.api.deps import ClientDep, RegistryDep
+from system.api.models import CancelResult, TaskAccepted, TaskSubmission, TaskView
+
+router = APIRouter(prefix="/tasks", tags=["tasks"])
+MAX_WAIT_SECONDS = 60.0
+_CANCEL_DETAIL = {
+    1: "cancelled",
+    2: "cancellation requested; the running task stops cooperatively",
+    0: "already finished; nothing to cancel",
+}
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="submit_task",
+    responses={200: {"description": "Repeat of an idempotency key: the first task"}},
+)
+async def submit_task(
+    body: TaskSubmission,
+    response: Response,
+    client: ClientDep,
+    registry: RegistryDep,
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
+) -> TaskAccepted:
+    """Submit a task: 202 with its id and a Location header (200 for a known
+    idempotency key, with the first task). Unknown task types and payloads that fail the
+    handler's schema are refused with 422."""
+    registry.validate_payload(body.task_type, body.payload)
+    sub = await client.submit(
+        body.task_type,
+        body.payload,
+        queue=body.queue,
+        priority=body.priority,
+        max_retries=body.max_retries,
+        timeout_seconds=body.timeout_seconds,
+        delay_seconds=body.delay_seconds,
+        eta=body.eta,
+        idempotency_key=body.idempotency_key or idempotency_key,
+    )
+    if not sub.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"/tasks/{sub.id}"
+    return TaskAccepted(id=sub.id, status=sub.state, created=sub.created)
+
+
+# The original project documented POST /tasks/; POST /tasks works too (no redirect).
+router.add_api_route(
+    "", submit_task, methods=["POST"], status_code=status.HTTP_202_ACCEPTED,
+    operation_id="submit_task_no_slash", include_in_schema=False,
+)  # fmt: skip
+
+
+@router.get("/{task_id}", operation_id="get_task")
+async def get_task(task_id: str, client: ClientDep) -> TaskView:
+    """A task's record; 404 problem for an unknown (or expired) id."""
+    return TaskView.of(await client.get(task_id))
+
+
+@router.get("/{task_id}/result", operation_id="get_task_result")
+async def get_task_result(
+    task_id: str,
+    client: ClientDep,
+    wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
+) -> TaskView:
+    """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first."""
+    record = await client.wait(task_id, wait) if wait > 0 else await client.get(task_id)
+    return TaskView.of(record)
+
+
+@router.post("/{task_id}/cancel", operation_id="cancel_task")
+async def cancel_task(task_id: str, client: ClientDep) -> CancelResult:
+    """Queued or scheduled: cancelled at once. Running: asked to stop (cooperative)."""
+    outcome = await client.cancel(task_id)
+    state = "cancelled" if outcome.code == 1 else outcome.state
+    return CancelResult(id=task_id, status=state, detail=_CANCEL_DETAIL[outcome.code])

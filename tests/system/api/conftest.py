@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from system.redis_server import free_port
+
+
+@pytest.fixture(scope="session")
+def api_url(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real ``taskq api`` process (uvicorn) on a free loopback port, for the session."""
+    url = redis_server.url  # type: ignore[attr-defined]
+    port = free_port()
+    log = tmp_path_factory.mktemp("api") / "api.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "system", "api", "--redis-url", url, "--port", str(port),
+             "--log-level", "warning"],
+            stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"API did not start:\n{Path(log).read_text()}")
+            time.sleep(0.05)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture
+def http(api_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=api_url, timeout=30) as c:
+        yield c
