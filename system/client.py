@@ -19,7 +19,7 @@ from system.config import QueueSettings
 from system.core import ops
 from system.core.connection import check_redis, check_redis_async, connect, connect_async
 from system.core.errors import TaskNotFound, raise_for_code
-from system.core.keys import QUEUES, queue_keys, queue_of
+from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
 from system.core.scripts import register_all
 from system.core.submission import TaskRequest, build_task
@@ -58,6 +58,30 @@ def _stats(queue: str, replies: list[Any]) -> QueueStats:
     queued, scheduled, running, dead, meta = replies
     counters = {k: int(v) for k, v in meta.items() if k not in ("seq", "token", "paused")}
     return QueueStats(queue, queued, scheduled, running, dead, "paused" in meta, counters)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    in_flight: int
+    processed: int
+    failed: int
+    started_ms: int
+    heartbeat_ms: int
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> WorkerInfo:
+        return cls(
+            id=h["id"], host=h.get("host", ""), pid=int(h.get("pid", 0)),
+            queues=[q for q in h.get("queues", "").split(",") if q],
+            concurrency=int(h.get("concurrency", 0)), in_flight=int(h.get("in_flight", 0)),
+            processed=int(h.get("processed", 0)), failed=int(h.get("failed", 0)),
+            started_ms=int(h.get("started_ms", 0)), heartbeat_ms=int(h.get("heartbeat_ms", 0)),
+        )  # fmt: skip
 
 
 def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
@@ -193,6 +217,11 @@ class Client(_Common):
     def queues(self) -> list[str]:
         return sorted(self.redis.smembers(QUEUES))
 
+    def workers(self) -> list[WorkerInfo]:
+        """Live workers (their registry entry expires when they stop heartbeating)."""
+        hashes = [self.redis.hgetall(worker_key(i)) for i in self.redis.zrange(WORKERS, 0, -1)]
+        return [WorkerInfo.from_hash(h) for h in hashes if h]
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
         ids = self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)
         return [self.get(i) for i in ids]
@@ -288,6 +317,12 @@ class AsyncClient(_Common):
 
     async def queues(self) -> list[str]:
         return sorted(await self.redis.smembers(QUEUES))
+
+    async def workers(self) -> list[WorkerInfo]:
+        """Live workers (their registry entry expires when they stop heartbeating)."""
+        ids = await self.redis.zrange(WORKERS, 0, -1)
+        hashes = [await self.redis.hgetall(worker_key(i)) for i in ids]
+        return [WorkerInfo.from_hash(h) for h in hashes if h]
 
     async def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
         ids = await self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)

@@ -76,6 +76,10 @@ class WorkerSettings(BaseModel):
     )
 
 
+class ApiSettings(BaseModel):
+    max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore"
@@ -88,3 +92,4 @@ class Settings(BaseSettings):
     )
     queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)

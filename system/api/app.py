@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from system import __version__
 from system.api import problems
-from system.api.routes import health, tasks
+from system.api.routes import health, queues, tasks, workers
 from system.client import AsyncClient
 from system.config import Settings
 from system.core.connection import connect_async
@@ -27,12 +29,19 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        redis = connect_async(url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS)
+        redis = connect_async(
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            # One immediate retry (a pooled connection may be stale after a Redis restart),
+            # then fail: newer redis-py defaults back off for seconds.
+            retry=Retry(NoBackoff(), 1),
+        )
         client = AsyncClient(redis, settings.queue)
         try:
             await client.connect()
             app.state.client = client
             app.state.registry = registry
+            app.state.settings = settings
             yield
         finally:
             await redis.aclose()
@@ -45,5 +54,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
     )
     problems.install(app)
     app.include_router(tasks.router)
+    app.include_router(queues.router)
+    app.include_router(workers.router)
     app.include_router(health.router)
     return app

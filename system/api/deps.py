@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from system.client import AsyncClient
+from system.config import Settings
 from system.registry import Registry
 
 
@@ -20,5 +21,11 @@ def _registry(request: Request) -> Registry:
     return registry
 
 
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
 ClientDep = Annotated[AsyncClient, Depends(_client)]
 RegistryDep = Annotated[Registry, Depends(_registry)]

@@ -31,7 +31,7 @@ class TaskAccepted(BaseModel):
     created: bool = Field(description="False: an earlier task with this idempotency key.")
 
 
-def _time(ms: int | None) -> datetime | None:
+def time_of(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=UTC) if ms is not None else None
 
 
@@ -59,8 +59,8 @@ class TaskView(BaseModel):
             id=r.id, task_type=r.task_type, queue=r.queue, status=r.state.value,
             priority=r.priority, attempts=r.attempts, max_retries=r.max_retries,
             payload=r.payload, result=r.result, error=r.error, traceback=r.traceback,
-            created_at=_time(r.created_ms), started_at=_time(r.started_ms),
-            finished_at=_time(r.finished_ms), worker=r.worker,
+            created_at=time_of(r.created_ms), started_at=time_of(r.started_ms),
+            finished_at=time_of(r.finished_ms), worker=r.worker,
             cancel_requested=r.cancel_requested,
         )  # fmt: skip
 
@@ -73,3 +73,53 @@ class CancelResult(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class BatchSubmission(BaseModel):
+    tasks: list[TaskSubmission] = Field(min_length=1)
+
+
+class BatchAccepted(BaseModel):
+    tasks: list[TaskAccepted]
+
+
+class QueueView(BaseModel):
+    name: str
+    paused: bool
+    depth: dict[str, int] = Field(
+        description="Tasks by state: queued, scheduled, running, failed (dead-lettered)."
+    )
+    totals: dict[str, int] = Field(
+        description="Counters since the queue was created: "
+        "succeeded, failed, retried, cancelled, lease_expired, "
+        "stale_rejected."
+    )
+
+
+class RequeueRequest(BaseModel):
+    ids: list[str] = Field(default_factory=list, description="Empty: the oldest up to limit.")
+    limit: int = Field(1000, gt=0, le=10_000)
+
+
+class Requeued(BaseModel):
+    requeued: list[str]
+
+
+class WorkerView(BaseModel):
+    id: str
+    host: str
+    pid: int
+    queues: list[str]
+    concurrency: int
+    in_flight: int
+    processed: int
+    failed: int
+    started_at: datetime | None
+    last_heartbeat: datetime | None
+
+
+class TaskTypeView(BaseModel):
+    name: str
+    mode: str
+    description: str
+    payload_schema: dict[str, Any]

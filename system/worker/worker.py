@@ -353,6 +353,8 @@ class Worker:
         }
         pipe = self.client.redis.pipeline(transaction=False)
         pipe.zadd(WORKERS, {self.id: now})
+        # Forget workers that stopped heartbeating without deregistering (killed).
+        pipe.zremrangebyscore(WORKERS, "-inf", now - 3 * self.lease_ms)
         pipe.hset(worker_key(self.id), mapping=info)
         pipe.pexpire(worker_key(self.id), 3 * self.lease_ms)
         await pipe.execute()

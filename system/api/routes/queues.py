@@ -1,0 +1,61 @@
+"""Queues: depth and totals, pause / resume, the dead-letter queue."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from system.api.deps import ClientDep
+from system.api.models import QueueView, Requeued, RequeueRequest, TaskView
+from system.client import QueueStats
+
+router = APIRouter(prefix="/queues", tags=["queues"])
+QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def _view(s: QueueStats) -> QueueView:
+    depth = {"queued": s.queued, "scheduled": s.scheduled, "running": s.running, "failed": s.dead}
+    return QueueView(name=s.name, paused=s.paused, depth=depth, totals=s.counters)
+
+
+@router.get("", operation_id="list_queues")
+async def list_queues(client: ClientDep) -> list[QueueView]:
+    """Every queue that has received a task, with its depth by state."""
+    return [_view(await client.stats(q)) for q in await client.queues()]
+
+
+@router.get("/{queue}", operation_id="get_queue")
+async def get_queue(queue: QueueName, client: ClientDep) -> QueueView:
+    return _view(await client.stats(queue))
+
+
+@router.post("/{queue}/pause", operation_id="pause_queue")
+async def pause_queue(queue: QueueName, client: ClientDep) -> QueueView:
+    """Workers stop claiming from this queue (running tasks finish)."""
+    await client.pause(queue)
+    return _view(await client.stats(queue))
+
+
+@router.post("/{queue}/resume", operation_id="resume_queue")
+async def resume_queue(queue: QueueName, client: ClientDep) -> QueueView:
+    await client.resume(queue)
+    return _view(await client.stats(queue))
+
+
+@router.get("/{queue}/dead-letter", operation_id="list_dead_letters")
+async def list_dead_letters(
+    queue: QueueName, client: ClientDep, limit: Annotated[int, Query(gt=0, le=1000)] = 100
+) -> list[TaskView]:
+    """Dead-lettered tasks, oldest first, with their error and traceback."""
+    return [TaskView.of(r) for r in await client.dead_letters(queue, limit)]
+
+
+@router.post("/{queue}/dead-letter/requeue", operation_id="requeue_dead_letters")
+async def requeue_dead_letters(
+    queue: QueueName, client: ClientDep, body: RequeueRequest | None = None
+) -> Requeued:
+    """Move dead-lettered tasks back to the queue with a fresh retry budget: the given
+    ids, or (no body / no ids) the oldest up to ``limit``."""
+    body = body or RequeueRequest()
+    return Requeued(requeued=await client.requeue_dead(queue, body.ids, body.limit))
