@@ -124,10 +124,16 @@ def api(redis_url: str | None, host: str, port: int, imports: tuple[str, ...],
     import uvicorn
 
     from system.api.app import create_app
+    from system.api.security import is_loopback
     from system.registry import import_modules
 
     settings = _settings(redis_url)
     _require_url(settings)
+    if not settings.api_keys and not is_loopback(host):
+        raise click.UsageError(
+            f"refusing to listen on {host} without API keys: anyone who can reach it could "
+            "submit and cancel tasks. Set TASKQ_API_KEYS=key1,key2 or bind 127.0.0.1."
+        )
     _logging(log_level)
     import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 

@@ -5,9 +5,10 @@ with ``__`` (``TASKQ_WORKER__CONCURRENCY=64``); command-line flags override it.
 from __future__ import annotations
 
 import os
+from typing import Annotated
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class QueueSettings(BaseModel):
@@ -78,6 +79,14 @@ class WorkerSettings(BaseModel):
 
 class ApiSettings(BaseModel):
     max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
+    max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
+    max_queue_depth: int | None = Field(
+        None,
+        gt=0,
+        description="Back pressure: above this "
+        "many queued + scheduled tasks a submit to that queue "
+        "is answered 429 (None: no limit).",
+    )
 
 
 class Settings(BaseSettings):
@@ -93,3 +102,15 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated API keys (TASKQ_API_KEYS); none: no authentication, "
+        "and the API refuses to listen on anything but loopback.",
+    )
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value

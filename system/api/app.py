@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from system import __version__
-from system.api import problems
+from system.api import metrics, problems
+from system.api.limits import BodyLimit
 from system.api.routes import health, queues, tasks, workers
+from system.api.security import ApiKeys
 from system.client import AsyncClient
 from system.config import Settings
 from system.core.connection import connect_async
 from system.registry import REGISTRY, Registry
 
+# Reachable without an API key: liveness, readiness, scraping and the docs.
+OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
 # A request must not hang when Redis is gone: connecting gives up after this long (the
 # problem handler turns it into 503). Reads are not capped: a long poll blocks on purpose.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
@@ -53,8 +57,23 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
+    keys = ApiKeys(settings.api_keys)
+
+    @app.middleware("http")
+    async def authenticate_and_observe(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if keys.enabled and request.url.path not in OPEN_PATHS:
+            refused = keys.check(request)
+            if refused is not None:
+                return refused
+        return await metrics.observe(request, call_next)
+
+    # Outermost: refuses an oversized body before anything reads it.
+    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(tasks.router)
     app.include_router(queues.router)
     app.include_router(workers.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     return app

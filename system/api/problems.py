@@ -28,6 +28,19 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
+class QueueFull(Exception):
+    """Back pressure: the queue is above its configured depth."""
+
+    def __init__(self, queue: str, depth: int, limit: int) -> None:
+        super().__init__(f"queue {queue!r} holds {depth} waiting tasks, at or over its limit "
+                         f"of {limit}; retry later")  # fmt: skip
+
+
+async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(429, "Queue full", str(exc), headers)
+
+
 def _field(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
@@ -81,4 +94,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(QueueFull, _queue_full)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]

@@ -1,28 +1,28 @@
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from system.redis_server import free_port
+from system.redis_server import RedisServer, free_port
 
 
-@pytest.fixture(scope="session")
-def api_url(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real ``taskq api`` process (uvicorn) on a free loopback port, for the session."""
-    url = redis_server.url  # type: ignore[attr-defined]
+@contextmanager
+def running_api(redis_url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """A real ``taskq api`` process (uvicorn) on a free loopback port; yields its URL."""
     port = free_port()
-    log = tmp_path_factory.mktemp("api") / "api.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "system", "api", "--redis-url", url, "--port", str(port),
-             "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "system", "api", "--redis-url", redis_url, "--port",
+             str(port), "--log-level", "warning"],
+            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
@@ -40,6 +40,12 @@ def api_url(redis_server: object, tmp_path_factory: pytest.TempPathFactory) -> I
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def api_url(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_api(redis_server.url, tmp_path_factory.mktemp("api") / "api.log") as url:
+        yield url
 
 
 @pytest.fixture
