@@ -188,6 +188,65 @@ def status(redis_url: str | None, task_id: str) -> None:
         raise click.ClickException(str(exc)) from None
 
 
+@main.command()
+@redis_url_option
+def info(redis_url: str | None) -> None:
+    """Queues and workers, as tables."""
+    import time
+
+    from system.client import Client
+
+    url = _require_url(_settings(redis_url))
+    with Client(url) as client:
+        click.echo(f"{'queue':20} {'queued':>8} {'scheduled':>9} {'running':>8} {'failed':>7} "
+                   f"{'succeeded':>10} {'paused':>6}")  # fmt: skip
+        for q in client.queues():
+            s = client.stats(q)
+            done = s.counters.get("succeeded", 0)
+            click.echo(f"{q:20} {s.queued:>8} {s.scheduled:>9} {s.running:>8} {s.dead:>7} "
+                       f"{done:>10} {'yes' if s.paused else 'no':>6}")  # fmt: skip
+        click.echo()
+        click.echo(f"{'worker':32} {'queues':20} {'conc':>5} {'busy':>5} {'done':>8} {'beat':>6}")
+        now = time.time() * 1000
+        for w in client.workers():
+            beat = f"{(now - w.heartbeat_ms) / 1000:.1f}s"
+            click.echo(f"{w.id:32} {','.join(w.queues):20} {w.concurrency:>5} {w.in_flight:>5} "
+                       f"{w.processed:>8} {beat:>6}")  # fmt: skip
+
+
+@main.group()
+def dlq() -> None:
+    """Inspect and requeue dead-lettered tasks."""
+
+
+@dlq.command("list")
+@redis_url_option
+@click.option("-q", "--queue", default="default", show_default=True)
+@click.option("--limit", type=int, default=20, show_default=True)
+def dlq_list(redis_url: str | None, queue: str, limit: int) -> None:
+    """Dead-lettered tasks, oldest first, with their last error."""
+    from system.client import Client
+
+    url = _require_url(_settings(redis_url))
+    with Client(url) as client:
+        for r in client.dead_letters(queue, limit):
+            click.echo(f"{r.id}  {r.task_type}  attempts={r.attempts}  {r.error}")
+
+
+@dlq.command("requeue")
+@redis_url_option
+@click.option("-q", "--queue", default="default", show_default=True)
+@click.argument("task_ids", nargs=-1)
+def dlq_requeue(redis_url: str | None, queue: str, task_ids: tuple[str, ...]) -> None:
+    """Requeue the given dead-lettered tasks (none given: all of them, up to 1,000)."""
+    from system.client import Client
+
+    url = _require_url(_settings(redis_url))
+    with Client(url) as client:
+        moved = client.requeue_dead(queue, task_ids)
+    click.echo(f"requeued {len(moved)} task(s)")
+
+
 def _print_record(record: Any) -> None:
     from dataclasses import asdict
 

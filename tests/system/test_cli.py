@@ -101,3 +101,29 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def test_info_and_dlq(
+    redis_url: str, queue_name: str, start_worker: Callable[..., TaskqProcess]
+) -> None:
+    with Client(redis_url) as client:
+        ids = [client.submit("flaky", {"probability": 1}, queue=queue_name, max_retries=0).id
+               for _ in range(2)]  # fmt: skip
+        w = start_worker("-Q", queue_name)
+        deadline = time.monotonic() + 20
+        while client.stats(queue_name).dead < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        table = run("info", "--redis-url", redis_url).stdout
+        row = next(line for line in table.splitlines() if line.startswith(queue_name))
+        assert row.split()[1:5] == ["0", "0", "0", "2"]
+        assert f"-{w.pid}-" in table  # the worker is listed
+        w.stop()
+        listed = run("dlq", "list", "-q", queue_name, "--redis-url", redis_url).stdout
+        assert sorted(line.split()[0] for line in listed.splitlines()) == sorted(ids)
+        assert "FlakyError" in listed
+        out = run("dlq", "requeue", "-q", queue_name, ids[0], "--redis-url", redis_url).stdout
+        assert "requeued 1 task(s)" in out
+        assert client.get(ids[0]).state.value == "queued"
+        assert "requeued 1 task(s)" in run("dlq", "requeue", "-q", queue_name, "--redis-url",
+                                           redis_url).stdout  # fmt: skip
