@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from system.config import QueueSettings
 from system.core import ops
 from system.core.connection import check_redis, check_redis_async, connect, connect_async
-from system.core.errors import TaskNotFound, raise_for_code
+from system.core.errors import InvalidSubmission, TaskNotFound, raise_for_code
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
 from system.core.scripts import register_all
@@ -82,6 +82,23 @@ class WorkerInfo:
             processed=int(h.get("processed", 0)), failed=int(h.get("failed", 0)),
             started_ms=int(h.get("started_ms", 0)), heartbeat_ms=int(h.get("heartbeat_ms", 0)),
         )  # fmt: skip
+
+
+# States kept in a sorted set, which is what makes them listable: queued (priority order),
+# scheduled (due time), running (lease deadline), failed (time dead-lettered). Succeeded
+# and cancelled tasks are only their own expiring records, with no index.
+LISTABLE_STATES = ("queued", "scheduled", "running", "failed")
+
+
+def _state_index(queue: str, state: str) -> str:
+    k = queue_keys(queue)
+    index = {"queued": k.queued, "scheduled": k.scheduled, "running": k.running, "failed": k.dead}
+    if state not in index:
+        raise InvalidSubmission(
+            f"status: {state!r} cannot be listed; listable: {', '.join(LISTABLE_STATES)} "
+            "(finished tasks are kept only as records; look them up by id)"
+        )
+    return index[state]
 
 
 def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
@@ -317,6 +334,17 @@ class AsyncClient(_Common):
 
     async def queues(self) -> list[str]:
         return sorted(await self.redis.smembers(QUEUES))
+
+    async def list_tasks(
+        self, queue: str, state: str, offset: int = 0, limit: int = 100
+    ) -> list[TaskRecord]:
+        """Tasks of one queue in a state that has an index (see ``LISTABLE_STATES``), in
+        that index's order; tasks that end while being read are skipped."""
+        ids = await self.redis.zrange(_state_index(queue, state), offset, offset + limit - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hgetall(queue_keys(queue).task(task_id))
+        return [_record(i, h) for i, h in zip(ids, await pipe.execute(), strict=True) if h]
 
     async def workers(self) -> list[WorkerInfo]:
         """Live workers (their registry entry expires when they stop heartbeating)."""

@@ -123,3 +123,10 @@ class TaskTypeView(BaseModel):
     mode: str
     description: str
     payload_schema: dict[str, Any]
+
+
+class TaskPage(BaseModel):
+    tasks: list[TaskView]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null at the end."
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
@@ -14,6 +14,7 @@ from system.api.models import (
     BatchSubmission,
     CancelResult,
     TaskAccepted,
+    TaskPage,
     TaskSubmission,
     TaskView,
 )
@@ -107,6 +108,25 @@ def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskReque
         timeout_seconds=t.timeout_seconds, delay_seconds=t.delay_seconds, eta=t.eta,
         idempotency_key=t.idempotency_key or idempotency_key,
     )  # fmt: skip
+
+
+@router.get("", operation_id="list_tasks")
+async def list_tasks(
+    client: ClientDep,
+    task_status: Annotated[
+        Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
+    ] = "queued",
+    queue: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default",
+    limit: Annotated[int, Query(gt=0, le=1000)] = 100,
+    cursor: Annotated[str, Query(pattern=r"^[0-9]{1,12}$")] = "0",
+) -> TaskPage:
+    """Tasks of a queue in one state, a page at a time: queued in priority order,
+    scheduled by due time, running by lease deadline, failed (dead-lettered) oldest first.
+    Finished tasks (succeeded, cancelled) have no index; look them up by id."""
+    offset = int(cursor)
+    records = await client.list_tasks(queue, task_status, offset, limit)
+    next_cursor = str(offset + limit) if len(records) == limit else None
+    return TaskPage(tasks=[TaskView.of(r) for r in records], next_cursor=next_cursor)
 
 
 @router.get("/{task_id}", operation_id="get_task")

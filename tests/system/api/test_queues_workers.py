@@ -83,3 +83,23 @@ def test_workers_and_task_types(
     assert {"echo", "matrix_multiply", "sleep", "cpu", "io", "flaky"} <= set(types)
     assert types["matrix_multiply"]["mode"] == "process"
     assert "size" in types["matrix_multiply"]["payload_schema"]["properties"]
+
+
+def test_list_tasks_paginated(http: httpx.Client, queue_name: str) -> None:
+    tasks = [{"task_type": "echo", "payload": i, "queue": queue_name, "priority": i % 3}
+             for i in range(7)]  # fmt: skip
+    http.post("/tasks/batch", json={"tasks": tasks})
+    seen: list[dict[str, object]] = []
+    cursor: str | None = "0"
+    pages = 0
+    while cursor is not None:
+        page = http.get("/tasks", params={"queue": queue_name, "status": "queued", "limit": 3,
+                                          "cursor": cursor}).json()  # fmt: skip
+        seen += page["tasks"]
+        cursor = page["next_cursor"]
+        pages += 1
+    assert pages == 3 and len(seen) == 7
+    assert [t["priority"] for t in seen] == [2, 2, 1, 1, 0, 0, 0]  # the order workers take
+    assert_problem(http.get("/tasks", params={"queue": queue_name, "status": "succeeded"}),
+                   422, "status")  # fmt: skip
+    assert_problem(http.get("/tasks", params={"cursor": "-1"}), 422, "cursor")
