@@ -79,6 +79,11 @@ class WorkerSettings(BaseModel):
 
 class ApiSettings(BaseModel):
     max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
+    max_wait_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Longest long poll of GET /tasks/{id}/result; a longer ?wait= is capped.",
+    )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
     max_queue_depth: int | None = Field(
         None,

@@ -55,6 +55,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         version=__version__,
         description="A distributed task queue on Redis: submit, inspect and operate it.",
         lifespan=lifespan,
+        responses=problems.RESPONSES,
     )
     problems.install(app)
     keys = ApiKeys(settings.api_keys)

@@ -12,6 +12,7 @@ import redis.exceptions
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from system.core.errors import InvalidSubmission, InvalidTaskId, TaskNotFound
@@ -19,6 +20,36 @@ from system.registry import InvalidPayload, UnknownTaskType
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, str]] | None = None
+
+
+def _documented(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# Declared on every operation, so the OpenAPI document says what errors look like.
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _documented("Malformed JSON"),
+    401: _documented("Missing or wrong API key (when keys are configured)"),
+    404: _documented("No such task, or no such route"),
+    405: _documented("Method not allowed"),
+    413: _documented("Request body over the limit"),
+    422: _documented("Invalid request; the problem names the field"),
+    429: _documented("Queue full (back pressure); see Retry-After"),
+    503: _documented("Redis unreachable; see Retry-After"),
+}
 
 
 def problem(
@@ -81,8 +112,22 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method any route on this path accepts (Starlette's own Allow header names only
+    the first route that matched the path, and /tasks has two)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        regex, route_methods = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is not None and route_methods and regex.match(request.url.path):
+            methods |= route_methods
+    return ", ".join(sorted(methods))
+
+
 async def _http(request: Request, exc: HTTPException) -> JSONResponse:
-    return problem(exc.status_code, str(exc.detail), str(exc.detail))
+    headers = dict(exc.headers) if exc.headers else None
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed_methods(request)}
+    return problem(exc.status_code, str(exc.detail), str(exc.detail), headers)
 
 
 def install(app: FastAPI) -> None:

@@ -63,7 +63,8 @@ async def submit_task(
 # The original project documented POST /tasks/; POST /tasks works too (no redirect).
 router.add_api_route(
     "", submit_task, methods=["POST"], status_code=status.HTTP_202_ACCEPTED,
-    operation_id="submit_task_no_slash", include_in_schema=False,
+    operation_id="submit_task_no_slash", summary="Submit Task (same as POST /tasks/)",
+    responses={200: {"description": "Repeat of an idempotency key: the first task"}},
 )  # fmt: skip
 
 
@@ -139,9 +140,12 @@ async def get_task(task_id: str, client: ClientDep) -> TaskView:
 async def get_task_result(
     task_id: str,
     client: ClientDep,
+    settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
 ) -> TaskView:
-    """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first."""
+    """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first
+    (capped at the server's ``max_wait_seconds``)."""
+    wait = min(wait, settings.api.max_wait_seconds)
     record = await client.wait(task_id, wait) if wait > 0 else await client.get(task_id)
     return TaskView.of(record)
 
