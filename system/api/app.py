@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from system import __version__
 from system.api import metrics, problems
 from system.api.limits import BodyLimit
+from system.api.metrics import Gate
 from system.api.routes import health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
@@ -58,19 +59,8 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         responses=problems.RESPONSES,
     )
     problems.install(app)
-    keys = ApiKeys(settings.api_keys)
-
-    @app.middleware("http")
-    async def authenticate_and_observe(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if keys.enabled and request.url.path not in OPEN_PATHS:
-            refused = keys.check(request)
-            if refused is not None:
-                return refused
-        return await metrics.observe(request, call_next)
-
-    # Outermost: refuses an oversized body before anything reads it.
+    app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
+    # Added last, so outermost: refuses an oversized body before anything reads it.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(tasks.router)
     app.include_router(queues.router)

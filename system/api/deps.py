@@ -11,17 +11,17 @@ from system.config import Settings
 from system.registry import Registry
 
 
-def _client(request: Request) -> AsyncClient:
+async def _client(request: Request) -> AsyncClient:
     client: AsyncClient = request.app.state.client
     return client
 
 
-def _registry(request: Request) -> Registry:
+async def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

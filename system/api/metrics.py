@@ -7,10 +7,12 @@ The full set of queue metrics is the monitoring work's; this is the HTTP part.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from system.api.security import ApiKeys
 
 REQUESTS = Counter(
     "taskq_http_requests_total", "HTTP requests answered by the API.", ["route", "method", "status"]
@@ -30,12 +32,38 @@ async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
-async def observe(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    start = time.perf_counter()
-    response = await call_next(request)
-    route = getattr(request.scope.get("route"), "path", "unmatched")
-    LATENCY.labels(route, request.method).observe(time.perf_counter() - start)
-    REQUESTS.labels(route, request.method, str(response.status_code)).inc()
-    return response
+class Gate:
+    """Pure ASGI middleware (no per-request task group, unlike ``@app.middleware``): checks
+    the API key, then times the request and counts it by route template and status."""
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys, open_paths: frozenset[str]) -> None:
+        self.app = app
+        self.keys = keys
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.keys.enabled and scope["path"] not in self.open_paths:
+            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+            refused = self.keys.check(header)
+            if refused is not None:
+                await refused(scope, receive, send)
+                return
+        start = time.perf_counter()
+        status = 500
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            method = scope["method"]
+            LATENCY.labels(route, method).observe(time.perf_counter() - start)
+            REQUESTS.labels(route, method, str(status)).inc()

@@ -12,7 +12,6 @@ import hmac
 import ipaddress
 from collections.abc import Iterable
 
-from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from system.api.problems import problem
@@ -35,9 +34,9 @@ class ApiKeys:
         # No early exit: every stored digest is compared.
         return any([hmac.compare_digest(d, stored) for stored in self._digests])
 
-    def check(self, request: Request) -> JSONResponse | None:
-        """None when the request may pass, else the 401 problem to answer."""
-        scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    def check(self, authorization: str) -> JSONResponse | None:
+        """None when the Authorization header passes, else the 401 problem to answer."""
+        scheme, _, presented = authorization.partition(" ")
         if scheme.lower() == "bearer" and presented and self.allows(presented.strip()):
             return None
         return problem(

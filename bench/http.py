@@ -1,0 +1,110 @@
+"""HTTP submit throughput of the API, measured with wrk: ``python -m bench.http``.
+
+- single: ``POST /tasks/`` req/s, as a ratio to a trivial FastAPI endpoint (``bench/
+  trivial_app.py``: parse a JSON body into a model, answer, no Redis) served by uvicorn
+  with the same settings (one process, uvloop, httptools, no access log);
+- batch: ``POST /tasks/batch`` with 100 tasks per request, in tasks/s.
+
+One private Redis; no workers run, so the queue only grows. wrk runs one thread with 32
+connections for 10 s per measurement, after a 2 s warm-up. Requires ``wrk`` on PATH.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from system.redis_server import RedisServer, free_port
+
+TASK = {"task_type": "echo", "payload": {"n": 1}}
+
+
+@contextmanager
+def serve(argv: list[str], health: str) -> Iterator[None]:
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(health, timeout=1)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start: {argv}") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def wrk(url: str, body: dict[str, object], seconds: int, connections: int) -> float:
+    """Requests per second; fails when any answer was not 2xx."""
+    script = "\n".join([
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ])  # fmt: skip
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(script)
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    Path(f.name).unlink()
+    if "Non-2xx" in out:
+        raise RuntimeError(f"wrk saw non-2xx answers:\n{out}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not match:
+        raise RuntimeError(f"cannot read wrk output:\n{out}")
+    return float(match.group(1))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--connections", type=int, default=32)
+    ap.add_argument("--batch", type=int, default=100)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (Debian: apt-get install wrk)")
+    uvicorn_opts = ["--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                    "--log-level", "warning"]  # fmt: skip
+    results: dict[str, float] = {}
+    with RedisServer() as redis:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        api = [sys.executable, "-m", "system", "api", "--redis-url", redis.url, "--port",
+               str(port), "--log-level", "warning"]  # fmt: skip
+        with serve(api, f"{base}/healthz"):
+            wrk(f"{base}/tasks/", TASK, 2, args.connections)
+            results["api_submit_rps"] = wrk(f"{base}/tasks/", TASK, args.seconds, args.connections)
+            batch = {"tasks": [TASK] * args.batch}
+            rps = wrk(f"{base}/tasks/batch", batch, args.seconds, args.connections)
+            results["api_batch_tasks_per_s"] = rps * args.batch
+        port = free_port()
+        trivial = [sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port",
+                   str(port), *uvicorn_opts]  # fmt: skip
+        with serve(trivial, f"http://127.0.0.1:{port}/docs"):
+            url = f"http://127.0.0.1:{port}/noop"
+            wrk(url, TASK, 2, args.connections)
+            results["trivial_rps"] = wrk(url, TASK, args.seconds, args.connections)
+    ratio = results["api_submit_rps"] / results["trivial_rps"]
+    print(f"POST /tasks/          {results['api_submit_rps']:10,.0f} req/s")
+    print(f"trivial FastAPI POST  {results['trivial_rps']:10,.0f} req/s")
+    print(f"ratio                 {ratio:10.2f}  (target >= 0.5)")
+    print(f"POST /tasks/batch     {results['api_batch_tasks_per_s']:10,.0f} tasks/s "
+          f"({args.batch} per request; target >= 20,000)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
