@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -73,10 +74,17 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         with Client(url) as client:
             sub = client.submit("echo", {"up": True})
             assert client.wait(sub.id, 20).result == {"up": True}
-            original = {"task_type": "matrix_multiply", "payload": {"size": 10}, "priority": 1,
-                        "max_retries": 3}  # fmt: skip
-            api = f"http://127.0.0.1:{port}"
-            task_id = httpx.post(f"{api}/tasks/", json=original, timeout=10).json()["id"]
+            # The original project's README request, verbatim but for the port.
+            api = f"http://localhost:{port}"
+            data = '{"task_type": "matrix_multiply", "payload": {"size": 10}, "priority": 1, "max_retries": 3}'  # noqa: E501
+            if shutil.which("curl"):
+                curl = (f'curl -X POST "{api}/tasks/" -H "Content-Type: application/json" '
+                        f"-d '{data}'")  # fmt: skip
+                reply = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
+                task_id = json.loads(reply.stdout)["id"]
+            else:
+                headers = {"Content-Type": "application/json"}
+                task_id = httpx.post(f"{api}/tasks/", content=data, headers=headers).json()["id"]
             done = httpx.get(f"{api}/tasks/{task_id}/result", params={"wait": 20}, timeout=30)
             assert done.json()["status"] == "succeeded"
             deadline = time.monotonic() + 10
