@@ -45,6 +45,7 @@ class QueueStats:
     dead: int
     paused: bool
     counters: dict[str, int]  # succeeded, failed, retried, cancelled, lease_expired, ...
+    oldest_queued_age_seconds: float | None = None  # how long the longest-waiting task waited
 
 
 def _stats_commands(pipe: Any, queue: str) -> None:
@@ -54,10 +55,12 @@ def _stats_commands(pipe: Any, queue: str) -> None:
     pipe.hgetall(k.meta)
 
 
-def _stats(queue: str, replies: list[Any]) -> QueueStats:
+def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
     queued, scheduled, running, dead, meta = replies
     counters = {k: int(v) for k, v in meta.items() if k not in ("seq", "token", "paused")}
-    return QueueStats(queue, queued, scheduled, running, dead, "paused" in meta, counters)
+    since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
+    age = max(0.0, now_ms() / 1000 - int(since) / 1000) if since else None
+    return QueueStats(queue, queued, scheduled, running, dead, "paused" in meta, counters, age)
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +232,10 @@ class Client(_Common):
     def stats(self, queue: str) -> QueueStats:
         pipe = self.redis.pipeline(transaction=False)
         _stats_commands(pipe, queue)
-        return _stats(queue, pipe.execute())
+        replies = pipe.execute()
+        oldest_id = self.run(ops.oldest_queued(queue)) if replies[0] else None
+        oldest = self.redis.hgetall(queue_keys(queue).task(oldest_id)) if oldest_id else None
+        return _stats(queue, replies, oldest)
 
     def queues(self) -> list[str]:
         return sorted(self.redis.smembers(QUEUES))
@@ -330,7 +336,11 @@ class AsyncClient(_Common):
     async def stats(self, queue: str) -> QueueStats:
         pipe = self.redis.pipeline(transaction=False)
         _stats_commands(pipe, queue)
-        return _stats(queue, await pipe.execute())
+        replies = await pipe.execute()
+        oldest_id = await self.run(ops.oldest_queued(queue)) if replies[0] else None
+        key = queue_keys(queue).task(oldest_id) if oldest_id else None
+        oldest = await self.redis.hgetall(key) if key else None
+        return _stats(queue, replies, oldest)
 
     async def queues(self) -> list[str]:
         return sorted(await self.redis.smembers(QUEUES))

@@ -94,6 +94,9 @@ class QueueView(BaseModel):
         "succeeded, failed, retried, cancelled, lease_expired, "
         "stale_rejected."
     )
+    oldest_queued_age_seconds: float | None = Field(
+        description="How long the longest-waiting queued task has waited (null: none)."
+    )
 
 
 class RequeueRequest(BaseModel):

@@ -268,3 +268,7 @@ def requeue_dead(queue: str, now_ms: int, limit: int, ids: Sequence[str] = ()) -
 
 def register_waiter(task_id: str) -> Call[str]:
     return Call("register_waiter", [keys_for_task(task_id).task(task_id)], [], str)
+
+
+def oldest_queued(queue: str) -> Call[str | None]:
+    return Call("oldest_queued", [queue_keys(queue).queued], [], lambda r: r or None)

@@ -23,6 +23,7 @@ SCRIPT_NAMES = (
     "release",
     "requeue_dead",
     "register_waiter",
+    "oldest_queued",
 )
 _INCLUDE = "-- @include "
 

@@ -272,3 +272,17 @@ def test_submission_validation(client: Client, queue_name: str) -> None:
         client.submit("echo", 1, queue=queue_name, delay_seconds=1, eta=time.time())
     with pytest.raises(InvalidSubmission, match="over the limit"):
         client.submit("echo", "x" * 2_000_000, queue=queue_name)
+
+
+def test_oldest_queued_spans_priorities(client: Client, queue_name: str) -> None:
+    assert client.stats(queue_name).oldest_queued_age_seconds is None
+    first = client.submit("echo", "old, low priority", queue=queue_name, priority=1)
+    time.sleep(0.3)
+    for prio in (9, 5, 1, 0):
+        client.submit("echo", prio, queue=queue_name, priority=prio)
+    assert client.run(ops.oldest_queued(queue_name)) == first.id
+    age = client.stats(queue_name).oldest_queued_age_seconds
+    assert age is not None and 0.3 <= age < 5
+    client.cancel(first.id)
+    age = client.stats(queue_name).oldest_queued_age_seconds
+    assert age is not None and age < 0.3

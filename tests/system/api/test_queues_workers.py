@@ -39,6 +39,7 @@ def test_queue_pause_resume_and_listing(http: httpx.Client, queue_name: str) -> 
     assert http.post(f"/queues/{queue_name}/pause").json()["paused"] is True
     listed = {q["name"]: q for q in http.get("/queues").json()}
     assert listed[queue_name]["paused"] and listed[queue_name]["depth"]["queued"] == 1
+    assert listed[queue_name]["oldest_queued_age_seconds"] >= 0
     assert http.post(f"/queues/{queue_name}/resume").json()["paused"] is False
     assert_problem(http.get("/queues/bad.name"), 422, "queue")
 
