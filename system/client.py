@@ -45,7 +45,8 @@ class QueueStats:
     dead: int
     paused: bool
     counters: dict[str, int]  # succeeded, failed, retried, cancelled, lease_expired, ...
-    oldest_queued_age_seconds: float | None = None  # how long the longest-waiting task waited
+    # How long the longest-waiting queued task has waited; only with stats(with_age=True).
+    oldest_queued_age_seconds: float | None = None
 
 
 def _stats_commands(pipe: Any, queue: str) -> None:
@@ -229,11 +230,13 @@ class Client(_Common):
     def resume(self, queue: str) -> None:
         self.redis.hdel(queue_keys(queue).meta, "paused")
 
-    def stats(self, queue: str) -> QueueStats:
+    def stats(self, queue: str, *, with_age: bool = False) -> QueueStats:
+        """Depth by state and counters; ``with_age`` adds the longest wait (two more
+        round trips, so callers that only need counts leave it off)."""
         pipe = self.redis.pipeline(transaction=False)
         _stats_commands(pipe, queue)
         replies = pipe.execute()
-        oldest_id = self.run(ops.oldest_queued(queue)) if replies[0] else None
+        oldest_id = self.run(ops.oldest_queued(queue)) if with_age and replies[0] else None
         oldest = self.redis.hgetall(queue_keys(queue).task(oldest_id)) if oldest_id else None
         return _stats(queue, replies, oldest)
 
@@ -333,11 +336,12 @@ class AsyncClient(_Common):
     async def resume(self, queue: str) -> None:
         await self.redis.hdel(queue_keys(queue).meta, "paused")
 
-    async def stats(self, queue: str) -> QueueStats:
+    async def stats(self, queue: str, *, with_age: bool = False) -> QueueStats:
         pipe = self.redis.pipeline(transaction=False)
         _stats_commands(pipe, queue)
         replies = await pipe.execute()
-        oldest_id = await self.run(ops.oldest_queued(queue)) if replies[0] else None
+        wanted = with_age and replies[0]
+        oldest_id = await self.run(ops.oldest_queued(queue)) if wanted else None
         key = queue_keys(queue).task(oldest_id) if oldest_id else None
         oldest = await self.redis.hgetall(key) if key else None
         return _stats(queue, replies, oldest)

@@ -23,6 +23,7 @@ import time
 from bench import harness
 from bench.systems import DrainResult, Variant
 from system.client import Client
+from system.core.keys import queue_keys
 from system.core.submission import TaskRequest
 
 # Tasks in flight per worker. With the shared no-op every task awaits one Redis call from
@@ -61,7 +62,7 @@ def _drain_pure(redis_url: str, n: int, processes: int, concurrency: int) -> Dra
                 time.sleep(0.01)
         pipe = client.redis.pipeline(transaction=False)
         for s in subs:
-            pipe.hget(f"taskq:{{default}}:task:{s.id}", "finished_ms")
+            pipe.hget(queue_keys("default").task(s.id), "finished_ms")
         finished = [int(v) for v in pipe.execute()]
     first, last = min(finished), max(finished)
     return DrainResult(

@@ -23,25 +23,25 @@ def _view(s: QueueStats) -> QueueView:
 @router.get("", operation_id="list_queues")
 async def list_queues(client: ClientDep) -> list[QueueView]:
     """Every queue that has received a task, with its depth by state."""
-    return [_view(await client.stats(q)) for q in await client.queues()]
+    return [_view(await client.stats(q, with_age=True)) for q in await client.queues()]
 
 
 @router.get("/{queue}", operation_id="get_queue")
 async def get_queue(queue: QueueName, client: ClientDep) -> QueueView:
-    return _view(await client.stats(queue))
+    return _view(await client.stats(queue, with_age=True))
 
 
 @router.post("/{queue}/pause", operation_id="pause_queue")
 async def pause_queue(queue: QueueName, client: ClientDep) -> QueueView:
     """Workers stop claiming from this queue (running tasks finish)."""
     await client.pause(queue)
-    return _view(await client.stats(queue))
+    return _view(await client.stats(queue, with_age=True))
 
 
 @router.post("/{queue}/resume", operation_id="resume_queue")
 async def resume_queue(queue: QueueName, client: ClientDep) -> QueueView:
     await client.resume(queue)
-    return _view(await client.stats(queue))
+    return _view(await client.stats(queue, with_age=True))
 
 
 @router.get("/{queue}/dead-letter", operation_id="list_dead_letters")
