@@ -89,6 +89,7 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._stop_now = asyncio.Event()
+        self._loops_stop = asyncio.Event()  # ends the heartbeat and maintenance loops
         self._executor: Executor | None = None
         self._completions = CompletionBuffer(self.client, self._recorded)
         self._started_ms = _now_ms()
@@ -149,8 +150,10 @@ class Worker:
         await self._release(leftover)
         self._completions.close()
         await background[0]  # the flusher ends once everything is recorded
-        for task in background[1:]:
-            task.cancel()
+        # The loops stop between rounds rather than being cancelled: cancelling a redis-py
+        # asyncio command midway could leave the loop waiting forever (seen with
+        # redis-py 8 when SIGTERM arrived during start-up).
+        self._loops_stop.set()
         await asyncio.gather(*background[1:], return_exceptions=True)
         with contextlib.suppress(Exception):
             await self.client.redis.zrem(WORKERS, self.id)
@@ -303,9 +306,14 @@ class Worker:
 
     # ---- background loops ------------------------------------------------------------
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True when the background loops should stop."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._loops_stop.wait(), seconds)
+        return self._loops_stop.is_set()
+
     async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
-        while True:
-            await asyncio.sleep(seconds)
+        while not await self._pause(seconds):
             try:
                 await action()
             except Exception:
@@ -362,7 +370,7 @@ class Worker:
     async def _maintenance(self) -> None:
         interval = self.ws.scheduler_interval_seconds
         next_reap = 0.0
-        while True:
+        while not self._loops_stop.is_set():
             try:
                 for queue in self.queues:
                     await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT))
@@ -375,4 +383,4 @@ class Worker:
                             log.warning("reclaimed expired leases in %s: %s", queue, reaped)
             except Exception:
                 log.exception("maintenance failed; will retry")
-            await asyncio.sleep(interval)
+            await self._pause(interval)

@@ -222,3 +222,19 @@ def test_result_over_the_size_limit_fails_without_retry(
     (rec,) = wait_until_finished(client, [sub.id])
     assert rec.state is TaskState.FAILED and rec.attempts == 1
     assert "over the limit of 100" in (rec.error or "")
+
+
+def test_sigterm_right_after_start_exits_promptly(
+    client: Client, queue_name: str, start_worker: StartWorker
+) -> None:
+    """A stop that lands while the worker's background loops are mid-call must not hang
+    (it did, about one start in three, when those loops were cancelled)."""
+    for _ in range(8):
+        w = start_worker("-Q", queue_name)
+        deadline = time.monotonic() + 20
+        while not client.redis.zrange("taskq:workers", 0, -1):
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        w.signal(signal.SIGTERM)
+        assert w.wait(5) == 0
+        assert client.redis.zrange("taskq:workers", 0, -1) == []
