@@ -47,6 +47,22 @@ class QueueStats:
     counters: dict[str, int]  # succeeded, failed, retried, cancelled, lease_expired, ...
     # How long the longest-waiting queued task has waited; only with stats(with_age=True).
     oldest_queued_age_seconds: float | None = None
+    # Tasks that ended (any terminal state) per second over about the last minute.
+    finished_per_second: float = 0.0
+
+
+# The scripts count ended tasks in 10-second buckets (_lib.lua's RATE_BUCKET_MS); the rate
+# is read over the RATE_BUCKETS most recent ones, the current, partial one included.
+RATE_BUCKET_MS = 10_000
+RATE_BUCKETS = 6
+
+
+def finished_rate(buckets: dict[str, str], at_ms: int) -> float:
+    """Tasks ended per second over the last RATE_BUCKETS buckets before ``at_ms``."""
+    current = at_ms // RATE_BUCKET_MS
+    ended = sum(int(n) for b, n in buckets.items() if current - RATE_BUCKETS < int(b) <= current)
+    span_ms = (RATE_BUCKETS - 1) * RATE_BUCKET_MS + at_ms % RATE_BUCKET_MS
+    return ended * 1000 / span_ms
 
 
 def _stats_commands(pipe: Any, queue: str) -> None:
@@ -54,14 +70,18 @@ def _stats_commands(pipe: Any, queue: str) -> None:
     for key in (k.queued, k.scheduled, k.running, k.dead):
         pipe.zcard(key)
     pipe.hgetall(k.meta)
+    pipe.hgetall(k.rate)
 
 
 def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
-    queued, scheduled, running, dead, meta = replies
+    queued, scheduled, running, dead, meta, rate = replies
     counters = {k: int(v) for k, v in meta.items() if k not in ("seq", "token", "paused")}
+    at = now_ms()
     since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
-    age = max(0.0, now_ms() / 1000 - int(since) / 1000) if since else None
-    return QueueStats(queue, queued, scheduled, running, dead, "paused" in meta, counters, age)
+    age = max(0.0, at / 1000 - int(since) / 1000) if since else None
+    paused = "paused" in meta
+    return QueueStats(queue, queued, scheduled, running, dead, paused, counters, age,
+                      finished_rate(rate, at))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -97,6 +97,10 @@ class QueueView(BaseModel):
     oldest_queued_age_seconds: float | None = Field(
         description="How long the longest-waiting queued task has waited (null: none)."
     )
+    throughput_per_second: float = Field(
+        description="Tasks that ended (succeeded, failed or cancelled) per second over "
+        "about the last minute."
+    )
 
 
 class RequeueRequest(BaseModel):

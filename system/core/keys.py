@@ -9,6 +9,7 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
+    taskq:{Q}:rate            HASH  10-second bucket -> tasks that ended in it (throughput)
     taskq:{Q}:task:ID         HASH  the task record (see ``system.core.task.TaskRecord``)
     taskq:{Q}:done:ID         STREAM  one entry when the task ends, written only if somebody waits
     taskq:{Q}:idem:KEY        STRING  idempotency key -> task id
@@ -74,6 +75,7 @@ class QueueKeys:
     dead: str
     meta: str
     wake: str
+    rate: str
     task_prefix: str
     done_prefix: str
     idem_prefix: str
@@ -100,6 +102,7 @@ def queue_keys(queue: str) -> QueueKeys:
         dead=base + "dead",
         meta=base + "meta",
         wake=base + "wake",
+        rate=base + "rate",
         task_prefix=base + "task:",
         done_prefix=base + "done:",
         idem_prefix=base + "idem:",

@@ -193,7 +193,7 @@ def complete(
         [c.id, c.token, c.state, c.text if isinstance(c.text, str) else c.text.decode()]
         for c in items
     ]
-    keys = [k.running, k.meta, k.task_prefix, k.done_prefix]
+    keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate]
     args: list[Arg] = [now_ms, result_ttl_ms, orjson.dumps(rows)]
     return Call("complete", keys, args, lambda r: [int(x) for x in r])
 
@@ -218,6 +218,7 @@ def fail(
         k.wake,
         k.task(task_id),
         k.done(task_id),
+        k.rate,
     ]
     args: list[Arg] = [task_id, token, now_ms, error, traceback, retry_delay_ms, result_ttl_ms]
     return Call("fail", keys, args, int)
@@ -225,7 +226,7 @@ def fail(
 
 def reap(queue: str, now_ms: int, limit: int, result_ttl_ms: int) -> Call[Reaped]:
     k = queue_keys(queue)
-    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix]
+    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix, k.rate]
     return Call("reap", keys, [now_ms, limit, result_ttl_ms], lambda r: Reaped(*map(int, r)))
 
 
@@ -247,7 +248,7 @@ class CancelOutcome:
 
 def cancel(task_id: str, now_ms: int, result_ttl_ms: int, reason: str) -> Call[CancelOutcome]:
     k = keys_for_task(task_id)
-    keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id)]
+    keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id), k.rate]
     args: list[Arg] = [task_id, now_ms, result_ttl_ms, reason]
     return Call("cancel", keys, args, lambda r: CancelOutcome(int(r[0]), r[1]))
 

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from system.client import AsyncClient, Client
+from system.client import RATE_BUCKET_MS, AsyncClient, Client, finished_rate
 from system.core.errors import TaskNotFound, UnsafeRedisConfig
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
@@ -49,3 +49,11 @@ def test_refuses_a_redis_that_may_evict_keys() -> None:
 
         with pytest.raises(UnsafeRedisConfig):
             asyncio.run(connect())
+
+
+def test_finished_rate_counts_the_last_minute_of_buckets() -> None:
+    now = 1_000 * RATE_BUCKET_MS + 5_000  # 5 s into bucket 1000
+    buckets = {"1000": "10", "999": "20", "995": "30", "994": "1000", "1001": "7"}
+    # Buckets 995..1000 are in the window (55 s); 994 is too old, 1001 is in the future.
+    assert finished_rate(buckets, now) == 60 / 55
+    assert finished_rate({}, now) == 0

@@ -17,7 +17,8 @@ QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 def _view(s: QueueStats) -> QueueView:
     depth = {"queued": s.queued, "scheduled": s.scheduled, "running": s.running, "failed": s.dead}
     return QueueView(name=s.name, paused=s.paused, depth=depth, totals=s.counters,
-                     oldest_queued_age_seconds=s.oldest_queued_age_seconds)  # fmt: skip
+                     oldest_queued_age_seconds=s.oldest_queued_age_seconds,
+                     throughput_per_second=round(s.finished_per_second, 3))  # fmt: skip
 
 
 @router.get("", operation_id="list_queues")

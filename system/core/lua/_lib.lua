@@ -53,6 +53,19 @@ local function finish(task_key, done_key, state, now_ms, ttl_ms, field, value)
   end
 end
 
+-- Count n tasks that just ended (any terminal state) for the queue's throughput: a HASH of
+-- 10-second buckets (bucket index -> count), read by the client over the last minute
+-- (system.client.RATE_BUCKET_MS must match). The bucket that just left the window is
+-- dropped and the key expires when the queue goes quiet, so it stays a handful of fields.
+local RATE_BUCKET_MS = 10000
+local function count_finished(rate_key, now_ms, n)
+  if n == 0 then return end
+  local bucket = math.floor(tonumber(now_ms) / RATE_BUCKET_MS)
+  redis.call('HINCRBY', rate_key, bucket, n)
+  redis.call('HDEL', rate_key, bucket - 7)
+  redis.call('PEXPIRE', rate_key, 120000)
+end
+
 -- Write a new task record and place it: scheduled when eta is in the future, else queued
 -- (its score is appended to `queued_pairs`, so a batch needs one ZADD). Fields left out
 -- mean their default: attempts 0, timeout_ms 0 (none), eligible_ms = created_ms.

@@ -6,6 +6,7 @@
 -- KEYS[3]  meta HASH (counters)
 -- KEYS[4]  task HASH
 -- KEYS[5]  done STREAM of the task
+-- KEYS[6]  rate HASH (tasks ended per 10-second bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  now, epoch ms
 -- ARGV[3]  result TTL, ms (0 = keep)
@@ -22,6 +23,7 @@ if state == 'queued' or state == 'scheduled' then
   redis.call('HSET', KEYS[4], 'error', ARGV[4])
   finish(KEYS[4], KEYS[5], 'cancelled', now_ms, tonumber(ARGV[3]))
   redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
+  count_finished(KEYS[6], now_ms, 1)
   return {1, 'cancelled'}
 end
 if state == 'running' then

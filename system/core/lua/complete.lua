@@ -4,6 +4,7 @@
 -- KEYS[2]  meta HASH (counters)
 -- KEYS[3]  task key prefix (the id is appended)
 -- KEYS[4]  done stream prefix (the id is appended)
+-- KEYS[5]  rate HASH (tasks ended per 10-second bucket)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  result TTL, ms (0 = keep)
 -- ARGV[3]  JSON array with one array of 4 strings per task: id, fencing token,
@@ -39,4 +40,5 @@ end
 if succeeded > 0 then redis.call('HINCRBY', KEYS[2], 'succeeded', succeeded) end
 if cancelled > 0 then redis.call('HINCRBY', KEYS[2], 'cancelled', cancelled) end
 if stale > 0 then redis.call('HINCRBY', KEYS[2], 'stale_rejected', stale) end
+count_finished(KEYS[5], now_ms, succeeded + cancelled)
 return codes

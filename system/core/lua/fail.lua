@@ -8,6 +8,7 @@
 -- KEYS[6]  wake LIST
 -- KEYS[7]  task HASH
 -- KEYS[8]  done STREAM of the task
+-- KEYS[9]  rate HASH (tasks ended per 10-second bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  now, epoch ms
@@ -33,6 +34,7 @@ redis.call('HSET', task_key, 'error', ARGV[4], 'traceback', ARGV[5])
 if f[6] then
   finish(task_key, KEYS[8], 'cancelled', now_ms, tonumber(ARGV[7]))
   redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
+  count_finished(KEYS[9], now_ms, 1)
   return 3
 end
 
@@ -54,4 +56,5 @@ redis.call('ZADD', KEYS[4], now_ms, id)
 -- Dead-lettered records do not expire: they wait for inspection or requeue.
 finish(task_key, KEYS[8], 'failed', now_ms, 0)
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
+count_finished(KEYS[9], now_ms, 1)
 return 2

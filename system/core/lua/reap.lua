@@ -9,6 +9,7 @@
 -- KEYS[5]  wake LIST
 -- KEYS[6]  task key prefix (the id is appended)
 -- KEYS[7]  done stream prefix (the id is appended)
+-- KEYS[8]  rate HASH (tasks ended per 10-second bucket)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to reclaim in this call
 -- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
@@ -43,5 +44,6 @@ if #expired > 0 then
   if dead > 0 then redis.call('HINCRBY', KEYS[4], 'failed', dead) end
   if cancelled > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', cancelled) end
   wake(KEYS[5], requeued)
+  count_finished(KEYS[8], now_ms, dead + cancelled)
 end
 return {requeued, dead, cancelled}

@@ -58,6 +58,8 @@ def test_dead_letter_list_and_requeue(
         assert time.monotonic() < deadline
         time.sleep(0.05)
     worker.stop()  # so that requeued tasks stay queued while we look
+    # 3 tasks ended within the last minute's window (50 to 60 s long).
+    assert 3 / 60 <= http.get(f"/queues/{queue_name}").json()["throughput_per_second"] <= 3 / 50
     dead = http.get(f"/queues/{queue_name}/dead-letter").json()
     assert sorted(t["id"] for t in dead) == sorted(ids)
     assert "FlakyError" in dead[0]["error"] and "Traceback" in dead[0]["traceback"]
