@@ -184,17 +184,13 @@ class RedisServer:
         raise RuntimeError(f"{binary} {how} on port {self.port}; {log_path}:\n{tail}")
 
     def _halt(self) -> None:
-        """Stop the process (SHUTDOWN NOSAVE still flushes the AOF), always reaping it."""
+        """Stop the process, always reaping it. SIGTERM is Redis's graceful shutdown (AOF
+        flushed; no RDB save, as none is configured); unlike a SHUTDOWN command it needs
+        no connection, so it also works once a password has been set."""
         proc = self._proc
         if proc is not None and proc.poll() is None:
-            with (
-                contextlib.suppress(redis.RedisError, OSError),
-                redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=2.0) as client,
-            ):
-                client.shutdown(nosave=True)
-            for sig in (None, signal.SIGTERM, signal.SIGKILL):  # escalate if SHUTDOWN hangs
-                if sig is not None:
-                    proc.send_signal(sig)
+            for sig in (signal.SIGTERM, signal.SIGKILL):  # escalate if the shutdown hangs
+                proc.send_signal(sig)
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     proc.wait(5.0)
                     break
