@@ -171,15 +171,37 @@ class Registry(Mapping[str, HandlerSpec]):
         return spec
 
     def validate_payload(self, name: str, payload: Any) -> None:
-        """Raise UnknownTaskType or InvalidPayload; return when the payload would run."""
-        spec = self[name]
-        if spec.payload_model is not None:
-            parse_payload(name, spec.payload_model, payload)
+        """Raise UnknownTaskType or InvalidPayload; return when the payload would run.
+
+        Strict, as JSON: a submit must match the published schema ("1" is not a number).
+        The worker, which parses what was stored, is lenient (``parse_payload``)."""
+        model = self[name].payload_model
+        if model is None:
+            return
+        try:
+            text = orjson.dumps(_integral_floats_as_ints(payload))
+        except TypeError:
+            return  # not JSON at all: submission refuses it and says why
+        try:
+            model.model_validate_json(text, strict=True)
+        except ValidationError as exc:
+            raise InvalidPayload.from_validation_error(name, exc) from None
 
     def payload_schema(self, name: str) -> dict[str, Any]:
         """JSON schema of the payload model; ``{}`` (anything) when there is none."""
         model = self[name].payload_model
         return model.model_json_schema() if model is not None else {}
+
+
+def _integral_floats_as_ints(value: Any) -> Any:
+    """JSON Schema counts 3.0 as an integer; pydantic's strict mode would not."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral_floats_as_ints(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral_floats_as_ints(v) for k, v in value.items()}
+    return value
 
 
 REGISTRY = Registry()

@@ -10,7 +10,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from system import __version__
-from system.api import metrics, problems
+from system.api import metrics, openapi, problems
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
 from system.api.routes import health, queues, tasks, workers
@@ -67,4 +67,5 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
     app.include_router(workers.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    openapi.install(app, registry)
     return app

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from system.core.task import MAX_PRIORITY, MIN_PRIORITY, TaskRecord
 
@@ -14,15 +14,39 @@ class TaskSubmission(BaseModel):
     """The original project's request (task_type, payload, priority, max_retries) works
     unchanged; the other fields are optional."""
 
+    # A misspelt field is an error, not silently ignored. delay_seconds and eta are two
+    # ways to say one thing: the schema allows only one.
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"not": {"required": ["delay_seconds", "eta"]}}
+    )
+
     task_type: str = Field(min_length=1, max_length=200, examples=["matrix_multiply"])
     payload: Any = Field(None, examples=[{"size": 10}])
     priority: int = Field(0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first.")
     max_retries: int | None = Field(None, ge=0, le=1000)
     queue: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     delay_seconds: float | None = Field(None, ge=0, le=366 * 86400)
-    eta: AwareDatetime | None = Field(None, description="Earliest start (with a timezone).")
+    eta: AwareDatetime | None = Field(
+        None, description="Earliest start: an RFC 3339 date-time with a timezone."
+    )
     timeout_seconds: float | None = Field(None, gt=0, le=7 * 86400)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+
+    # JSON types as the schema says them: pydantic alone would also read "1" or true as a
+    # number, and a number as a date-time (epoch seconds).
+    @field_validator("priority", "max_retries", "delay_seconds", "timeout_seconds", mode="before")
+    @classmethod
+    def _json_number(cls, value: object) -> object:
+        if isinstance(value, bool) or not isinstance(value, int | float | None):
+            raise ValueError("must be a number")
+        return value
+
+    @field_validator("eta", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        if not isinstance(value, str | datetime | None):
+            raise ValueError("must be an RFC 3339 date-time string, e.g. 2030-01-01T12:00:00Z")
+        return value
 
 
 class TaskAccepted(BaseModel):
@@ -76,6 +100,8 @@ class Health(BaseModel):
 
 
 class BatchSubmission(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tasks: list[TaskSubmission] = Field(min_length=1)
 
 

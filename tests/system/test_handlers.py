@@ -114,7 +114,7 @@ def test_echo_returns_the_payload_itself(executor: Executor) -> None:
         ("sleep", {"seconds": -1}, "seconds"),
         ("sleep", {"seconds": 3601}, "seconds"),
         ("cpu", {"ms": 600_001}, "ms"),
-        ("io", {"ms": 5, "jitter_ms": 6}, "jitter_ms"),
+        ("io", {"ms": 5, "jitter_ms": 600_001}, "jitter_ms"),
         ("flaky", {"probability": 1.5}, "probability"),
         ("flaky", {"probability": 0.5, "seed": "x"}, "seed"),
     ],

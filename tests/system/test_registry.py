@@ -125,7 +125,7 @@ def test_validate_payload_names_the_field() -> None:
     assert [e["loc"] for e in err.errors] == [["x"], ["y"]]
     assert "x: Input should be greater than or equal to 0" in str(err)
     assert "y: Input should be a valid integer" in str(err)
-    with pytest.raises(InvalidPayload, match="payload: Input should be a valid dictionary"):
+    with pytest.raises(InvalidPayload, match="payload: Input should be an object"):
         reg.validate_payload("locate", [1, 2])
 
 

@@ -116,6 +116,39 @@ def test_errors_are_problem_json_never_500(http: httpx.Client) -> None:
     assert_problem(http.get("/nothing-here"), 404)
 
 
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"prority": 1}, "prority"),  # a misspelt field is refused, not ignored
+        ({"priority": "1"}, "priority"),  # JSON types as the schema says, no coercion
+        ({"delay_seconds": True}, "delay_seconds"),
+        ({"eta": 0}, "eta"),
+        ({"delay_seconds": 1, "eta": "2030-01-01T00:00:00Z"}, "not both"),
+        ({"payload": {"size": "10"}}, "payload.size"),
+        ({"payload": {"size": 10.5}}, "payload.size"),
+    ],
+)
+def test_submission_matches_its_published_schema(
+    http: httpx.Client, queue_name: str, fields: dict[str, object], named: str
+) -> None:
+    good = {"task_type": "matrix_multiply", "payload": {"size": 10}, "queue": queue_name}
+    assert_problem(http.post("/tasks/", json={**good, **fields}), 422, named)
+    integral = {**good, "payload": {"size": 10.0}}  # JSON Schema: 10.0 is an integer
+    assert http.post("/tasks/", json=integral).status_code == 202
+
+
+def test_openapi_gives_each_task_type_its_payload_schema(http: httpx.Client) -> None:
+    schemas = http.get("/openapi.json").json()["components"]["schemas"]
+    branches = {
+        b["properties"]["task_type"]["const"]: b for b in schemas["TaskSubmission"]["oneOf"]
+    }
+    assert {"echo", "matrix_multiply", "sleep", "io", "flaky", "cpu"} <= set(branches)
+    matrix = branches["matrix_multiply"]
+    assert matrix["required"] == ["payload"]
+    assert matrix["properties"]["payload"]["properties"]["size"]["maximum"] == 2000
+    assert branches["echo"]["properties"]["payload"] == {"$ref": "#/components/schemas/JsonValue"}
+
+
 def test_health_and_readiness(http: httpx.Client) -> None:
     assert http.get("/healthz").json() == {"status": "ok"}
     assert http.get("/readyz").json() == {"status": "ready"}
