@@ -8,9 +8,17 @@ is not an execution of this worker's (Redis counts it, and the API exports that 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 from system.core.ops import ClaimedTask
-from system.metrics import CAPACITY, EXECUTION_SECONDS, EXECUTIONS, IN_PROGRESS, QUEUE_WAIT_SECONDS
+from system.metrics import (
+    CAPACITY,
+    EXECUTION_SECONDS,
+    EXECUTIONS,
+    IN_PROGRESS,
+    OUTCOMES,
+    QUEUE_WAIT_SECONDS,
+)
 
 # fail.lua's reply codes -> outcome (-1, a stale lease, is not an outcome).
 FAIL_OUTCOMES = {1: "retried", 2: "failed", 3: "cancelled"}
@@ -20,9 +28,18 @@ class WorkerMetrics:
     def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
 
-    def open(self) -> None:
+    def open(self, queues: Iterable[str], task_types: Iterable[str]) -> None:
         # inc/dec rather than set: several workers in one process add up.
         CAPACITY.inc(self.concurrency)
+        # Series that exist at 0 from the start: a counter first seen at 5 would hide
+        # those 5 from rate() and increase(), and a panel of a quiet queue shows 0, not
+        # "no data". Only the counters: histograms would cost ~20 series per type.
+        types = list(task_types)
+        for queue in queues:
+            IN_PROGRESS.labels(queue)
+            for task_type in types:
+                for outcome in OUTCOMES:
+                    EXECUTIONS.labels(queue, task_type, outcome)
 
     def close(self) -> None:
         CAPACITY.dec(self.concurrency)

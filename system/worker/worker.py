@@ -124,7 +124,7 @@ class Worker:
             max_processes=self.ws.processes,
             on_child_exit=process_died,
         )
-        self.metrics.open()
+        self.metrics.open(self.queues, self.registry.names())
         if self.ws.metrics_port:
             self._metrics_server = MetricsServer(self.ws.metrics_host, self.ws.metrics_port)
             self._metrics_server.start()
