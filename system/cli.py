@@ -71,6 +71,7 @@ def main() -> None:
 @click.option("--burst", is_flag=True, default=None, help="Exit when the queues are empty.")
 @click.option("--shutdown-timeout", type=float, help="Seconds in-flight tasks may finish.")
 @click.option("--processes", type=int, help="Process pool size for CPU-bound handlers.")
+@click.option("--metrics-port", type=int, help="Serve Prometheus /metrics here (0: off).")
 @log_level_option
 def worker(
     redis_url: str | None,
@@ -80,12 +81,10 @@ def worker(
     burst: bool | None,
     shutdown_timeout: float | None,
     processes: int | None,
+    metrics_port: int | None,
     log_level: str,
 ) -> None:
     """Run a worker process."""
-    from system.registry import import_modules
-    from system.worker.worker import Worker
-
     settings = _settings(
         redis_url,
         concurrency=concurrency,
@@ -94,10 +93,17 @@ def worker(
         burst=burst,
         shutdown_timeout_seconds=shutdown_timeout,
         processes=processes,
+        metrics_port=metrics_port,
     )
     url = _require_url(settings)
     _logging(log_level)
+    if settings.worker.metrics_port:
+        from system.worker.exposition import use_multiprocess_dir
+
+        use_multiprocess_dir()  # before anything imports prometheus_client
     import system.handlers  # noqa: F401  (registers the built-in handlers)
+    from system.registry import import_modules
+    from system.worker.worker import Worker
 
     import_modules(settings.worker.imports)
 

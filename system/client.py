@@ -11,6 +11,7 @@ Both run the same operation descriptions from ``system.core.ops``; only the I/O 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,6 +25,7 @@ from system.core.ops import Call, CancelOutcome, Submitted
 from system.core.scripts import register_all
 from system.core.submission import TaskRequest, build_task
 from system.core.task import TaskRecord
+from system.metrics import TASKS_SUBMITTED
 
 T = TypeVar("T")
 # Tasks per submit_bulk call: large enough to amortise the round trip, small enough that
@@ -169,6 +171,15 @@ class _Common:
                 calls.append(([i for i, _ in chunk], call))
         return calls
 
+    @staticmethod
+    def _count_created(requests: Sequence[TaskRequest], subs: Sequence[Submitted]) -> None:
+        # Grouped: one labelled increment per (queue, type) rather than one per task.
+        created = Counter(
+            (r.queue, r.task_type) for r, s in zip(requests, subs, strict=True) if s.created
+        )
+        for (queue, task_type), n in created.items():
+            TASKS_SUBMITTED.labels(queue, task_type).inc(n)
+
     def _unknown_queues(self, queues: Iterable[str]) -> list[str]:
         new = [q for q in set(queues) if q not in self._known_queues]
         self._known_queues.update(new)
@@ -213,9 +224,12 @@ class Client(_Common):
     def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
         """Submit one task. Options: queue, priority, max_retries, timeout_seconds,
         delay_seconds, eta, idempotency_key."""
-        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        req = TaskRequest(task_type, payload, **options)
+        task = build_task(req, self.settings)
         self._remember_queues([task.queue])
-        return self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        self._count_created([req], [sub])
+        return sub
 
     def submit_many(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
         """Submit many tasks, one round trip per queue and chunk; results in input order."""
@@ -225,6 +239,7 @@ class Client(_Common):
         for positions, call in calls:
             for pos, sub in zip(positions, self.run(call), strict=True):
                 out[pos] = sub
+        self._count_created(requests, out)
         return out
 
     def get(self, task_id: str) -> TaskRecord:
@@ -318,9 +333,12 @@ class AsyncClient(_Common):
             await self.redis.sadd(QUEUES, *new)
 
     async def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
-        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        req = TaskRequest(task_type, payload, **options)
+        task = build_task(req, self.settings)
         await self._remember_queues([task.queue])
-        return await self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = await self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        self._count_created([req], [sub])
+        return sub
 
     async def submit_many(self, requests: Sequence[TaskRequest]) -> list[Submitted]:
         calls = self._submit_calls(requests)
@@ -329,6 +347,7 @@ class AsyncClient(_Common):
         for positions, call in calls:
             for pos, sub in zip(positions, await self.run(call), strict=True):
                 out[pos] = sub
+        self._count_created(requests, out)
         return out
 
     async def get(self, task_id: str) -> TaskRecord:

@@ -75,6 +75,13 @@ class WorkerSettings(BaseModel):
     reap_interval_seconds: float = Field(
         1.0, gt=0, description="How often expired leases are reclaimed."
     )
+    metrics_port: int = Field(
+        0, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0: none)."
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="Address /metrics listens on (0.0.0.0 in a container, to be scraped).",
+    )
 
 
 class ApiSettings(BaseModel):

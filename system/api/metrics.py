@@ -1,35 +1,68 @@
-"""HTTP metrics of the API and the ``/metrics`` endpoint (Prometheus text format).
+"""The API's ``/metrics`` endpoint and the HTTP request metrics (definitions in
+``system.metrics``).
 
 Labels are bounded: the route *template* (``/tasks/{task_id}``), never the raw path.
-The full set of queue metrics is the monitoring work's; this is the HTTP part.
+Besides this process's metrics, ``/metrics`` reads the queues and the worker registry
+from Redis at scrape time (``RedisCollector``): the API exports them, the workers do not.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 
 from fastapi import APIRouter, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from system.api.deps import ClientDep
 from system.api.security import ApiKeys
+from system.client import AsyncClient
+from system.metrics import (
+    HTTP_REQUESTS,
+    HTTP_SECONDS,
+    QueueSnapshot,
+    RedisCollector,
+    RedisSnapshot,
+)
 
-REQUESTS = Counter(
-    "taskq_http_requests_total", "HTTP requests answered by the API.", ["route", "method", "status"]
-)
-LATENCY = Histogram(
-    "taskq_http_request_duration_seconds",
-    "Time to answer an HTTP request.",
-    ["route", "method"],
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60),
-)
+log = logging.getLogger("taskq.api")
 router = APIRouter(tags=["health"])
 
 
+async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
+    s = await client.stats(name, with_age=True)
+    age = s.oldest_queued_age_seconds
+    return QueueSnapshot(
+        name=name,
+        depth={"queued": s.queued, "scheduled": s.scheduled, "running": s.running,
+               "failed": s.dead},
+        oldest_queued_timestamp_seconds=None if age is None else time.time() - age,
+        paused=s.paused,
+        counters=s.counters,
+    )  # fmt: skip
+
+
+async def read_snapshot(client: AsyncClient) -> RedisSnapshot:
+    """Queues and workers as Redis has them now; ``up=False`` when Redis cannot be read."""
+    try:
+        names = await client.queues()
+        queues = await asyncio.gather(*(_queue(client, q) for q in names))
+        workers = await client.workers()
+    except Exception as exc:  # a scrape must still answer (with taskq_redis_up 0)
+        log.warning("metrics: cannot read Redis: %s", exc)
+        return RedisSnapshot([], 0, up=False)
+    return RedisSnapshot(queues, len(workers))
+
+
 @router.get("/metrics", operation_id="metrics", response_class=Response)
-async def metrics() -> Response:
-    """Prometheus metrics of this API process."""
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(client: ClientDep) -> Response:
+    """Prometheus metrics: this API process's, and the queues' as read from Redis now."""
+    from_redis = CollectorRegistry(auto_describe=False)
+    from_redis.register(RedisCollector(await read_snapshot(client)))
+    body = generate_latest() + generate_latest(from_redis)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 
 class Gate:
@@ -65,5 +98,5 @@ class Gate:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
-            LATENCY.labels(route, method).observe(time.perf_counter() - start)
-            REQUESTS.labels(route, method, str(status)).inc()
+            HTTP_SECONDS.labels(route, method).observe(time.perf_counter() - start)
+            HTTP_REQUESTS.labels(route, method, str(status)).inc()

@@ -64,10 +64,18 @@ class RemoteTaskError(TaskqError):
 
 
 class Executor:
-    def __init__(self, registry: Registry, *, max_threads: int, max_processes: int) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        *,
+        max_threads: int,
+        max_processes: int,
+        on_child_exit: Callable[[int], None] | None = None,
+    ) -> None:
         if max_threads < 1 or max_processes < 1:
             raise ValueError("max_threads and max_processes must be at least 1")
         self.registry = registry
+        self._on_child_exit = on_child_exit  # told the pid of each pool child that ended
         self._max_threads = max_threads
         self._max_processes = max_processes
         self._threads: ThreadPoolExecutor | None = None
@@ -124,7 +132,7 @@ class Executor:
             # fails; start a fresh pool for the next call instead of failing forever.
             if self._processes is pool:
                 self._processes = None
-                pool.shutdown(wait=False, cancel_futures=True)
+                self._discard(pool)
             raise
         decoded = orjson.loads(reply)
         if "error" in decoded:
@@ -152,12 +160,17 @@ class Executor:
             self._threads = None
         if self._processes is not None:
             pool, self._processes = self._processes, None
-            # No public accessor before Python 3.14 (terminate_workers).
-            procs = list((getattr(pool, "_processes", None) or {}).values())
-            pool.shutdown(wait=False, cancel_futures=True)
-            for proc in procs:
-                if proc.is_alive():
-                    proc.terminate()
+            self._discard(pool)
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        # No public accessor before Python 3.14 (terminate_workers).
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            if proc.is_alive():
+                proc.terminate()
+            if self._on_child_exit is not None and proc.pid is not None:
+                self._on_child_exit(proc.pid)
 
 
 async def _with_deadline(call: Awaitable[T], timeout_seconds: float, ctx: TaskContext) -> T:

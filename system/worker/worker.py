@@ -38,6 +38,8 @@ from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
 from system.worker.completions import CompletionBuffer
 from system.worker.context import TaskContext
 from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
+from system.worker.exposition import MetricsServer, process_died
+from system.worker.instruments import WorkerMetrics
 from system.worker.retry import retry_delay_ms
 
 log = logging.getLogger("taskq.worker")
@@ -59,6 +61,7 @@ class Job:
     mode: str = "async"
     task: asyncio.Task[None] | None = None
     stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown
+    started: float = 0.0  # perf_counter when its handler started
 
 
 def _now_ms() -> int:
@@ -93,6 +96,8 @@ class Worker:
         self._executor: Executor | None = None
         self._completions = CompletionBuffer(self.client, self._recorded)
         self._started_ms = _now_ms()
+        self.metrics = WorkerMetrics(self.ws.concurrency)
+        self._metrics_server: MetricsServer | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -114,8 +119,15 @@ class Worker:
     async def run(self) -> None:
         await self.client.connect()
         self._executor = Executor(
-            self.registry, max_threads=self.ws.threads, max_processes=self.ws.processes
+            self.registry,
+            max_threads=self.ws.threads,
+            max_processes=self.ws.processes,
+            on_child_exit=process_died,
         )
+        self.metrics.open(self.queues, self.registry.names())
+        if self.ws.metrics_port:
+            self._metrics_server = MetricsServer(self.ws.metrics_host, self.ws.metrics_port)
+            self._metrics_server.start()
         background = [
             asyncio.create_task(self._completions.run(), name="completions"),
             asyncio.create_task(self._every(self.lease_ms / 4000, self._heartbeat), name="hb"),
@@ -161,6 +173,9 @@ class Worker:
         if self._executor:
             self._executor.close()
         await self.client.close()
+        self.metrics.close()
+        if self._metrics_server:
+            self._metrics_server.stop()
         log.info(
             "worker %s stopped (%d processed, %d failed)", self.id, self.processed, self.failed
         )
@@ -234,6 +249,7 @@ class Worker:
         job = Job(queue, claimed, ctx, spec.mode if spec else "async")
         self.jobs[claimed.id] = job
         self.active += 1
+        job.started = self.metrics.started(queue, claimed)
         job.task = asyncio.create_task(self._execute(job, spec))
 
     # ---- running one task ------------------------------------------------------------
@@ -267,6 +283,7 @@ class Worker:
         else:
             self._completions.add(job.queue, Completion(c.id, c.token, "succeeded", text))
         finally:
+            self.metrics.ended(job.queue, c.task_type, job.started)
             self.active -= 1
             self._slot_free.set()
 
@@ -293,16 +310,19 @@ class Worker:
             return
         self.jobs.pop(c.id, None)
         self.failed += 1
+        self.metrics.failed(job.queue, c.task_type, code, timed_out=isinstance(exc, TaskTimeout))
         if code < 0:
             self.stale_rejected += 1
 
     def _recorded(self, queue: str, batch: Sequence[Completion], codes: Sequence[int]) -> None:
         for completion, code in zip(batch, codes, strict=True):
-            self.jobs.pop(completion.id, None)
+            job = self.jobs.pop(completion.id, None)
             if code < 0:
                 self.stale_rejected += 1
             else:
                 self.processed += 1
+                if job is not None:
+                    self.metrics.recorded(queue, job.claimed.task_type, completion.state)
 
     # ---- background loops ------------------------------------------------------------
 

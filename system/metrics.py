@@ -1,0 +1,172 @@
+"""Every Prometheus metric of taskq, defined once (the README lists them with meanings).
+
+Two kinds:
+
+- **In-process** metrics, updated where the event happens: the client counts submissions,
+  the worker counts executions and times them (per task, in memory: no Redis round trip),
+  the API counts HTTP requests.
+- **Redis-derived** metrics (queue depth, oldest queued task, live workers, counters the
+  scripts keep in each queue's meta hash), read from Redis at scrape time by the API only
+  (``RedisCollector``), so they are exported once and not by every worker.
+
+Labels are bounded: queue, task type, outcome, state, route, method, status. Never a task
+id, worker id or pid. Gauges name their multiprocess mode explicitly: the default ("all")
+would add a pid label when a worker runs in multiprocess mode (see ``system.worker.exposition``).
+"""
+
+from __future__ import annotations
+
+import platform
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from system import __version__
+
+# Handlers range from sub-millisecond no-ops to minutes of CPU work.
+TASK_SECONDS_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+)  # fmt: skip
+HTTP_SECONDS_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
+)  # fmt: skip
+# Execution outcomes, as recorded in Redis: "retried" and "failed" (dead-lettered) are
+# failures other than time limits; "timed_out" attempts may still be retried.
+OUTCOMES = ("succeeded", "retried", "failed", "timed_out", "cancelled")
+DEPTH_STATES = ("queued", "scheduled", "running", "failed")
+
+BUILD_INFO = Gauge(
+    "taskq_build_info",
+    "Always 1; the labels say which taskq and Python this process runs.",
+    ["version", "python"],
+    multiprocess_mode="max",
+)
+BUILD_INFO.labels(__version__, platform.python_version()).set(1)
+
+TASKS_SUBMITTED = Counter(
+    "taskq_tasks_submitted_total",
+    "Tasks created by submissions through this process (idempotent repeats not counted).",
+    ["queue", "task_type"],
+)
+EXECUTIONS = Counter(
+    "taskq_task_executions_total",
+    "Task executions this worker finished and Redis accepted, by outcome.",
+    ["queue", "task_type", "outcome"],
+)
+EXECUTION_SECONDS = Histogram(
+    "taskq_task_execution_duration_seconds",
+    "Time a handler ran, from start to result or error.",
+    ["queue", "task_type"],
+    buckets=TASK_SECONDS_BUCKETS,
+)
+QUEUE_WAIT_SECONDS = Histogram(
+    "taskq_task_queue_wait_seconds",
+    "Time from when a task became eligible to run (submitted, delay over, retry due) "
+    "until a worker started it.",
+    ["queue", "task_type"],
+    buckets=TASK_SECONDS_BUCKETS,
+)
+IN_PROGRESS = Gauge(
+    "taskq_tasks_in_progress",
+    "Tasks whose handler is running in this worker now.",
+    ["queue"],
+    multiprocess_mode="livesum",
+)
+CAPACITY = Gauge(
+    "taskq_worker_capacity_tasks",
+    "Tasks this worker may run at once (its concurrency).",
+    multiprocess_mode="livesum",
+)
+HTTP_REQUESTS = Counter(
+    "taskq_http_requests_total",
+    "HTTP requests answered by the API, by route template.",
+    ["route", "method", "status"],
+)
+HTTP_SECONDS = Histogram(
+    "taskq_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["route", "method"],
+    buckets=HTTP_SECONDS_BUCKETS,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSnapshot:
+    """What the API reads from Redis for one queue at scrape time."""
+
+    name: str
+    depth: dict[str, int]  # by DEPTH_STATES
+    oldest_queued_timestamp_seconds: float | None  # None: nothing queued
+    paused: bool
+    counters: dict[str, int]  # the queue's meta hash counters
+
+
+@dataclass(frozen=True, slots=True)
+class RedisSnapshot:
+    queues: Sequence[QueueSnapshot]
+    live_workers: int
+    up: bool = True
+
+
+# meta hash counter -> (metric name without _total, help)
+REDIS_COUNTERS = {
+    "lease_expired": (
+        "taskq_lease_expirations",
+        "Running tasks reclaimed because their lease expired (worker killed, hung or cut off).",
+    ),
+    "stale_rejected": (
+        "taskq_stale_completions_rejected",
+        "Completions refused because they carried a stale lease token (fencing).",
+    ),
+    "failed": (
+        "taskq_dead_lettered",
+        "Tasks moved to the dead-letter set (retries exhausted, permanent error, or lease "
+        "expired with no retries left).",
+    ),
+}
+
+
+class RedisCollector(Collector):
+    """Turns one ``RedisSnapshot`` into metric families (registered per scrape)."""
+
+    def __init__(self, snapshot: RedisSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        s = self.snapshot
+        yield GaugeMetricFamily("taskq_redis_up", "1 if the API could read Redis.", s.up)
+        if not s.up:
+            return
+        depth = GaugeMetricFamily(
+            "taskq_queue_depth", "Tasks in a queue by state (failed: dead-lettered).",
+            labels=["queue", "state"],
+        )  # fmt: skip
+        oldest = GaugeMetricFamily(
+            "taskq_queue_oldest_queued_timestamp_seconds",
+            "When the longest-waiting queued task became eligible (absent: none queued).",
+            labels=["queue"],
+        )
+        paused = GaugeMetricFamily(
+            "taskq_queue_paused", "1 if claiming from the queue is paused.", labels=["queue"]
+        )
+        counters = {
+            field: CounterMetricFamily(name, text, labels=["queue"])
+            for field, (name, text) in REDIS_COUNTERS.items()
+        }
+        for q in s.queues:
+            for state in DEPTH_STATES:
+                depth.add_metric([q.name, state], q.depth.get(state, 0))
+            if q.oldest_queued_timestamp_seconds is not None:
+                oldest.add_metric([q.name], q.oldest_queued_timestamp_seconds)
+            paused.add_metric([q.name], int(q.paused))
+            for field, family in counters.items():
+                family.add_metric([q.name], q.counters.get(field, 0))
+        yield from (depth, oldest, paused, *counters.values())
+        yield GaugeMetricFamily(
+            "taskq_workers_live", "Workers whose registry entry is fresh (heartbeating).",
+            value=s.live_workers,
+        )  # fmt: skip

@@ -1,0 +1,42 @@
+"""The API's ``/metrics``: its own counters plus the queues as Redis has them now."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from system.client import Client
+from tests.system.test_worker_metrics import scrape, value
+
+
+def test_metrics_export_queue_state_read_from_redis(
+    http: httpx.Client, api_url: str, client: Client, queue_name: str
+) -> None:
+    client.pause(queue_name)  # nothing claims: the depth stays put
+    before = time.time()
+    body = {"tasks": [{"task_type": "echo", "payload": i, "queue": queue_name} for i in range(3)]}
+    assert http.post("/tasks/batch", json=body).status_code == 202
+    after = time.time()
+    delayed = {"task_type": "echo", "queue": queue_name, "delay_seconds": 60}
+    assert http.post("/tasks/", json=delayed).status_code == 202
+    # An idempotent repeat is not a new task.
+    assert http.post("/tasks/", json={**delayed, "idempotency_key": "k"}).status_code == 202
+    assert http.post("/tasks/", json={**delayed, "idempotency_key": "k"}).status_code == 200
+
+    m = scrape(f"{api_url}/metrics")
+    q = queue_name
+    assert value(m, "taskq_tasks_submitted_total", queue=q, task_type="echo") == 5
+    assert value(m, "taskq_queue_depth", queue=q, state="queued") == 3
+    assert value(m, "taskq_queue_depth", queue=q, state="scheduled") == 2
+    assert value(m, "taskq_queue_depth", queue=q, state="running") == 0
+    assert value(m, "taskq_queue_depth", queue=q, state="failed") == 0
+    assert value(m, "taskq_queue_paused", queue=q) == 1
+    oldest = value(m, "taskq_queue_oldest_queued_timestamp_seconds", queue=q)
+    assert before - 0.05 <= oldest <= after + 0.05  # ms clock, recomputed from an age
+    assert value(m, "taskq_lease_expirations_total", queue=q) == 0
+    assert value(m, "taskq_stale_completions_rejected_total", queue=q) == 0
+    assert value(m, "taskq_dead_lettered_total", queue=q) == 0
+    assert value(m, "taskq_redis_up") == 1
+    assert ("taskq_workers_live", frozenset()) in m
+    assert value(m, "taskq_http_requests_total", route="/tasks/batch", status="202") >= 1
