@@ -144,7 +144,10 @@ def summarize(
         "send_lag_s": _pct(tasks["send_lag_s"]),
         "load_end_s": round(load_end_s, 3),
         "last_end_s": None if last_end is None else round(last_end, 3),
-        "drain_seconds": None if last_end is None else round(max(0.0, last_end - load_end_s), 3),
+        # None: the backlog never drained (some acknowledged task did not end).
+        "drain_seconds": None
+        if last_end is None or len(ended) < len(accepted)
+        else round(max(0.0, last_end - load_end_s), 3),
         "executions_beyond_first": extra,
         "retried": int(counters.get("retried", 0)),
         "lease_expired": int(counters.get("lease_expired", 0)),

@@ -110,6 +110,8 @@ def list_(directory: Path) -> None:
             description = f"(invalid: {exc.errors[0]})"
         except IndexError:
             description = ""
+        if len(description) > 100:
+            description = description[:97] + "..."
         click.echo(f"{f.name:24} {description}")
 
 
