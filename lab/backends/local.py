@@ -14,7 +14,6 @@ import random
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +87,8 @@ class LocalBackend:
 
     def _start_redis(self) -> None:
         persistence = self.scenario.system.redis.persistence
-        self._data_dir = Path(tempfile.mkdtemp(prefix="taskq-lab-redis-"))
+        # In the run folder: its redis.log is kept, and a killed lab leaves nothing elsewhere.
+        self._data_dir = self.logs.parent / "redis"
         self._redis = RedisServer(
             self._data_dir,
             appendonly=persistence != "none",
@@ -129,9 +129,10 @@ class LocalBackend:
             self._redis.stop()
             self._redis = None
         if self._data_dir is not None:
+            # The log joins the others; the data (AOF) is of no use after the run.
             log = self._data_dir / "redis.log"
             if log.exists():
-                shutil.copy(log, self.logs / "redis.log")
+                shutil.move(log, self.logs / "redis.log")
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
 
