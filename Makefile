@@ -30,5 +30,6 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench.run
 
+# The quickstart scenario on the embedded Redis; prints where its report is.
 run: venv
-	$(BIN)/taskq demo
+	$(BIN)/lab run scenarios/quickstart.yaml

@@ -1,0 +1,157 @@
+"""From the raw tables to the numbers of ``summary.json`` (pure pandas, no I/O).
+
+Definitions, in seconds from the start of the load unless said otherwise:
+
+- **latency**: ``finished - intended`` of a succeeded task (intended: the schedule's send
+  time, so time the generator spent late counts; see ``lab.load``).
+- **throughput**: tasks that ended / (last end - first intended send).
+- **lost**: acknowledged submits whose task is not in a terminal state at the end (or whose
+  record is gone).
+- **duplicates**: executions beyond the first that the queue did not ask for. Each claim
+  adds one to a task's ``attempts``; a handler failure that is retried is counted by the
+  queue's ``retried`` counter. So duplicates = sum(attempts - 1) - retried: the
+  re-executions after a lease was lost (a killed or stopped worker's tasks), cross-checked
+  by the queue's ``lease_expired`` counter.
+- **drain**: last end - end of the load.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+TERMINAL = ("succeeded", "failed", "cancelled")
+PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
+
+
+def _pct(values: pd.Series[float], prefix: str = "") -> dict[str, float | None]:
+    v = values.dropna().to_numpy()
+    if len(v) == 0:
+        return {f"{prefix}{k}": None for k in [*PERCENTILES, "max"]}
+    out: dict[str, float | None] = {
+        f"{prefix}{k}": round(float(np.percentile(v, q)), 6) for k, q in PERCENTILES.items()
+    }
+    out[f"{prefix}max"] = round(float(v.max()), 6)
+    return out
+
+
+def lab_series(metrics: pd.DataFrame, name: str, t0: float, label: str = "") -> pd.Series[float]:
+    """One series of the lab sampler (job=lab) indexed by seconds since t0."""
+    rows = metrics[(metrics["metric"] == name) & metrics["labels"].str.contains("job=lab")]
+    if label:
+        rows = rows[rows["labels"].str.contains(label, regex=False)]
+    return pd.Series(rows["value"].to_numpy(), index=rows["time"].to_numpy() - t0, dtype=float)
+
+
+def windows(tasks: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
+    """Per time window: offered (by intended time), completed and latency percentiles (by
+    finish time)."""
+    done = tasks[tasks["state"].isin(TERMINAL) & tasks["finished_s"].notna()]
+    end = max(tasks["intended_s"].max(), done["finished_s"].max() if len(done) else 0.0)
+    edges = np.arange(0.0, float(end) + window_seconds, window_seconds)
+    if len(edges) < 2:
+        edges = np.array([0.0, window_seconds])
+    offered = np.histogram(tasks["intended_s"].dropna(), edges)[0]
+    completed = np.histogram(done["finished_s"], edges)[0]
+    which = np.digitize(done["finished_s"], edges) - 1
+    rows = []
+    for i in range(len(edges) - 1):
+        lat = done["latency_s"][which == i].dropna()
+        q = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
+        rows.append(
+            {
+                "start_s": edges[i],
+                "offered_per_s": offered[i] / window_seconds,
+                "completed_per_s": completed[i] / window_seconds,
+                "p50_s": q[0],
+                "p95_s": q[1],
+                "p99_s": q[2],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def phases(
+    tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Series[float], load_end_s: float
+) -> list[dict[str, Any]]:
+    """Stretches between events (and the end of the load): workers, throughput, p99."""
+    cuts = [0.0, *sorted(events["effective_s"].dropna().tolist()), load_end_s]
+    cuts = sorted({c for c in cuts if 0.0 <= c <= load_end_s})
+    done = tasks[tasks["state"].isin(TERMINAL) & tasks["finished_s"].notna()]
+    out = []
+    for a, b in itertools.pairwise(cuts):
+        if b - a < 0.5:
+            continue
+        in_phase = done[(done["finished_s"] >= a) & (done["finished_s"] < b)]
+        w = workers[(workers.index >= a) & (workers.index < b)]
+        out.append(
+            {
+                "from_s": round(a, 3),
+                "to_s": round(b, 3),
+                "workers": float(w.median()) if len(w) else None,
+                "throughput_per_second": round(len(in_phase) / (b - a), 3),
+                "latency_p99_s": _pct(in_phase["latency_s"])["p99"],
+            }
+        )
+    return out
+
+
+def saturation(
+    win: pd.DataFrame, depth: pd.Series[float], latency_limit_s: float, backlog_limit: float
+) -> dict[str, Any] | None:
+    """The first window where p99 latency or the backlog ran past its limit, and the load
+    offered then (for stress runs: where the system stopped keeping up)."""
+    for _, w in win.iterrows():
+        at = float(w["start_s"])
+        queued = depth[(depth.index >= at) & (depth.index < at + 1e-9 + _step(win))]
+        reason = None
+        if pd.notna(w["p99_s"]) and w["p99_s"] > latency_limit_s:
+            reason = f"p99 latency {w['p99_s']:.3f} s > {latency_limit_s:g} s"
+        elif len(queued) and queued.max() > backlog_limit:
+            reason = f"backlog {queued.max():.0f} > {backlog_limit:g} tasks"
+        if reason:
+            return {"at_s": at, "offered_per_second": float(w["offered_per_s"]), "reason": reason}
+    return None
+
+
+def _step(win: pd.DataFrame) -> float:
+    return float(win["start_s"].iloc[1] - win["start_s"].iloc[0]) if len(win) > 1 else 1.0
+
+
+def summarize(
+    tasks: pd.DataFrame, events: pd.DataFrame, counters: dict[str, int], load_end_s: float
+) -> dict[str, Any]:
+    accepted = tasks[tasks["submit"] == "accepted"]
+    ended = accepted[accepted["state"].isin(TERMINAL)]
+    states = accepted["state"].value_counts().to_dict()
+    last_end = float(ended["finished_s"].max()) if len(ended) else None
+    first = float(tasks["intended_s"].min()) if len(tasks) else 0.0
+    span = (last_end - first) if last_end is not None else None
+    extra = int((accepted["attempts"] - 1).clip(lower=0).sum())
+    kills = events[events["action"] == "kill_worker"] if len(events) else events
+    return {
+        "offered": len(tasks),
+        "submit": tasks["submit"].value_counts().to_dict(),
+        "accepted": len(accepted),
+        "states": {str(k): int(v) for k, v in states.items()},
+        "succeeded": int(states.get("succeeded", 0)),
+        "lost": len(accepted) - len(ended),
+        "throughput_per_second": round(len(ended) / span, 3) if span else None,
+        "latency_s": _pct(accepted[accepted["state"] == "succeeded"]["latency_s"]),
+        "send_lag_s": _pct(tasks["send_lag_s"]),
+        "load_end_s": round(load_end_s, 3),
+        "last_end_s": None if last_end is None else round(last_end, 3),
+        # None: the backlog never drained (some acknowledged task did not end).
+        "drain_seconds": None
+        if last_end is None or len(ended) < len(accepted)
+        else round(max(0.0, last_end - load_end_s), 3),
+        "executions_beyond_first": extra,
+        "retried": int(counters.get("retried", 0)),
+        "lease_expired": int(counters.get("lease_expired", 0)),
+        "duplicates": max(0, extra - int(counters.get("retried", 0))),
+        "in_flight_at_kills": int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
+        "kills": len(kills),
+    }

@@ -1,0 +1,54 @@
+"""What the lab needs from a deployment: start/stop, addresses, and the fault operations
+that events are made of. Each operation returns once it has taken effect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+Which = Literal["random", "oldest", "newest"]
+Target = Literal["worker", "redis"]
+
+
+@dataclass(frozen=True, slots=True)
+class ScrapeTarget:
+    """A ``/metrics`` endpoint; ``job`` and ``instance`` become labels, as in Prometheus."""
+
+    job: str
+    url: str
+
+    @property
+    def instance(self) -> str:
+        return self.url.split("//", 1)[-1].split("/", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    """Which process an operation acted on (for the events table)."""
+
+    process: str  # e.g. "worker-3", "redis"
+    pid: int | None = None
+
+
+class Backend(Protocol):
+    @property
+    def redis_url(self) -> str: ...
+    @property
+    def api_url(self) -> str: ...
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def worker_pids(self) -> list[int]:
+        """Live worker processes, oldest first."""
+        ...
+
+    def scrape_targets(self) -> list[ScrapeTarget]: ...
+    def redis_version(self) -> str: ...
+
+    # Fault operations: the blocking part (signals, spawning) only; the events module
+    # waits for the effect asynchronously.
+    def spawn_worker(self) -> Affected: ...
+    def signal_worker(self, which: Which, signum: int) -> Affected | None: ...
+    def worker_exited(self, pid: int) -> bool: ...
+    def pause(self, target: Target, which: Which) -> Affected | None: ...
+    def resume(self, target: Target) -> list[Affected]: ...
+    def restart_redis(self, crash: bool) -> Affected: ...

@@ -1,0 +1,241 @@
+"""The local backend: a private Redis, the API and N workers as child processes on loopback.
+
+Built from the system's own pieces (``RedisServer``, ``TaskqProcess``): each child has its
+own process group and dies with us (PR_SET_PDEATHSIG), so a crashed lab leaves nothing
+behind; ``stop()`` runs on success, failure and Ctrl-C. Children are spawned from the main
+thread only, because the kernel sends the death signal when the forking *thread* exits.
+Every process logs into ``<run>/logs/``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import redis
+
+from lab.backends.base import Affected, ScrapeTarget, Target, Which
+from lab.scenario import Scenario
+from system.redis_server import RedisServer, free_port
+from system.supervisor import TaskqProcess
+
+API_START_TIMEOUT_SECONDS = 20.0
+STOP_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(eq=False)
+class _Worker:
+    name: str
+    proc: TaskqProcess
+    paused: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+def system_env(scenario: Scenario) -> dict[str, str]:
+    """The scenario's system settings as ``TASKQ_*`` variables for every child."""
+    s = scenario.system
+    env = {
+        "TASKQ_QUEUE__LEASE_SECONDS": str(s.lease_seconds),
+        "TASKQ_QUEUE__RESULT_TTL_SECONDS": str(s.result_ttl_seconds),
+        "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": str(s.retry_backoff_seconds),
+        "TASKQ_WORKER__SHUTDOWN_TIMEOUT_SECONDS": str(s.shutdown_timeout_seconds),
+        "TASKQ_WORKER__PROCESSES": str(s.processes),
+    }
+    if s.max_queue_depth is not None:
+        env["TASKQ_API__MAX_QUEUE_DEPTH"] = str(s.max_queue_depth)
+    return {**env, **s.env}
+
+
+class LocalBackend:
+    def __init__(self, scenario: Scenario, run_dir: Path) -> None:
+        self.scenario = scenario
+        self.logs = run_dir / "logs"
+        self._env = system_env(scenario)
+        self._rng = random.Random(f"{scenario.seed}-events")
+        self._data_dir: Path | None = None
+        self._redis: RedisServer | None = None
+        self._redis_paused = False
+        self._api: TaskqProcess | None = None
+        self._api_port = 0
+        self._workers: list[_Worker] = []
+        self._spawned = 0
+
+    # ---- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.logs.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_redis()
+            self._api_port = free_port()
+            args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning"]
+            self._api = TaskqProcess(
+                self.redis_url, args, env=self._env, log_path=self.logs / "api.log", command="api"
+            )
+            for _ in range(self.scenario.system.workers):
+                self.spawn_worker()
+            self._wait_for_api()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start_redis(self) -> None:
+        persistence = self.scenario.system.redis.persistence
+        # In the run folder: its redis.log is kept, and a killed lab leaves nothing elsewhere.
+        self._data_dir = self.logs.parent / "redis"
+        self._redis = RedisServer(
+            self._data_dir,
+            appendonly=persistence != "none",
+            appendfsync="always" if persistence == "aof-always" else "everysec",
+        ).start()
+
+    def _wait_for_api(self) -> None:
+        assert self._api is not None
+        deadline = time.monotonic() + API_START_TIMEOUT_SECONDS
+        while True:
+            try:
+                if httpx.get(f"{self.api_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if not self._api.alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the API did not start; see {self.logs / 'api.log'}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Everything down, in an order that lets workers hand tasks back: resume paused
+        processes (a stopped process cannot act on SIGTERM), workers, API, then Redis."""
+        self.resume("redis")
+        self.resume("worker")
+        for w in self._workers:
+            w.proc.signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for w in self._workers:
+            try:
+                w.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.proc.kill()
+        self._workers.clear()
+        if self._api is not None:
+            self._api.stop(STOP_TIMEOUT_SECONDS)
+            self._api = None
+        if self._redis is not None:
+            self._redis.stop()
+            self._redis = None
+        if self._data_dir is not None:
+            # The log joins the others; the data (AOF) is of no use after the run.
+            log = self._data_dir / "redis.log"
+            if log.exists():
+                shutil.move(log, self.logs / "redis.log")
+            shutil.rmtree(self._data_dir, ignore_errors=True)
+            self._data_dir = None
+
+    # ---- addresses -------------------------------------------------------------------
+
+    @property
+    def redis_url(self) -> str:
+        assert self._redis is not None, "backend not started"
+        return self._redis.url
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self._api_port}"
+
+    def scrape_targets(self) -> list[ScrapeTarget]:
+        # Workers join this list once they serve /metrics (--metrics-port).
+        return [ScrapeTarget("api", f"{self.api_url}/metrics")]
+
+    def redis_version(self) -> str:
+        with redis.Redis.from_url(self.redis_url, decode_responses=True) as r:
+            info = r.info("server")
+        name = "valkey" if "valkey_version" in info else "redis"
+        return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
+
+    def worker_pids(self) -> list[int]:
+        return [w.proc.pid for w in self._workers if w.proc.alive()]
+
+    # ---- operations ------------------------------------------------------------------
+
+    def spawn_worker(self) -> Affected:
+        self._spawned += 1
+        name = f"worker-{self._spawned}"
+        args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning"]
+        proc = TaskqProcess(self.redis_url, args, env=self._env, log_path=self.logs / f"{name}.log")
+        self._workers.append(_Worker(name, proc))
+        return Affected(name, proc.pid)
+
+    def _pick(self, which: Which, *, paused: bool | None = None) -> _Worker | None:
+        live = [w for w in self._workers if w.proc.alive()]
+        if paused is not None:
+            live = [w for w in live if w.paused == paused]
+        if not live:
+            return None
+        if which == "oldest":
+            return live[0]
+        if which == "newest":
+            return live[-1]
+        return self._rng.choice(live)
+
+    def signal_worker(self, which: Which, signum: int) -> Affected | None:
+        w = self._pick(which)
+        if w is None:
+            return None
+        if w.paused and signum != signal.SIGKILL:
+            w.proc.signal(signal.SIGCONT)  # let it see the SIGTERM
+            w.paused = False
+        w.proc.signal(signum)
+        return Affected(w.name, w.proc.pid)
+
+    def worker_exited(self, pid: int) -> bool:
+        for w in self._workers:
+            if w.proc.pid == pid and not w.proc.alive():
+                w.proc.wait(0)  # reaps it and closes its log
+                self._workers.remove(w)
+                return True
+        return not any(w.proc.pid == pid for w in self._workers)
+
+    def pause(self, target: Target, which: Which) -> Affected | None:
+        if target == "redis":
+            assert self._redis is not None
+            os.kill(self._redis.pid, signal.SIGSTOP)
+            self._redis_paused = True
+            return Affected("redis", self._redis.pid)
+        w = self._pick(which, paused=False)
+        if w is None:
+            return None
+        w.proc.signal(signal.SIGSTOP)
+        w.paused = True
+        return Affected(w.name, w.proc.pid)
+
+    def resume(self, target: Target) -> list[Affected]:
+        if target == "redis":
+            if not self._redis_paused or self._redis is None:
+                return []
+            if self._redis.running:
+                os.kill(self._redis.pid, signal.SIGCONT)
+            self._redis_paused = False
+            return [Affected("redis", self._redis.pid)]
+        out = []
+        for w in self._workers:
+            if w.paused:
+                w.proc.signal(signal.SIGCONT)
+                w.paused = False
+                out.append(Affected(w.name, w.proc.pid))
+        return out
+
+    def restart_redis(self, crash: bool) -> Affected:
+        """Same port, same data dir: with AOF, the data comes back."""
+        assert self._redis is not None
+        self.resume("redis")
+        if crash:
+            self._redis.kill()
+            self._redis.start()
+        else:
+            self._redis.restart()
+        return Affected("redis", self._redis.pid)

@@ -1,0 +1,123 @@
+"""The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
+``lab schema``.
+
+Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
+per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
+130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from lab.scenario import Scenario
+from lab.scenario_file import ScenarioError, load_scenario
+
+INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
+
+
+def _load(file: Path, overrides: tuple[str, ...]) -> Scenario:
+    try:
+        return load_scenario(file, overrides)
+    except ScenarioError as exc:
+        for line in exc.errors:
+            click.echo(f"error: {line}", err=True)
+        sys.exit(INVALID)
+
+
+@click.group()
+def main() -> None:
+    """The taskq lab: run YAML scenarios against a real deployment and report."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a field (dotted path, YAML value), e.g. load.duration_seconds=5.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("results"),
+    show_default=True,
+    help="Where the run folder is created.",
+)
+def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
+    """Run a scenario and write its results folder."""
+    from lab.results import write_results, write_scenario
+    from lab.runner import execute, run_dir_for
+
+    scenario = _load(file, overrides)
+    run_dir = run_dir_for(scenario, out)
+    write_scenario(scenario, run_dir)
+    click.echo(f"lab: running {scenario.name} -> {run_dir}")
+    try:
+        raw = execute(scenario, run_dir)
+    except KeyboardInterrupt:
+        click.echo("lab: interrupted; every process was stopped", err=True)
+        sys.exit(INTERRUPTED)
+    except Exception as exc:
+        click.echo(
+            f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
+        )
+        sys.exit(RUN_FAILED)
+    summary, checks = write_results(scenario, raw, run_dir)
+    lat = summary["latency_s"]
+    click.echo(
+        f"accepted {summary['accepted']}, succeeded {summary['succeeded']}, lost "
+        f"{summary['lost']}, duplicates {summary['duplicates']}; throughput "
+        f"{summary['throughput_per_second']} tasks/s; latency p50 {lat['p50']} s, "
+        f"p99 {lat['p99']} s"
+    )
+    for c in checks:
+        click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
+    sys.exit(0 if all(c.passed for c in checks) else 1)
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
+def validate(file: Path, overrides: tuple[str, ...]) -> None:
+    """Check a scenario file; print its errors with field and line."""
+    scenario = _load(file, overrides)
+    click.echo(f"{file}: ok ({scenario.name}, {len(scenario.events)} events)")
+
+
+@main.command("list")
+@click.argument(
+    "directory", type=click.Path(path_type=Path, file_okay=False), default=Path("scenarios")
+)
+def list_(directory: Path) -> None:
+    """The scenarios in DIR with their descriptions."""
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        click.echo(f"no scenarios in {directory}", err=True)
+        sys.exit(1)
+    for f in files:
+        try:
+            description = load_scenario(f).description.strip().splitlines()[0]
+        except ScenarioError as exc:
+            description = f"(invalid: {exc.errors[0]})"
+        except IndexError:
+            description = ""
+        if len(description) > 100:
+            description = description[:97] + "..."
+        click.echo(f"{f.name:24} {description}")
+
+
+@main.command()
+@click.option("--format", "fmt", type=click.Choice(["json", "yaml"]), default="json")
+def schema(fmt: str) -> None:
+    """The scenario's JSON schema."""
+    doc = Scenario.model_json_schema()
+    click.echo(json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc))

@@ -1,0 +1,178 @@
+"""Collection: per-task records from Redis, and metric time series in one table shape.
+
+Metric rows are ``(time, metric, labels, value)`` whatever their source, with ``labels``
+a sorted ``k=v,k=v`` string carrying ``job`` and ``instance`` as Prometheus would:
+
+- ``Scraper``: the lab's own scrape of every ``/metrics`` target each interval, plus the
+  lab's sampler (``job=lab``): queue depth by state, queue counters, worker processes
+  alive and workers registered. Always runs (the sampler feeds the figures).
+- ``PrometheusSource``: when the scenario names a Prometheus, the same series read back
+  over its HTTP API with prometheus-api-client at the end of the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import redis
+from prometheus_client.parser import text_string_to_metric_families
+
+from lab.backends import Backend, ScrapeTarget
+from lab.load import Submission
+from system.client import AsyncClient
+from system.core.keys import queue_keys, queue_of
+from system.core.submission import DEFAULT_QUEUE
+
+MetricRow = tuple[float, str, str, float]
+FETCH_CHUNK = 1000
+
+
+def labels_text(labels: dict[str, str]) -> str:
+    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+
+
+def parse_exposition(text: str, at: float, target: ScrapeTarget) -> list[MetricRow]:
+    rows = []
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = {**s.labels, "job": target.job, "instance": target.instance}
+            rows.append((at, s.name, labels_text(labels), float(s.value)))
+    return rows
+
+
+class Scraper:
+    def __init__(self, backend: Backend, client: AsyncClient, interval_seconds: float) -> None:
+        self.backend = backend
+        self.client = client
+        self.interval = interval_seconds
+        self.rows: list[MetricRow] = []
+        self.latest: dict[str, float] = {}  # lab sampler values, for the progress display
+
+    async def run(self, stop: asyncio.Event) -> None:
+        async with httpx.AsyncClient(timeout=self.interval) as http:
+            while not stop.is_set():
+                started = time.time()
+                await asyncio.gather(
+                    self._sample(started),
+                    *(self._scrape(http, t) for t in self.backend.scrape_targets()),
+                )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        stop.wait(), max(0.0, started + self.interval - time.time())
+                    )
+
+    async def _scrape(self, http: httpx.AsyncClient, target: ScrapeTarget) -> None:
+        at = time.time()
+        with contextlib.suppress(httpx.HTTPError):
+            response = await http.get(target.url)
+            if response.status_code == 200:
+                self.rows.extend(parse_exposition(response.text, at, target))
+
+    async def _sample(self, at: float) -> None:
+        """Queue depth and workers. A paused Redis would block the read: give up after
+        one interval (that sample is missing from the table)."""
+        values = {"taskq_lab_worker_processes": float(len(self.backend.worker_pids()))}
+        with contextlib.suppress(TimeoutError, redis.RedisError, OSError):
+            stats, workers = await asyncio.wait_for(
+                asyncio.gather(self.client.stats(DEFAULT_QUEUE), self.client.workers()),
+                self.interval,
+            )
+            values["taskq_lab_workers_registered"] = float(len(workers))
+            for state in ("queued", "scheduled", "running", "dead"):
+                values[f"taskq_lab_queue_depth|state={state}"] = float(getattr(stats, state))
+            for counter, n in stats.counters.items():
+                values[f"taskq_lab_queue_events_total|event={counter}"] = float(n)
+        self.latest = values
+        base = {"job": "lab", "instance": "lab", "queue": DEFAULT_QUEUE}
+        for key, value in values.items():
+            name, _, label = key.partition("|")
+            extra = dict([label.split("=", 1)]) if label else {}
+            self.rows.append((at, name, labels_text({**base, **extra}), value))
+
+
+class PrometheusSource:
+    """The run's series from a Prometheus (used only when a URL is given)."""
+
+    def __init__(self, url: str, queries: Sequence[str] = ('{__name__=~"taskq_.*"}',)) -> None:
+        self.url = url
+        self.queries = list(queries)
+
+    def fetch(self, start: float, end: float, step_seconds: float) -> list[MetricRow]:
+        from datetime import UTC, datetime
+
+        from prometheus_api_client import PrometheusConnect
+
+        prom = PrometheusConnect(url=self.url, disable_ssl=True)
+        rows: list[MetricRow] = []
+        for query in self.queries:
+            series = prom.custom_query_range(
+                query,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{step_seconds}s",
+            )
+            for s in series:
+                labels = dict(s["metric"])
+                name = labels.pop("__name__", query)
+                for at, value in s["values"]:
+                    rows.append((float(at), name, labels_text(labels), float(value)))
+        return rows
+
+
+def fetch_records(redis_url: str, task_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Every task's hash, pipelined in chunks (one round trip per chunk)."""
+    out: dict[str, dict[str, Any]] = {}
+    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        for start in range(0, len(task_ids), FETCH_CHUNK):
+            chunk = task_ids[start : start + FETCH_CHUNK]
+            pipe = r.pipeline(transaction=False)
+            for task_id in chunk:
+                pipe.hgetall(queue_keys(queue_of(task_id)).task(task_id))
+            out.update(zip(chunk, pipe.execute(), strict=True))
+    return out
+
+
+def _s(ms: str | None) -> float | None:
+    return int(ms) / 1000 if ms else None
+
+
+def task_rows(
+    subs: Sequence[Submission], records: dict[str, dict[str, Any]], kinds: Sequence[str], t0: float
+) -> list[dict[str, Any]]:
+    """One row per submission: the generator's view joined with the task's record.
+    Times are seconds from the start of the load; latency is finished - intended."""
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None else t - t0
+
+    rows = []
+    for sub in subs:
+        h = records.get(sub.task_id or "", {})
+        finished = _s(h.get("finished_ms"))
+        state = h.get("state") or ("missing" if sub.status == "accepted" else "")
+        rows.append(
+            {
+                "seq": sub.seq,
+                "task_id": sub.task_id or "",
+                "task_type": kinds[sub.kind],
+                "intended_s": rel(sub.intended),
+                "sent_s": rel(sub.sent),
+                "acked_s": rel(sub.acked),
+                "send_lag_s": None if sub.sent is None else sub.sent - sub.intended,
+                "submit": sub.status,
+                "refusals": sub.refusals,
+                "state": state,
+                "attempts": int(h.get("attempts", 0)),
+                "worker": h.get("worker", ""),
+                "started_s": rel(_s(h.get("started_ms"))),
+                "finished_s": rel(finished),
+                "latency_s": None if finished is None else finished - sub.intended,
+                "error": h.get("error") or sub.error or "",
+            }
+        )
+    return rows

@@ -1,0 +1,160 @@
+"""Events on the run's timeline: scale, kill, pause/resume, restart Redis.
+
+Each event is recorded with three times (epoch seconds): ``scheduled`` (the scenario's
+``at_seconds``), ``requested`` (when the lab issued it; later than scheduled if an earlier
+event was still taking effect) and ``effective`` (when it had happened: new workers
+registered, a killed worker reaped, Redis answering again). A kill also records
+``in_flight``: the tasks the worker held when it died, read from the running set, which
+bounds the duplicate executions that kill can cause.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.backends import Backend
+from lab.scenario import Event, KillWorker, Pause, RestartRedis, Resume, ScaleWorkers
+from system.client import AsyncClient
+from system.core.keys import queue_keys
+from system.core.submission import DEFAULT_QUEUE
+
+EFFECT_TIMEOUT_SECONDS = 30.0
+POLL_SECONDS = 0.02
+
+
+@dataclass(slots=True)
+class EventRecord:
+    index: int
+    action: str
+    detail: str
+    scheduled: float
+    requested: float
+    effective: float | None = None
+    processes: str = ""  # which process(es) it acted on
+    in_flight: int | None = None
+    note: str = ""
+
+    def row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _detail(event: Event) -> str:
+    skip = {"at_seconds", "action"}
+    return " ".join(f"{k}={v}" for k, v in event.model_dump().items() if k not in skip)
+
+
+async def _until(predicate: Any, what: str) -> None:
+    deadline = time.monotonic() + EFFECT_TIMEOUT_SECONDS
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} did not happen within {EFFECT_TIMEOUT_SECONDS:.0f} s")
+        await asyncio.sleep(POLL_SECONDS)
+
+
+def _stopped(pid: int) -> bool:
+    """Linux: the process is in state T (stopped); elsewhere assume the signal took."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] in ("T", "t")
+
+
+class Timeline:
+    def __init__(self, backend: Backend, client: AsyncClient) -> None:
+        self.backend = backend
+        self.client = client
+        self.records: list[EventRecord] = []
+
+    async def run(self, events: list[Event], t0: float) -> list[EventRecord]:
+        for i, event in enumerate(events):
+            scheduled = t0 + event.at_seconds
+            if (delay := scheduled - time.time()) > 0:
+                await asyncio.sleep(delay)
+            rec = EventRecord(i, event.action, _detail(event), scheduled, time.time())
+            self.records.append(rec)
+            try:
+                await self.apply(event, rec)
+            except Exception as exc:  # recorded; the run and the other events go on
+                rec.note = f"failed: {type(exc).__name__}: {exc}"
+        return self.records
+
+    async def apply(self, event: Event, rec: EventRecord) -> None:
+        match event:
+            case ScaleWorkers():
+                await self._scale(event.workers, rec)
+            case KillWorker():
+                await self._kill(event, rec)
+            case Pause():
+                affected = self.backend.pause(event.target, event.which)
+                if affected is None:
+                    rec.note = "no process to pause"
+                    return
+                rec.processes = affected.process
+                if affected.pid is not None:
+                    pid = affected.pid
+                    await _until(lambda: _async(_stopped(pid)), f"{affected.process} stopped")
+            case Resume():
+                rec.processes = ",".join(a.process for a in self.backend.resume(event.target))
+            case RestartRedis():
+                rec.processes = self.backend.restart_redis(event.crash).process
+        rec.effective = time.time()
+
+    async def _registered_pids(self) -> set[int]:
+        return {w.pid for w in await self.client.workers()}
+
+    async def _scale(self, target: int, rec: EventRecord) -> None:
+        current = self.backend.worker_pids()
+        if target > len(current):
+            new = [self.backend.spawn_worker() for _ in range(target - len(current))]
+            pids = {a.pid for a in new if a.pid is not None}
+            rec.processes = ",".join(a.process for a in new)
+
+            async def registered() -> bool:
+                return pids <= await self._registered_pids()
+
+            await _until(registered, f"{len(new)} new worker(s) registering")
+        else:
+            stopping = []
+            for _ in range(len(current) - target):
+                affected = self.backend.signal_worker("newest", signal.SIGTERM)
+                if affected is not None:
+                    stopping.append(affected)
+            rec.processes = ",".join(a.process for a in stopping)
+            for a in stopping:
+                await self._exited(a.pid)
+
+    async def _exited(self, pid: int | None) -> None:
+        if pid is not None:
+            await _until(lambda: _async(self.backend.worker_exited(pid)), f"pid {pid} exiting")
+
+    async def _kill(self, event: KillWorker, rec: EventRecord) -> None:
+        ids = {w.pid: w.id for w in await self.client.workers()}
+        affected = self.backend.signal_worker(event.which, signal.Signals[event.signal])
+        if affected is None:
+            rec.note = "no worker to kill"
+            return
+        rec.processes = affected.process
+        await self._exited(affected.pid)
+        worker_id = ids.get(affected.pid or -1)
+        rec.in_flight = await self._held_by(worker_id) if worker_id else 0
+        if worker_id is None:
+            rec.note = "worker had not registered yet"
+
+    async def _held_by(self, worker_id: str) -> int:
+        """Tasks still leased to a (dead) worker: it held them when it died."""
+        keys = queue_keys(DEFAULT_QUEUE)
+        ids = await self.client.redis.zrange(keys.running, 0, -1)
+        pipe = self.client.redis.pipeline(transaction=False)
+        for task_id in ids:
+            pipe.hget(keys.task(task_id), "worker")
+        return sum(1 for w in await pipe.execute() if w == worker_id)
+
+
+async def _async(value: bool) -> bool:
+    return value

@@ -1,0 +1,202 @@
+"""``report.md`` and a self-contained ``report.html`` (figures embedded as base64), written
+from one list of blocks so the two always say the same thing."""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.checks import CheckResult
+
+
+@dataclass(frozen=True, slots=True)
+class Heading:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Para:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableBlock:
+    header: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    path: Path  # relative to the run folder
+    alt: str
+
+
+Block = Heading | Para | TableBlock | Image
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def blocks(
+    scenario: Any,
+    summary: dict[str, Any],
+    checks: list[CheckResult],
+    events: list[dict[str, Any]],
+    figures: list[Path],
+    env: dict[str, Any],
+) -> list[Block]:
+    lat, lag = summary["latency_s"], summary["send_lag_s"]
+    verdict = "PASS" if all(c.passed for c in checks) else "FAIL"
+    out: list[Block] = [
+        Heading(f"Run of scenario `{scenario.name}`: {verdict}"),
+        Para(scenario.description.strip() or "(no description)"),
+        Para(
+            f"seed {scenario.seed}, git {str(env.get('git_sha'))[:12]}"
+            f"{' (dirty)' if env.get('git_dirty') else ''}, {env.get('redis')}, "
+            f"{env.get('cpu_count')} CPUs, Python {env.get('python')}"
+        ),
+        Heading("Checks"),
+        TableBlock(
+            ["check", "result", "detail"],
+            [[c.name, "pass" if c.passed else "FAIL", c.detail] for c in checks],
+        ),
+        Heading("Summary"),
+        TableBlock(
+            ["quantity", "value"],
+            [
+                ["offered / accepted", f"{summary['offered']} / {summary['accepted']}"],
+                ["submit outcomes", summary["submit"]],
+                ["final states", summary["states"]],
+                ["lost", summary["lost"]],
+                ["throughput (tasks/s)", summary["throughput_per_second"]],
+                [
+                    "latency p50 / p95 / p99 / max (s)",
+                    " / ".join(_fmt(lat[k]) for k in ("p50", "p95", "p99", "max")),
+                ],
+                [
+                    "send lag p50 / p99 / max (s)",
+                    " / ".join(_fmt(lag[k]) for k in ("p50", "p99", "max")),
+                ],
+                ["drain after load (s)", summary["drain_seconds"]],
+                [
+                    "duplicates (in flight at kills)",
+                    f"{summary['duplicates']} ({summary['in_flight_at_kills']})",
+                ],
+                ["retried / lease expired", f"{summary['retried']} / {summary['lease_expired']}"],
+            ],
+        ),
+    ]
+    if summary.get("saturation"):
+        s = summary["saturation"]
+        out.append(
+            Para(
+                f"The system stopped keeping up at {s['at_s']:.1f} s, with "
+                f"{s['offered_per_second']:.1f} tasks/s offered: {s['reason']}."
+            )
+        )
+    if summary.get("phases"):
+        out += [
+            Heading("Phases (between events)"),
+            TableBlock(
+                ["from s", "to s", "workers", "throughput/s", "p99 s"],
+                [
+                    [
+                        p["from_s"],
+                        p["to_s"],
+                        p["workers"],
+                        p["throughput_per_second"],
+                        p["latency_p99_s"],
+                    ]
+                    for p in summary["phases"]
+                ],
+            ),
+        ]
+    if events:
+        out += [
+            Heading("Events"),
+            TableBlock(
+                ["action", "detail", "requested s", "effective s", "process", "in flight", "note"],
+                [
+                    [
+                        e["action"],
+                        e["detail"],
+                        e["requested_s"],
+                        e["effective_s"],
+                        e["processes"],
+                        e["in_flight"],
+                        e["note"],
+                    ]
+                    for e in events
+                ],
+            ),
+        ]
+    out.append(Heading("Figures"))
+    out += [Image(p, p.stem.replace("_", " ")) for p in figures]
+    out.append(
+        Para(
+            "Tables: tasks.csv (one row per submission), events.csv, metrics.csv "
+            "(time, metric, labels, value); summary.json; environment.json."
+        )
+    )
+    return out
+
+
+def markdown(bs: list[Block]) -> str:
+    lines: list[str] = []
+    for b in bs:
+        match b:
+            case Heading():
+                lines += [("# " if not lines else "## ") + b.text, ""]
+            case Para():
+                lines += [b.text, ""]
+            case TableBlock():
+                lines.append("| " + " | ".join(b.header) + " |")
+                lines.append("|" + "---|" * len(b.header))
+                lines += [
+                    "| " + " | ".join(_fmt(v).replace("|", "/") for v in r) + " |" for r in b.rows
+                ]
+                lines.append("")
+            case Image():
+                lines += [f"![{b.alt}]({b.path.as_posix()})", ""]
+    return "\n".join(lines)
+
+
+def html_page(bs: list[Block], run_dir: Path, title: str) -> str:
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
+        "</title><style>body{font-family:sans-serif;max-width:1000px;margin:2em auto}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px}"
+        "img{max-width:100%}</style></head><body>"
+    ]
+    first = True
+    for b in bs:
+        match b:
+            case Heading():
+                tag = "h1" if first else "h2"
+                parts.append(f"<{tag}>{html.escape(b.text)}</{tag}>")
+            case Para():
+                parts.append(f"<p>{html.escape(b.text)}</p>")
+            case TableBlock():
+                head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
+                body = "".join(
+                    "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in r) + "</tr>"
+                    for r in b.rows
+                )
+                parts.append(f"<table><tr>{head}</tr>{body}</table>")
+            case Image():
+                data = base64.b64encode((run_dir / b.path).read_bytes()).decode()
+                parts.append(
+                    f"<p><img alt='{html.escape(b.alt)}' src='data:image/png;base64,{data}'></p>"
+                )
+        first = False
+    parts.append("</body></html>")
+    return "\n".join(parts)

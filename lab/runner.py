@@ -1,0 +1,153 @@
+"""One run: bring the system up, offer the load while events happen on the timeline, wait
+for the backlog to drain, collect everything, tear down; then write the results folder.
+
+The backend is stopped in ``finally``: on success, on failure and on Ctrl-C / SIGTERM
+(turned into ``KeyboardInterrupt`` for the length of the run).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import redis
+
+from lab.backends import Backend, create_backend
+from lab.collect import MetricRow, PrometheusSource, Scraper, fetch_records
+from lab.environment import environment
+from lab.events import EventRecord, Timeline
+from lab.load import LoadGenerator, Submission
+from lab.progress import Progress
+from lab.scenario import Scenario
+from lab.senders import create_sender, queue_settings
+from system.client import AsyncClient
+from system.core.submission import DEFAULT_QUEUE
+
+START_LEAD_SECONDS = 0.3  # between "ready" and the first arrival
+DRAIN_POLL_SECONDS = 0.2
+
+
+@dataclass
+class RawRun:
+    """What a run produced, before analysis. Times are epoch seconds."""
+
+    t0: float = 0.0
+    load_end: float = 0.0
+    submissions: list[Submission] = field(default_factory=list)
+    events: list[EventRecord] = field(default_factory=list)
+    metrics: list[MetricRow] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    drained: bool = False
+
+
+def run_dir_for(scenario: Scenario, out: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    run_dir = out / f"{stamp}-{scenario.name}"
+    n = 1
+    while run_dir.exists():
+        n += 1
+        run_dir = out / f"{stamp}-{scenario.name}-{n}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def execute(scenario: Scenario, run_dir: Path) -> RawRun:
+    """Start, drive, collect, stop. Raises what went wrong, after stopping everything."""
+    backend = create_backend(scenario, run_dir)
+    raw = RawRun()
+    with _sigterm_interrupts():
+        try:
+            backend.start()
+            raw.environment = environment(scenario.seed, backend.redis_version())
+            asyncio.run(_drive(scenario, backend, raw))
+            raw.records = fetch_records(
+                backend.redis_url, [s.task_id for s in raw.submissions if s.task_id]
+            )
+        finally:
+            backend.stop()
+    if scenario.system.prometheus_url:
+        # Keep the lab sampler's series; the processes' series come from Prometheus.
+        prom = PrometheusSource(scenario.system.prometheus_url).fetch(
+            raw.t0, time.time(), scenario.report.metrics_interval_seconds
+        )
+        raw.metrics = [r for r in raw.metrics if "job=lab" in r[2]] + prom
+    return raw
+
+
+async def _drive(scenario: Scenario, backend: Backend, raw: RawRun) -> None:
+    async with AsyncClient(backend.redis_url, queue_settings(scenario)) as client:
+        await wait_for_workers(client, scenario.system.workers)
+        sender = await create_sender(scenario, backend.api_url, backend.redis_url)
+        generator = LoadGenerator(scenario, sender)
+        timeline = Timeline(backend, client)
+        scraper = Scraper(backend, client, scenario.report.metrics_interval_seconds)
+        progress = Progress(
+            scenario.name,
+            scenario.load.duration_seconds,
+            generator.progress,
+            scraper,
+            lambda: timeline.records,
+        )
+        stop = asyncio.Event()
+        background = [
+            asyncio.create_task(scraper.run(stop)),
+            asyncio.create_task(progress.run(stop)),
+        ]
+        raw.t0 = time.time() + START_LEAD_SECONDS
+        events = asyncio.create_task(timeline.run(scenario.events, raw.t0))
+        try:
+            raw.submissions = await generator.run(raw.t0)
+            raw.load_end = time.time()
+            await events
+            raw.drained = await _drain(client, scenario.report.drain_timeout_seconds)
+            raw.counters = (await client.stats(DEFAULT_QUEUE)).counters
+        finally:
+            stop.set()
+            events.cancel()
+            await asyncio.gather(*background, events, return_exceptions=True)
+            await sender.close()
+            raw.events, raw.metrics = timeline.records, scraper.rows
+
+
+async def wait_for_workers(client: AsyncClient, n: int, timeout_seconds: float = 30.0) -> None:
+    """Until n workers have registered (each then claims within one round trip)."""
+    deadline = time.monotonic() + timeout_seconds
+    while len(await client.workers()) < n:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"fewer than {n} workers registered within {timeout_seconds:g} s")
+        await asyncio.sleep(0.05)
+
+
+async def _drain(client: AsyncClient, timeout_seconds: float) -> bool:
+    """Until nothing is queued, scheduled or running: every acknowledged task has ended."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        with contextlib.suppress(TimeoutError, OSError, redis.RedisError):
+            s = await asyncio.wait_for(client.stats(DEFAULT_QUEUE), 2.0)
+            if s.queued == s.scheduled == s.running == 0:
+                return True
+        await asyncio.sleep(DRAIN_POLL_SECONDS)
+    return False

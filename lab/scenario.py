@@ -1,0 +1,222 @@
+"""The scenario: one YAML file describes one run (system, load, events, checks, report).
+
+Every field has a unit in its name where it has one. ``Scenario.model_json_schema()`` is
+the schema (``lab schema`` prints it); ``lab.scenario_file`` loads YAML into this model
+with errors that name the field and the line.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Model(BaseModel):
+    # A misspelt field is an error naming it, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- system ---------------------------------------------------------------------------
+
+
+class RedisConfig(_Model):
+    persistence: Literal["none", "aof-everysec", "aof-always"] = Field(
+        "aof-everysec",
+        description="none: nothing survives a restart; aof-everysec: up to ~1 s of writes "
+        "may be lost on a crash; aof-always: nothing acknowledged is lost.",
+    )
+
+
+class SystemConfig(_Model):
+    workers: int = Field(2, ge=0, le=64, description="Worker processes at the start.")
+    concurrency: int = Field(16, gt=0, description="Tasks in flight per worker process.")
+    processes: int = Field(1, gt=0, description="Process pool size per worker (CPU handlers).")
+    lease_seconds: float = Field(2.0, gt=0, description="Lease of a claimed task.")
+    shutdown_timeout_seconds: float = Field(
+        5.0, ge=0, description="Grace period of a worker on SIGTERM."
+    )
+    # Long, so that every record is still there when the run fetches it at the end.
+    result_ttl_seconds: float = Field(86400.0, gt=0, description="TTL of finished records.")
+    retry_backoff_seconds: float = Field(0.2, ge=0, description="Base of the retry backoff.")
+    max_queue_depth: int | None = Field(
+        None, gt=0, description="API back pressure: 429 above this many waiting tasks."
+    )
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra TASKQ_* variables for workers and the API."
+    )
+    prometheus_url: str | None = Field(
+        None, description="Read metrics from this Prometheus instead of scraping /metrics."
+    )
+
+
+# ---- load -----------------------------------------------------------------------------
+
+
+class ConstantArrivals(_Model):
+    kind: Literal["constant"]
+    rate_per_second: float = Field(gt=0)
+
+
+class PoissonArrivals(_Model):
+    kind: Literal["poisson"]
+    rate_per_second: float = Field(gt=0)
+
+
+class RampArrivals(_Model):
+    kind: Literal["ramp"]
+    start_rate_per_second: float = Field(ge=0)
+    end_rate_per_second: float = Field(gt=0)
+
+
+class Step(_Model):
+    at_seconds: float = Field(ge=0)
+    rate_per_second: float = Field(ge=0)
+
+
+class StepArrivals(_Model):
+    kind: Literal["step"]
+    steps: list[Step] = Field(min_length=1, description="Rate from each time on.")
+
+
+class BurstArrivals(_Model):
+    kind: Literal["burst"]
+    rate_per_second: float = Field(ge=0, description="Rate between bursts.")
+    burst_rate_per_second: float = Field(gt=0)
+    every_seconds: float = Field(gt=0, description="A burst starts every this many seconds.")
+    burst_seconds: float = Field(gt=0, description="How long a burst lasts.")
+
+
+Arrivals = Annotated[
+    ConstantArrivals | PoissonArrivals | RampArrivals | StepArrivals | BurstArrivals,
+    Field(discriminator="kind"),
+]
+
+
+class TaskKind(_Model):
+    task_type: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0)
+    payload: Any = None
+    priority: int = Field(0, ge=0, le=255)
+    max_retries: int | None = Field(None, ge=0)
+
+
+class LoadConfig(_Model):
+    mode: Literal["open", "closed", "backlog"] = Field(
+        "open",
+        description="open: arrivals on a schedule, whatever the system does; closed: "
+        "`clients` each submit and wait for the result; backlog: `backlog_tasks` submitted "
+        "at once, then drained (saturation throughput).",
+    )
+    duration_seconds: float = Field(10.0, gt=0, description="How long load is offered.")
+    arrivals: Arrivals = Field(
+        default_factory=lambda: ConstantArrivals(kind="constant", rate_per_second=20)
+    )
+    mix: list[TaskKind] = Field(
+        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})], min_length=1
+    )
+    submit_via: Literal["http", "client"] = Field(
+        "http", description="Through the REST API, or straight to Redis with AsyncClient."
+    )
+    clients: int = Field(8, gt=0, description="Closed loop: concurrent clients.")
+    backlog_tasks: int = Field(1000, gt=0, description="Backlog mode: tasks submitted at once.")
+    max_outstanding_requests: int = Field(
+        256, gt=0, description="Open loop: submits in flight at once (a cap on sockets)."
+    )
+    retries_when_refused: int = Field(
+        3,
+        ge=0,
+        description="A refused submit (429 back pressure, 503 Redis unreachable) is retried "
+        "after its Retry-After this often; then it counts as rejected, not lost.",
+    )
+
+
+# ---- events ---------------------------------------------------------------------------
+
+
+class _Event(_Model):
+    at_seconds: float = Field(ge=0, description="When, from the start of the load.")
+
+
+class ScaleWorkers(_Event):
+    action: Literal["scale_workers"]
+    workers: int = Field(ge=0, le=64)
+
+
+Which = Literal["random", "oldest", "newest"]
+
+
+class KillWorker(_Event):
+    action: Literal["kill_worker"]
+    signal: Literal["SIGKILL", "SIGTERM"] = "SIGKILL"
+    which: Which = Field("random", description="random uses the scenario's seed.")
+
+
+class Pause(_Event):
+    action: Literal["pause"]
+    target: Literal["worker", "redis"] = "worker"
+    which: Which = "random"
+
+
+class Resume(_Event):
+    action: Literal["resume"]
+    target: Literal["worker", "redis"] = Field("worker", description="Resumes all paused.")
+
+
+class RestartRedis(_Event):
+    action: Literal["restart_redis"]
+    crash: bool = Field(True, description="SIGKILL (a crash) instead of SHUTDOWN.")
+
+
+Event = Annotated[
+    ScaleWorkers | KillWorker | Pause | Resume | RestartRedis, Field(discriminator="action")
+]
+
+
+# ---- checks and report ----------------------------------------------------------------
+
+
+class Checks(_Model):
+    no_task_lost: bool = Field(True, description="Every acknowledged submit ended.")
+    max_duplicates: int | Literal["in_flight_at_kills"] | None = Field(
+        "in_flight_at_kills",
+        description="Executions beyond the first, at most this many (or the tasks the "
+        "killed workers held).",
+    )
+    drained_within_seconds: float | None = Field(
+        None, gt=0, description="All acknowledged tasks ended this soon after load stopped."
+    )
+    latency_p99_below_seconds: float | None = Field(None, gt=0)
+    throughput_above_per_second: float | None = Field(None, gt=0)
+
+
+class ReportConfig(_Model):
+    metrics_interval_seconds: float = Field(1.0, gt=0, description="Sampling interval.")
+    window_seconds: float = Field(1.0, gt=0, description="Bucket of the time-series figures.")
+    drain_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long to wait for the backlog to drain after the load."
+    )
+    runaway_latency_seconds: float = Field(
+        2.0, gt=0, description="Stress: the p99 latency that counts as running away."
+    )
+    runaway_backlog_tasks: int = Field(
+        1000, gt=0, description="Stress: the queue depth that counts as running away."
+    )
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    seed: int = 1
+    backend: Literal["local"] = "local"
+    system: SystemConfig = Field(default_factory=SystemConfig)
+    load: LoadConfig = Field(default_factory=LoadConfig)
+    events: list[Event] = Field(default_factory=list)
+    checks: Checks = Field(default_factory=Checks)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    @model_validator(mode="after")
+    def _events_in_order(self) -> Scenario:
+        self.events.sort(key=lambda e: e.at_seconds)
+        return self
