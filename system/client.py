@@ -296,11 +296,17 @@ class AsyncClient(_Common):
     (or use ``async with``) before the first operation: it checks the server."""
 
     def __init__(
-        self, redis: str | Any, settings: QueueSettings | None = None, *, check: bool = True
+        self,
+        redis: str | Any,
+        settings: QueueSettings | None = None,
+        *,
+        check: bool = True,
+        **redis_options: Any,
     ) -> None:
+        """``redis``: a URL (``redis_options`` go to the connection) or a client."""
         super().__init__(settings)
         self._owns = isinstance(redis, str)
-        self.redis = connect_async(redis) if isinstance(redis, str) else redis
+        self.redis = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
         self._check = check
         self._scripts = register_all(self.redis)
 

@@ -12,12 +12,14 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 
+import redis
+
 from system.client import AsyncClient
 from system.core import ops
 from system.core.ops import Completion
+from system.worker.retry import Reconnect
 
 MAX_BATCH = 500
-RETRY_PAUSE_SECONDS = 0.5
 log = logging.getLogger("taskq.worker")
 Recorded = Callable[[str, Sequence[Completion], Sequence[int]], None]
 
@@ -39,17 +41,22 @@ class CompletionBuffer:
 
     async def run(self) -> None:
         """Flush until ``close()`` and nothing is left. Never drops a taken batch: a
-        batch leaves the buffer only once its call returned."""
+        batch leaves the buffer only once its call returned. While Redis is unreachable
+        the batches wait and are retried with backoff (the buffer stays small: a worker
+        that cannot reach Redis claims nothing new)."""
+        reconnect = Reconnect()
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
             try:
                 await self._flush_once()
-            except Exception:  # Redis unreachable: keep the batch and try again.
-                log.exception("recording completions failed; retrying")
-                await asyncio.sleep(RETRY_PAUSE_SECONDS)
+            except redis.RedisError as exc:
+                if reconnect.failures == 0:
+                    log.warning("recording %d outcome(s) failed (%s); retrying", len(self), exc)
+                await asyncio.sleep(reconnect.next_delay())
                 self._wakeup.set()
                 continue
+            reconnect.reset()
             if self._closing and not self._pending:
                 return
 

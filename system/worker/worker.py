@@ -10,6 +10,13 @@ tasks, reclaims expired leases). Maintenance is idempotent, so every worker may 
 Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finish within
 ``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
 attempt. A second signal skips the wait.
+
+Redis unreachable (restarting, partitioned, paused): the worker does not exit. It stops
+claiming, lets in-flight tasks finish, keeps their outcomes (at most ``concurrency`` of
+them, since nothing new is claimed) and retries with backoff and jitter until Redis
+answers, then records them and claims again. Leases and fencing keep this safe: if the
+outage outlasted a lease, the task was redelivered elsewhere and the late outcome is
+rejected and counted, never applied.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from typing import Any
 
 import orjson
 import redis.asyncio.cluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from system.client import AsyncClient
 from system.config import Settings
@@ -40,11 +49,12 @@ from system.worker.context import TaskContext
 from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
 from system.worker.exposition import MetricsServer, process_died
 from system.worker.instruments import WorkerMetrics
-from system.worker.retry import retry_delay_ms
+from system.worker.retry import Reconnect, retry_delay_ms
 
 log = logging.getLogger("taskq.worker")
 REAP_LIMIT = 1000
 PROMOTE_LIMIT = 1000
+REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 
 
 class PermanentFailure(Exception):
@@ -82,7 +92,18 @@ class Worker:
         self.queues = [queue_keys(q).name for q in self.ws.queues]
         self.registry = registry
         self.id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{os.urandom(2).hex()}"
-        self.client = AsyncClient(redis, self.settings.queue)
+        # A command that gets no answer (Redis paused, packets dropped) must fail rather
+        # than hang: the timeout allows the idle BLPOP plus a margin. One immediate retry
+        # covers a pooled connection left stale by a Redis restart; the worker's own
+        # backoff does the rest (redis-py's default retries would add tens of seconds).
+        self.client = AsyncClient(
+            redis,
+            self.settings.queue,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            socket_timeout=self.ws.poll_interval_seconds
+            + max(2.0, self.settings.queue.lease_seconds / 2),
+            retry=Retry(NoBackoff(), 1),
+        )
         self.lease_ms = int(self.settings.queue.lease_seconds * 1000)
         self.jobs: dict[str, Job] = {}
         self.active = 0  # handlers running now: the slots in use
@@ -159,9 +180,22 @@ class Worker:
             job.stop_reason = "shutdown"
             job.task.cancel()  # type: ignore[union-attr]
         await asyncio.gather(*(j.task for j in leftover if j.task), return_exceptions=True)
-        await self._release(leftover)
+        try:
+            await self._release(leftover)
+        except redis.RedisError as exc:  # their leases expire and they are redelivered
+            log.warning("could not release %d task(s): %s", len(leftover), exc)
         self._completions.close()
-        await background[0]  # the flusher ends once everything is recorded
+        # The flusher ends once everything is recorded, or gives up when Redis stays away.
+        grace = 0.0 if self._stop_now.is_set() else self.ws.shutdown_timeout_seconds
+        try:
+            await asyncio.wait_for(asyncio.shield(background[0]), max(grace, 1.0))
+        except TimeoutError:
+            background[0].cancel()
+            log.error(
+                "%d outcome(s) could not be recorded (Redis unreachable); their tasks "
+                "will be redelivered when their leases expire",
+                len(self._completions),
+            )
         # The loops stop between rounds rather than being cancelled: cancelling a redis-py
         # asyncio command midway could leave the loop waiting forever (seen with
         # redis-py 8 when SIGTERM arrived during start-up).
@@ -192,26 +226,47 @@ class Worker:
     # ---- claiming --------------------------------------------------------------------
 
     async def _claim_loop(self) -> None:
+        reconnect = Reconnect()
         while not self._stop_requested.is_set():
-            free = self.ws.concurrency - self.active
-            if free <= 0:
-                self._slot_free.clear()
-                await self._slot_free.wait()
-                continue
-            claimed = 0
-            for queue in self.queues:
-                n = min(free - claimed, self.ws.claim_batch)
-                if n <= 0:
-                    break
-                call = ops.claim(queue, _now_ms(), self.lease_ms, n, self.id)
-                for task in await self.client.run(call):
-                    self._start(queue, task)
-                    claimed += 1
-            if claimed == 0:
-                if self.ws.burst and await self._nothing_left():
-                    log.info("burst mode: queues are empty, exiting")
+            try:
+                if await self._claim_round():
                     return
-                await self._wait_for_work()
+            except redis.RedisError as exc:
+                delay = reconnect.next_delay()
+                if reconnect.failures == 1:
+                    log.warning("Redis unavailable (%s): not claiming, retrying", exc)
+                await self._sleep_unless_stopping(delay)
+                continue
+            if reconnect.failures:
+                log.info("Redis answers again: claiming")
+                reconnect.reset()
+
+    async def _sleep_unless_stopping(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop_requested.wait(), seconds)
+
+    async def _claim_round(self) -> bool:
+        """Claim what fits and start it, or wait for work; True when burst mode is done."""
+        free = self.ws.concurrency - self.active
+        if free <= 0:
+            self._slot_free.clear()
+            await self._slot_free.wait()
+            return False
+        claimed = 0
+        for queue in self.queues:
+            n = min(free - claimed, self.ws.claim_batch)
+            if n <= 0:
+                break
+            call = ops.claim(queue, _now_ms(), self.lease_ms, n, self.id)
+            for task in await self.client.run(call):
+                self._start(queue, task)
+                claimed += 1
+        if claimed == 0:
+            if self.ws.burst and await self._nothing_left():
+                log.info("burst mode: queues are empty, exiting")
+                return True
+            await self._wait_for_work()
+        return False
 
     async def _nothing_left(self) -> bool:
         if self.jobs:
@@ -302,12 +357,20 @@ class Worker:
             error = f"{type(exc).__name__}: {exc}"
         tb = exc.traceback_text if isinstance(exc, RemoteTaskError) else traceback.format_exc()
         call = ops.fail(c.id, c.token, _now_ms(), error, tb, delay, self.client.result_ttl_ms)
-        try:
-            code = await self.client.run(call)
-        except Exception:
-            # Left held: its lease expires and it is redelivered, so nothing is lost.
-            log.exception("recording the failure of %s failed", c.id)
-            return
+        reconnect = Reconnect()
+        while True:
+            try:
+                code = await self.client.run(call)
+                break
+            except redis.RedisError as err:
+                # Redis away: keep trying (the fencing token makes a repeat harmless). A
+                # lease lost meanwhile cancels this task; a stop-now gives up, and then
+                # the lease expires and the task is redelivered: nothing is lost.
+                if self._stop_now.is_set():
+                    log.warning("could not record the failure of %s: %s", c.id, err)
+                    self.jobs.pop(c.id, None)
+                    return
+                await asyncio.sleep(reconnect.next_delay())
         self.jobs.pop(c.id, None)
         self.failed += 1
         self.metrics.failed(job.queue, c.task_type, code, timed_out=isinstance(exc, TaskTimeout))
@@ -336,6 +399,8 @@ class Worker:
         while not await self._pause(seconds):
             try:
                 await action()
+            except redis.RedisError as exc:  # Redis away: the next round tries again
+                log.warning("%s: Redis unavailable (%s)", getattr(action, "__name__", action), exc)
             except Exception:
                 log.exception("%s failed; will retry", getattr(action, "__name__", action))
 
@@ -401,6 +466,8 @@ class Worker:
                         reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl))
                         if reaped.requeued or reaped.dead_lettered:
                             log.warning("reclaimed expired leases in %s: %s", queue, reaped)
+            except redis.RedisError as exc:  # Redis away: the next round tries again
+                log.warning("maintenance: Redis unavailable (%s)", exc)
             except Exception:
                 log.exception("maintenance failed; will retry")
             await self._pause(interval)
