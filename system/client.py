@@ -110,6 +110,27 @@ class WorkerInfo:
         )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
+class BreakerStatus:
+    """A task type's circuit breaker as stored. An open breaker stays 'open' here until
+    a worker asks for it after its open period (then it turns half-open)."""
+
+    task_type: str
+    state: str  # closed, open, half_open
+    opened_ms: int | None  # when it last opened
+    opens: int  # times it opened
+    window_calls: int  # outcomes counted in the current window (closed)
+    window_failures: int
+
+    @classmethod
+    def from_hash(cls, task_type: str, h: dict[str, str]) -> BreakerStatus:
+        opened = h.get("opened_ms")
+        return cls(
+            task_type, h.get("state", "closed"), int(opened) if opened else None,
+            int(h.get("opens", 0)), int(h.get("calls", 0)), int(h.get("failures", 0)),
+        )  # fmt: skip
+
+
 # States kept in a sorted set, which is what makes them listable: queued (priority order),
 # scheduled (due time), running (lease deadline), failed (time dead-lettered). Succeeded
 # and cancelled tasks are only their own expiring records, with no index.
@@ -283,6 +304,16 @@ class Client(_Common):
         hashes = [self.redis.hgetall(worker_key(i)) for i in self.redis.zrange(WORKERS, 0, -1)]
         return [WorkerInfo.from_hash(h) for h in hashes if h]
 
+    def breakers(self, queue: str) -> list[BreakerStatus]:
+        """Circuit breakers of the queue's task types, by task type (a breaker appears
+        once it counted an outcome)."""
+        k = queue_keys(queue)
+        types = sorted(self.redis.smembers(k.breakers))
+        pipe = self.redis.pipeline(transaction=False)
+        for task_type in types:
+            pipe.hgetall(k.breaker(task_type))
+        return [BreakerStatus.from_hash(t, h) for t, h in zip(types, pipe.execute(), strict=True)]
+
     def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
         ids = self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)
         return [self.get(i) for i in ids]
@@ -410,6 +441,17 @@ class AsyncClient(_Common):
         ids = await self.redis.zrange(WORKERS, 0, -1)
         hashes = [await self.redis.hgetall(worker_key(i)) for i in ids]
         return [WorkerInfo.from_hash(h) for h in hashes if h]
+
+    async def breakers(self, queue: str) -> list[BreakerStatus]:
+        """Circuit breakers of the queue's task types, by task type (a breaker appears
+        once it counted an outcome)."""
+        k = queue_keys(queue)
+        types = sorted(await self.redis.smembers(k.breakers))
+        pipe = self.redis.pipeline(transaction=False)
+        for task_type in types:
+            pipe.hgetall(k.breaker(task_type))
+        hashes = await pipe.execute()
+        return [BreakerStatus.from_hash(t, h) for t, h in zip(types, hashes, strict=True)]
 
     async def dead_letters(self, queue: str, limit: int = 100) -> list[TaskRecord]:
         ids = await self.redis.zrange(queue_keys(queue).dead, 0, limit - 1)

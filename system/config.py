@@ -84,6 +84,25 @@ class WorkerSettings(BaseModel):
     )
 
 
+class BreakerSettings(BaseModel):
+    """Circuit breakers of task types registered with ``breaker=True``: one per (queue,
+    task type), kept in Redis and shared by every worker. While one is open, tasks of its
+    type are deferred (handed back unrun, no attempt counted), not failed or retried."""
+
+    failure_ratio: float = Field(
+        0.5, gt=0, le=1, description="Failed share of the outcomes in a window that opens it."
+    )
+    min_calls: int = Field(10, gt=0, description="Outcomes a window needs before it may open.")
+    window_seconds: float = Field(10.0, gt=0, description="Length of the counting window.")
+    open_seconds: float = Field(
+        10.0, gt=0, description="How long it stays open before letting probes through."
+    )
+    probes: int = Field(
+        3, gt=0, description="Tasks let through at once when half-open; that many successes "
+        "close it, one failure reopens it.",
+    )  # fmt: skip
+
+
 class ApiSettings(BaseModel):
     max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
     max_wait_seconds: float = Field(
@@ -114,6 +133,7 @@ class Settings(BaseSettings):
     queue: QueueSettings = Field(default_factory=QueueSettings)
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated API keys (TASKQ_API_KEYS); none: no authentication, "

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import platform
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -103,6 +103,7 @@ class QueueSnapshot:
     oldest_queued_timestamp_seconds: float | None  # None: nothing queued
     paused: bool
     counters: dict[str, int]  # the queue's meta hash counters
+    breakers: dict[str, tuple[str, int]] = field(default_factory=dict)  # type -> state, opens
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +128,12 @@ REDIS_COUNTERS = {
         "Tasks moved to the dead-letter set (retries exhausted, permanent error, or lease "
         "expired with no retries left).",
     ),
+    "deferred": (
+        "taskq_tasks_deferred",
+        "Claimed tasks handed back unrun because their task type's circuit breaker was open.",
+    ),
 }
+BREAKER_STATES = ("closed", "open", "half_open")
 
 
 class RedisCollector(Collector):
@@ -154,18 +160,31 @@ class RedisCollector(Collector):
             "taskq_queue_paused", "1 if claiming from the queue is paused.", labels=["queue"]
         )
         counters = {
-            field: CounterMetricFamily(name, text, labels=["queue"])
-            for field, (name, text) in REDIS_COUNTERS.items()
+            counter: CounterMetricFamily(name, text, labels=["queue"])
+            for counter, (name, text) in REDIS_COUNTERS.items()
         }
+        breaker = GaugeMetricFamily(
+            "taskq_circuit_breaker_state",
+            "1 for the state a task type's circuit breaker is in, 0 for the others.",
+            labels=["queue", "task_type", "state"],
+        )
+        breaker_opens = CounterMetricFamily(
+            "taskq_circuit_breaker_opens", "Times a task type's circuit breaker opened.",
+            labels=["queue", "task_type"],
+        )  # fmt: skip
         for q in s.queues:
+            for task_type, (current, opens) in q.breakers.items():
+                for state in BREAKER_STATES:
+                    breaker.add_metric([q.name, task_type, state], int(state == current))
+                breaker_opens.add_metric([q.name, task_type], opens)
             for state in DEPTH_STATES:
                 depth.add_metric([q.name, state], q.depth.get(state, 0))
             if q.oldest_queued_timestamp_seconds is not None:
                 oldest.add_metric([q.name], q.oldest_queued_timestamp_seconds)
             paused.add_metric([q.name], int(q.paused))
-            for field, family in counters.items():
-                family.add_metric([q.name], q.counters.get(field, 0))
-        yield from (depth, oldest, paused, *counters.values())
+            for counter, family in counters.items():
+                family.add_metric([q.name], q.counters.get(counter, 0))
+        yield from (depth, oldest, paused, *counters.values(), breaker, breaker_opens)
         yield GaugeMetricFamily(
             "taskq_workers_live", "Workers whose registry entry is fresh (heartbeating).",
             value=s.live_workers,

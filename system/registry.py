@@ -10,6 +10,9 @@ model first, so bad payloads fail before any work starts (and the API can refuse
 
     @task("matmul", mode="process")           # CPU-bound: runs in a child process
     def matmul(p: MatmulPayload) -> float: ...
+
+    @task("charge", breaker=True)             # a circuit breaker guards its dependency
+    async def charge(p: ChargePayload) -> str: ...
 """
 
 from __future__ import annotations
@@ -83,6 +86,9 @@ class HandlerSpec:
     mode: Mode
     payload_model: type[BaseModel] | None
     description: str
+    # A circuit breaker guards it (``system.worker.breakers``): for handlers that call a
+    # dependency which can fail as a whole, so a failing dependency is not hammered.
+    breaker: bool = False
 
 
 def parse_payload(task_type: str, model: type[BaseModel], payload: Any) -> BaseModel:
@@ -133,6 +139,7 @@ class Registry(Mapping[str, HandlerSpec]):
         *,
         mode: Mode | None = None,
         payload_model: type[BaseModel] | None = None,
+        breaker: bool = False,
     ) -> HandlerSpec:
         """Register ``func``; mode and payload model are inferred when not given.
 
@@ -164,7 +171,7 @@ class Registry(Mapping[str, HandlerSpec]):
                 f"task type {name!r} is already registered by "
                 f"{existing.func.__module__}.{existing.func.__qualname__}"
             )
-        spec = HandlerSpec(name, func, mode, payload_model, _description(func))
+        spec = HandlerSpec(name, func, mode, payload_model, _description(func), breaker)
         self._specs[name] = spec
         with contextlib.suppress(AttributeError, TypeError):  # e.g. a builtin function
             setattr(func, PAYLOAD_MODEL_ATTR, payload_model)
@@ -216,6 +223,7 @@ def task(
     mode: Mode | None = None,
     payload_model: type[BaseModel] | None = None,
     registry: Registry | None = None,
+    breaker: bool = False,
 ) -> Callable[[F], F]: ...
 def task(
     name: Any = None,
@@ -223,6 +231,7 @@ def task(
     mode: Mode | None = None,
     payload_model: type[BaseModel] | None = None,
     registry: Registry | None = None,
+    breaker: bool = False,
 ) -> Any:
     """Register the decorated function as a handler (``@task`` or ``@task("name", ...)``).
 
@@ -235,7 +244,7 @@ def task(
     def decorate(func: F) -> F:
         # Not ``registry or REGISTRY``: an empty Registry is falsy, like any empty mapping.
         target = REGISTRY if registry is None else registry
-        target.register(func, name, mode=mode, payload_model=payload_model)
+        target.register(func, name, mode=mode, payload_model=payload_model, breaker=breaker)
         return func
 
     return decorate

@@ -33,6 +33,7 @@ router = APIRouter(tags=["health"])
 
 async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
     s = await client.stats(name, with_age=True)
+    breakers = {b.task_type: (b.state, b.opens) for b in await client.breakers(name)}
     age = s.oldest_queued_age_seconds
     return QueueSnapshot(
         name=name,
@@ -41,6 +42,7 @@ async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
         oldest_queued_timestamp_seconds=None if age is None else time.time() - age,
         paused=s.paused,
         counters=s.counters,
+        breakers=breakers,
     )  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
@@ -129,6 +129,19 @@ class QueueView(BaseModel):
     )
 
 
+class BreakerView(BaseModel):
+    task_type: str
+    state: Literal["closed", "open", "half_open"] = Field(
+        description="closed: tasks run; open: tasks are deferred, not run; half_open: a "
+        "few probe tasks run and decide. An open breaker reads 'open' until a worker "
+        "asks after its open period."
+    )
+    opened_at: datetime | None = Field(description="When it last opened (null: never).")
+    opens: int = Field(description="Times it opened.")
+    window_calls: int = Field(description="Outcomes counted in the current window.")
+    window_failures: int = Field(description="Failures among them.")
+
+
 class RequeueRequest(BaseModel):
     ids: list[str] = Field(default_factory=list, description="Empty: the oldest up to limit.")
     limit: int = Field(1000, gt=0, le=10_000)
@@ -156,6 +169,9 @@ class TaskTypeView(BaseModel):
     mode: str
     description: str
     payload_schema: dict[str, Any]
+    circuit_breaker: bool = Field(
+        description="A circuit breaker guards it: while open, its tasks wait unrun."
+    )
 
 
 class TaskPage(BaseModel):

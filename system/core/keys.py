@@ -10,6 +10,8 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
     taskq:{Q}:rate            HASH  10-second bucket -> tasks that ended in it (throughput)
+    taskq:{Q}:breakers        SET   task types of this queue that have a circuit breaker
+    taskq:{Q}:breaker:TYPE    HASH  a task type's circuit breaker (see breaker_record.lua)
     taskq:{Q}:task:ID         HASH  the task record (see ``system.core.task.TaskRecord``)
     taskq:{Q}:done:ID         STREAM  one entry when the task ends, written only if somebody waits
     taskq:{Q}:idem:KEY        STRING  idempotency key -> task id
@@ -76,6 +78,8 @@ class QueueKeys:
     meta: str
     wake: str
     rate: str
+    breakers: str
+    breaker_prefix: str
     task_prefix: str
     done_prefix: str
     idem_prefix: str
@@ -88,6 +92,9 @@ class QueueKeys:
 
     def idem(self, idempotency_key: str) -> str:
         return self.idem_prefix + idempotency_key
+
+    def breaker(self, task_type: str) -> str:
+        return self.breaker_prefix + task_type
 
 
 @lru_cache(maxsize=1024)
@@ -103,6 +110,8 @@ def queue_keys(queue: str) -> QueueKeys:
         meta=base + "meta",
         wake=base + "wake",
         rate=base + "rate",
+        breakers=base + "breakers",
+        breaker_prefix=base + "breaker:",
         task_prefix=base + "task:",
         done_prefix=base + "done:",
         idem_prefix=base + "idem:",

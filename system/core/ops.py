@@ -273,3 +273,55 @@ def register_waiter(task_id: str) -> Call[str]:
 
 def oldest_queued(queue: str) -> Call[str | None]:
     return Call("oldest_queued", [queue_keys(queue).queued], [], lambda r: r or None)
+
+
+def defer(task_id: str, token: str, until_ms: int) -> Call[int]:
+    """Hand a claimed task back unrun until ``until_ms`` (its breaker is open); 1 done,
+    -1 stale lease."""
+    k = keys_for_task(task_id)
+    keys = [k.running, k.scheduled, k.meta, k.task(task_id)]
+    return Call("defer", keys, [task_id, token, until_ms], int)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    allowed: bool
+    state: str  # closed, open, half_open
+    retry_at_ms: int  # when denied: when to try again
+
+
+def breaker_acquire(
+    queue: str, task_type: str, now_ms: int, open_ms: int, probes: int
+) -> Call[Admission]:
+    key = queue_keys(queue).breaker(task_type)
+
+    def parse(r: list[Any]) -> Admission:
+        return Admission(bool(int(r[0])), r[1], int(r[2]))
+
+    return Call("breaker_acquire", [key], [now_ms, open_ms, probes], parse)
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerRules:
+    window_ms: int
+    min_calls: int
+    failure_ratio: float
+    probes: int
+    open_ms: int
+
+
+def breaker_record(
+    queue: str, task_type: str, now_ms: int, succeeded: bool, rules: BreakerRules
+) -> Call[str]:
+    """Count one outcome; returns the breaker's state afterwards."""
+    k = queue_keys(queue)
+    args: list[Arg] = [
+        now_ms,
+        int(succeeded),
+        task_type,
+        rules.window_ms,
+        rules.min_calls,
+        repr(rules.failure_ratio),
+        rules.probes,
+    ]
+    return Call("breaker_record", [k.breaker(task_type), k.breakers], args, lambda r: str(r[0]))

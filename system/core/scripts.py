@@ -24,6 +24,9 @@ SCRIPT_NAMES = (
     "requeue_dead",
     "register_waiter",
     "oldest_queued",
+    "defer",
+    "breaker_acquire",
+    "breaker_record",
 )
 _INCLUDE = "-- @include "
 

@@ -11,6 +11,10 @@ Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finis
 ``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
 attempt. A second signal skips the wait.
 
+Circuit breakers (task types registered with ``breaker=True``, see ``breakers``): a
+claimed task whose breaker is open is deferred, handed back unrun without counting an
+attempt, until the breaker lets probes through; every outcome of such a task is counted.
+
 Redis unreachable (restarting, partitioned, paused): the worker does not exit. It stops
 claiming, lets in-flight tasks finish, keeps their outcomes (at most ``concurrency`` of
 them, since nothing new is claimed) and retries with backoff and jitter until Redis
@@ -44,6 +48,7 @@ from system.core import ops
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, Completion
 from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
+from system.worker.breakers import Breakers
 from system.worker.completions import CompletionBuffer
 from system.worker.context import TaskContext
 from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
@@ -72,6 +77,12 @@ class Job:
     task: asyncio.Task[None] | None = None
     stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown
     started: float = 0.0  # perf_counter when its handler started
+
+
+def _permanent(exc: BaseException) -> bool:
+    """A failure of the task itself, not of what it depends on: not retried, and not
+    counted by a circuit breaker."""
+    return isinstance(exc, PermanentFailure | InvalidPayload)
 
 
 def _now_ms() -> int:
@@ -116,6 +127,8 @@ class Worker:
         self._loops_stop = asyncio.Event()  # ends the heartbeat and maintenance loops
         self._executor: Executor | None = None
         self._completions = CompletionBuffer(self.client, self._recorded)
+        self.breakers = Breakers(self.client, self.settings.breaker)
+        self.deferred = 0
         self._started_ms = _now_ms()
         self.metrics = WorkerMetrics(self.ws.concurrency)
         self._metrics_server: MetricsServer | None = None
@@ -252,15 +265,16 @@ class Worker:
             self._slot_free.clear()
             await self._slot_free.wait()
             return False
-        claimed = 0
+        started, claimed = 0, 0
         for queue in self.queues:
-            n = min(free - claimed, self.ws.claim_batch)
+            n = min(free - started, self.ws.claim_batch)
             if n <= 0:
                 break
-            call = ops.claim(queue, _now_ms(), self.lease_ms, n, self.id)
-            for task in await self.client.run(call):
+            tasks = await self.client.run(ops.claim(queue, _now_ms(), self.lease_ms, n, self.id))
+            claimed += len(tasks)
+            for task in await self._admitted(queue, tasks):
                 self._start(queue, task)
-                claimed += 1
+                started += 1
         if claimed == 0:
             if self.ws.burst and await self._nothing_left():
                 log.info("burst mode: queues are empty, exiting")
@@ -292,6 +306,31 @@ class Worker:
             if not fut.done():
                 fut.cancel()
         await asyncio.gather(blpop, stop, return_exceptions=True)
+
+    async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[ClaimedTask]:
+        """The tasks that may run now; tasks whose circuit breaker is open are deferred
+        until it may let probes through. A Redis error here propagates to the claim loop:
+        the tasks not yet started or deferred return when their leases expire."""
+        if not any(spec.breaker for spec in self.registry.values()):
+            return tasks
+        admitted = []
+        for task in tasks:
+            spec = self.registry.get(task.task_type)
+            if spec is None or not spec.breaker:
+                admitted.append(task)
+                continue
+            admission = await self.breakers.admit(queue, task.task_type)
+            if admission.allowed:
+                admitted.append(task)
+            elif await self.client.run(ops.defer(task.id, task.token, admission.retry_at_ms)) > 0:
+                self.deferred += 1
+        return admitted
+
+    async def _record_breaker(self, job: Job, *, succeeded: bool) -> None:
+        try:
+            await self.breakers.record(job.queue, job.claimed.task_type, succeeded=succeeded)
+        except redis.RedisError as exc:  # advisory: the task's own outcome matters more
+            log.warning("circuit breaker of %s: outcome not counted (%s)", job.claimed.id, exc)
 
     def _start(self, queue: str, claimed: ClaimedTask) -> None:
         ctx = TaskContext(
@@ -334,9 +373,13 @@ class Worker:
                 )
             # lost: another worker owns it now; shutdown: released by _shutdown.
         except Exception as exc:
+            if spec is not None and spec.breaker and not _permanent(exc):
+                await self._record_breaker(job, succeeded=False)
             await self._fail(job, exc)
         else:
             self._completions.add(job.queue, Completion(c.id, c.token, "succeeded", text))
+            if spec.breaker:
+                await self._record_breaker(job, succeeded=True)
         finally:
             self.metrics.ended(job.queue, c.task_type, job.started)
             self.active -= 1
@@ -344,7 +387,7 @@ class Worker:
 
     async def _fail(self, job: Job, exc: BaseException) -> None:
         c = job.claimed
-        permanent = isinstance(exc, PermanentFailure | InvalidPayload)
+        permanent = _permanent(exc)
         qs = self.settings.queue
         delay = (
             -1

@@ -65,3 +65,14 @@ def blocking_sleep(payload: Any) -> float:
             raise RuntimeError("stopped on request")
         time.sleep(0.01)
     return float(payload["seconds"])
+
+
+@task("guarded_call", breaker=True)
+async def guarded_call(payload: Any) -> str:
+    """Calls a dependency that is down while the key ``test:QUEUE:down`` exists; a circuit
+    breaker guards it. Counts its calls."""
+    ctx = _ctx()
+    await _r().incr(f"test:{ctx.queue}:calls")
+    if await _r().exists(f"test:{ctx.queue}:down"):
+        raise ConnectionError("dependency unavailable")
+    return "ok"

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query
 
 from system.api.deps import ClientDep
-from system.api.models import QueueView, Requeued, RequeueRequest, TaskView
+from system.api.models import BreakerView, QueueView, Requeued, RequeueRequest, TaskView, time_of
 from system.client import QueueStats
 
 router = APIRouter(prefix="/queues", tags=["queues"])
@@ -43,6 +43,23 @@ async def pause_queue(queue: QueueName, client: ClientDep) -> QueueView:
 async def resume_queue(queue: QueueName, client: ClientDep) -> QueueView:
     await client.resume(queue)
     return _view(await client.stats(queue, with_age=True))
+
+
+@router.get("/{queue}/breakers", operation_id="list_breakers")
+async def list_breakers(queue: QueueName, client: ClientDep) -> list[BreakerView]:
+    """Circuit breakers of the queue's task types that have one (``@task(breaker=True)``),
+    once they counted an outcome."""
+    return [
+        BreakerView(
+            task_type=b.task_type,
+            state=b.state,
+            opened_at=time_of(b.opened_ms),
+            opens=b.opens,
+            window_calls=b.window_calls,
+            window_failures=b.window_failures,
+        )
+        for b in await client.breakers(queue)
+    ]
 
 
 @router.get("/{queue}/dead-letter", operation_id="list_dead_letters")

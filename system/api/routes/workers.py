@@ -40,6 +40,7 @@ async def list_task_types(registry: RegistryDep) -> list[TaskTypeView]:
             mode=registry[n].mode,
             description=registry[n].description,
             payload_schema=registry.payload_schema(n),
+            circuit_breaker=registry[n].breaker,
         )
         for n in registry.names()
     ]

@@ -7,6 +7,7 @@ import time
 import httpx
 
 from system.client import Client
+from system.core import ops
 from tests.system.test_worker_metrics import scrape, value
 
 
@@ -40,3 +41,32 @@ def test_metrics_export_queue_state_read_from_redis(
     assert value(m, "taskq_redis_up") == 1
     assert ("taskq_workers_live", frozenset()) in m
     assert value(m, "taskq_http_requests_total", route="/tasks/batch", status="202") >= 1
+
+
+def test_circuit_breakers_are_listed_and_exported(
+    http: httpx.Client, api_url: str, client: Client, queue_name: str
+) -> None:
+    assert http.get(f"/queues/{queue_name}/breakers").json() == []
+    client.pause(queue_name)
+    client.submit("echo", 1, queue=queue_name)  # /metrics covers queues that have tasks
+    rules = ops.BreakerRules(window_ms=10_000, min_calls=2, failure_ratio=0.5, probes=1,
+                             open_ms=60_000)  # fmt: skip
+    now = int(time.time() * 1000)
+    for ok in (True, False):  # closed: 1 of 2 failed opens it (ratio 0.5)
+        client.run(ops.breaker_record(queue_name, "payments", now, ok, rules))
+    client.run(ops.breaker_record(queue_name, "mail", now, True, rules))
+
+    listed = {b["task_type"]: b for b in http.get(f"/queues/{queue_name}/breakers").json()}
+    assert listed["payments"]["state"] == "open" and listed["payments"]["opens"] == 1
+    assert listed["payments"]["opened_at"] is not None
+    assert listed["mail"] == {"task_type": "mail", "state": "closed", "opened_at": None,
+                              "opens": 0, "window_calls": 1, "window_failures": 0}  # fmt: skip
+
+    m = scrape(f"{api_url}/metrics")
+    q = queue_name
+    assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="payments", state="open") == 1
+    assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="payments",
+                 state="closed") == 0  # fmt: skip
+    assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="mail", state="closed") == 1
+    assert value(m, "taskq_circuit_breaker_opens_total", queue=q, task_type="payments") == 1
+    assert value(m, "taskq_tasks_deferred_total", queue=q) == 0

@@ -1,0 +1,73 @@
+"""Circuit breakers, the worker's side: ask before running a guarded task, report how it
+ended.
+
+The state of each (queue, task type) breaker lives in Redis (``breaker_acquire.lua``,
+``breaker_record.lua``), so every worker sees the same one. A short local memory saves a
+round trip per task: a denial is remembered until the time Redis named, an admission by a
+closed breaker for ``CLOSED_MEMORY_MS`` (so a breaker another worker opened is seen within
+that). Half-open admissions are never remembered: each probe is counted in Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from system.client import AsyncClient
+from system.config import BreakerSettings
+from system.core import ops
+
+log = logging.getLogger("taskq.worker")
+CLOSED_MEMORY_MS = 500
+
+
+class Breakers:
+    def __init__(self, client: AsyncClient, settings: BreakerSettings) -> None:
+        self.client = client
+        self.rules = ops.BreakerRules(
+            window_ms=int(settings.window_seconds * 1000),
+            min_calls=settings.min_calls,
+            failure_ratio=settings.failure_ratio,
+            probes=settings.probes,
+            open_ms=int(settings.open_seconds * 1000),
+        )
+        # (queue, task type) -> (admitted, valid until epoch ms)
+        self._memory: dict[tuple[str, str], tuple[bool, int]] = {}
+
+    async def admit(self, queue: str, task_type: str) -> ops.Admission:
+        now = int(time.time() * 1000)
+        key = (queue, task_type)
+        remembered = self._memory.get(key)
+        if remembered is not None and now < remembered[1]:
+            admitted, until = remembered
+            return (
+                ops.Admission(True, "closed", 0)
+                if admitted
+                else ops.Admission(False, "open", until)
+            )
+        r = self.rules
+        admission = await self.client.run(
+            ops.breaker_acquire(queue, task_type, now, r.open_ms, r.probes)
+        )
+        if not admission.allowed:
+            self._memory[key] = (False, admission.retry_at_ms)
+        elif admission.state == "closed":
+            self._memory[key] = (True, now + CLOSED_MEMORY_MS)
+        else:
+            self._memory.pop(key, None)
+        return admission
+
+    async def record(self, queue: str, task_type: str, *, succeeded: bool) -> str:
+        """Count one outcome; returns the breaker's state after it."""
+        now = int(time.time() * 1000)
+        state = await self.client.run(
+            ops.breaker_record(queue, task_type, now, succeeded, self.rules)
+        )
+        key = (queue, task_type)
+        if state == "open":
+            if self._memory.get(key, (True, 0))[0]:
+                log.warning("circuit breaker of %s in %s opened", task_type, queue)
+            self._memory[key] = (False, now + self.rules.open_ms)
+        elif state == "half_open":
+            self._memory.pop(key, None)
+        return state
