@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -111,13 +111,50 @@ class ApiSettings(BaseModel):
         description="Longest long poll of GET /tasks/{id}/result; a longer ?wait= is capped.",
     )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
+    # Back pressure (``system.api.admission``): high watermarks start refusing submits,
+    # low watermarks end it.
     max_queue_depth: int | None = Field(
         None,
         gt=0,
-        description="Back pressure: above this "
-        "many queued + scheduled tasks a submit to that queue "
-        "is answered 429 (None: no limit).",
+        description="Back pressure: at this many queued + scheduled tasks a queue refuses "
+        "submits (429 + Retry-After) until it is under resume_queue_depth (None: no limit).",
     )
+    resume_queue_depth: int | None = Field(
+        None, ge=0, description="Low watermark of the depth (None: 80 % of max_queue_depth)."
+    )
+    max_queue_age_seconds: float | None = Field(
+        None,
+        gt=0,
+        description="Back pressure: when the oldest queued task has waited this long, the "
+        "queue refuses submits until the wait is under resume_queue_age_seconds.",
+    )
+    resume_queue_age_seconds: float | None = Field(
+        None, ge=0, description="Low watermark of the wait (None: 80 % of the maximum)."
+    )
+    shed_priority_below: int | None = Field(
+        None,
+        ge=0,
+        le=255,
+        description="Between the low and high watermarks, refuse tasks with a priority under "
+        "this (low-priority work is shed first). None: no shedding.",
+    )
+    admission_refresh_seconds: float = Field(
+        0.2, gt=0, description="How often the API re-reads a queue's depth for admission."
+    )
+
+    @model_validator(mode="after")
+    def _watermarks_in_order(self) -> ApiSettings:
+        pairs = [
+            ("depth", self.resume_queue_depth, self.max_queue_depth),
+            ("age", self.resume_queue_age_seconds, self.max_queue_age_seconds),
+        ]
+        for what, low, high in pairs:
+            if low is not None and (high is None or low > high):
+                raise ValueError(
+                    f"the resume (low) watermark of the queue {what} needs a maximum at or "
+                    f"above it (got resume {low}, maximum {high})"
+                )
+        return self
 
 
 class Settings(BaseSettings):

@@ -11,6 +11,7 @@ from redis.backoff import NoBackoff
 
 from system import __version__
 from system.api import metrics, openapi, problems
+from system.api.admission import Admission
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
 from system.api.routes import health, queues, tasks, workers
@@ -47,6 +48,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             app.state.client = client
             app.state.registry = registry
             app.state.settings = settings
+            app.state.admission = Admission(settings.api)
             yield
         finally:
             await redis.aclose()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from system.api.admission import Admission
 from system.client import AsyncClient
 from system.config import Settings
 from system.registry import Registry
@@ -21,6 +22,11 @@ async def _registry(request: Request) -> Registry:
     return registry
 
 
+async def _admission(request: Request) -> Admission:
+    admission: Admission = request.app.state.admission
+    return admission
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -29,3 +35,4 @@ async def _settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClientDep = Annotated[AsyncClient, Depends(_client)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
+AdmissionDep = Annotated[Admission, Depends(_admission)]

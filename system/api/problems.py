@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from system.api.admission import QueueFull
 from system.core.errors import InvalidSubmission, InvalidTaskId, TaskNotFound
 from system.registry import InvalidPayload, UnknownTaskType
 
@@ -59,16 +60,8 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
 
 
-class QueueFull(Exception):
-    """Back pressure: the queue is above its configured depth."""
-
-    def __init__(self, queue: str, depth: int, limit: int) -> None:
-        super().__init__(f"queue {queue!r} holds {depth} waiting tasks, at or over its limit "
-                         f"of {limit}; retry later")  # fmt: skip
-
-
 async def _queue_full(request: Request, exc: QueueFull) -> JSONResponse:
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    headers = {"Retry-After": str(exc.retry_after_seconds)}
     return problem(429, "Queue full", str(exc), headers)
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Mapping
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from system.api.deps import ClientDep, RegistryDep, SettingsDep
+from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep
 from system.api.models import (
     BatchAccepted,
     BatchSubmission,
@@ -18,9 +16,6 @@ from system.api.models import (
     TaskSubmission,
     TaskView,
 )
-from system.api.problems import QueueFull
-from system.client import AsyncClient
-from system.config import Settings
 from system.core.errors import InvalidSubmission
 from system.core.submission import TaskRequest
 from system.registry import InvalidPayload, UnknownTaskType
@@ -45,14 +40,14 @@ async def submit_task(
     response: Response,
     client: ClientDep,
     registry: RegistryDep,
-    settings: SettingsDep,
+    admission: AdmissionDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> TaskAccepted:
     """Submit a task: 202 with its id and a Location header (200 for a known
     idempotency key, with the first task). Unknown task types and payloads that fail the
     handler's schema are refused with 422."""
     registry.validate_payload(body.task_type, body.payload)
-    await _admit(client, settings, {body.queue: 1})
+    await admission.admit(client, body.queue, [body.priority])
     (sub,) = await client.submit_many([_request(body, idempotency_key)])
     if not sub.created:
         response.status_code = status.HTTP_200_OK
@@ -70,7 +65,11 @@ router.add_api_route(
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, operation_id="submit_batch")
 async def submit_batch(
-    body: BatchSubmission, client: ClientDep, registry: RegistryDep, settings: SettingsDep
+    body: BatchSubmission,
+    client: ClientDep,
+    registry: RegistryDep,
+    admission: AdmissionDep,
+    settings: SettingsDep,
 ) -> BatchAccepted:
     """Submit many tasks in one request (one Redis round trip per queue and 1,000 tasks).
     Every task is validated first: one bad task refuses the whole batch (422 naming it)."""
@@ -82,25 +81,15 @@ async def submit_batch(
             registry.validate_payload(t.task_type, t.payload)
         except (UnknownTaskType, InvalidPayload) as exc:
             raise InvalidSubmission(f"tasks.{i}: {exc}") from None
-    await _admit(client, settings, Counter(t.queue for t in body.tasks))
+    by_queue: dict[str, list[int]] = {}
+    for t in body.tasks:
+        by_queue.setdefault(t.queue, []).append(t.priority)
+    for queue, priorities in by_queue.items():
+        await admission.admit(client, queue, priorities)
     subs = await client.submit_many([_request(t) for t in body.tasks])
     return BatchAccepted(
         tasks=[TaskAccepted(id=s.id, status=s.state, created=s.created) for s in subs]
     )
-
-
-async def _admit(client: AsyncClient, settings: Settings, arriving: Mapping[str, int]) -> None:
-    """Back pressure, first version: refuse (429) when a queue already holds its maximum of
-    waiting tasks. Checked before the write, so concurrent submits can overshoot the limit
-    by at most the requests in flight."""
-    limit = settings.api.max_queue_depth
-    if limit is None:
-        return
-    for queue in arriving:
-        stats = await client.stats(queue)
-        waiting = stats.queued + stats.scheduled
-        if waiting >= limit:
-            raise QueueFull(queue, waiting, limit)
 
 
 def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskRequest:

@@ -72,7 +72,7 @@ def test_back_pressure_answers_429_with_retry_after(guarded: str, queue_name: st
     ]
     assert codes == [202, 202, 202, 429, 429]
     r = httpx.post(f"{guarded}/tasks/batch", json={"tasks": [task]}, headers=auth())
-    body = assert_problem(r, 429, queue_name, "limit of 3")
+    body = assert_problem(r, 429, queue_name, "limit 3")
     assert r.headers["retry-after"] == "1" and body["status"] == 429
 
 
