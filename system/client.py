@@ -75,9 +75,13 @@ def _stats_commands(pipe: Any, queue: str) -> None:
     pipe.hgetall(k.rate)
 
 
+# Fields of the meta hash that are not counters of tasks.
+_NOT_COUNTERS = ("seq", "token", "leader_token", "paused")
+
+
 def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
     queued, scheduled, running, dead, meta, rate = replies
-    counters = {k: int(v) for k, v in meta.items() if k not in ("seq", "token", "paused")}
+    counters = {k: int(v) for k, v in meta.items() if k not in _NOT_COUNTERS}
     at = now_ms()
     since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
     age = max(0.0, at / 1000 - int(since) / 1000) if since else None

@@ -75,6 +75,12 @@ class WorkerSettings(BaseModel):
     reap_interval_seconds: float = Field(
         1.0, gt=0, description="How often expired leases are reclaimed."
     )
+    leader_lease_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="One worker per queue (the leader) promotes delayed tasks and reclaims "
+        "expired leases; when it dies another takes over within this long.",
+    )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0: none)."
     )

@@ -10,6 +10,7 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
     taskq:{Q}:rate            HASH  10-second bucket -> tasks that ended in it (throughput)
+    taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
     taskq:{Q}:breakers        SET   task types of this queue that have a circuit breaker
     taskq:{Q}:breaker:TYPE    HASH  a task type's circuit breaker (see breaker_record.lua)
     taskq:{Q}:task:ID         HASH  the task record (see ``system.core.task.TaskRecord``)
@@ -78,6 +79,7 @@ class QueueKeys:
     meta: str
     wake: str
     rate: str
+    leader: str
     breakers: str
     breaker_prefix: str
     task_prefix: str
@@ -110,6 +112,7 @@ def queue_keys(queue: str) -> QueueKeys:
         meta=base + "meta",
         wake=base + "wake",
         rate=base + "rate",
+        leader=base + "leader",
         breakers=base + "breakers",
         breaker_prefix=base + "breaker:",
         task_prefix=base + "task:",

@@ -71,12 +71,14 @@ class Reaped:
     requeued: int
     dead_lettered: int
     cancelled: int
+    refused: bool = False  # the leader token was not the current one: nothing done
 
 
 @dataclass(frozen=True, slots=True)
 class Promoted:
     count: int
     next_due_ms: int | None
+    refused: bool = False  # the leader token was not the current one: nothing done
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,20 +226,42 @@ def fail(
     return Call("fail", keys, args, int)
 
 
-def reap(queue: str, now_ms: int, limit: int, result_ttl_ms: int) -> Call[Reaped]:
+def reap(
+    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int | None = None
+) -> Call[Reaped]:
+    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
     k = queue_keys(queue)
-    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix, k.rate]
-    return Call("reap", keys, [now_ms, limit, result_ttl_ms], lambda r: Reaped(*map(int, r)))
+    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix, k.rate,
+            k.leader]  # fmt: skip
+    token = "" if leader_token is None else leader_token
+
+    def parse(r: list[Any]) -> Reaped:
+        if int(r[0]) < 0:
+            return Reaped(0, 0, 0, refused=True)
+        return Reaped(int(r[0]), int(r[1]), int(r[2]))
+
+    return Call("reap", keys, [now_ms, limit, result_ttl_ms, token], parse)
 
 
-def promote(queue: str, now_ms: int, limit: int) -> Call[Promoted]:
+def promote(queue: str, now_ms: int, limit: int, leader_token: int | None = None) -> Call[Promoted]:
+    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
     k = queue_keys(queue)
-    keys = [k.scheduled, k.queued, k.meta, k.wake, k.task_prefix]
+    keys = [k.scheduled, k.queued, k.meta, k.wake, k.task_prefix, k.leader]
 
     def parse(r: list[Any]) -> Promoted:
+        if int(r[0]) < 0:
+            return Promoted(0, None, refused=True)
         return Promoted(int(r[0]), None if int(r[1]) < 0 else int(r[1]))
 
-    return Call("promote", keys, [now_ms, limit], parse)
+    token = "" if leader_token is None else leader_token
+    return Call("promote", keys, [now_ms, limit, token], parse)
+
+
+def lead(queue: str, candidate: str, lease_ms: int) -> Call[int]:
+    """Take or keep the queue's maintenance lease: the fencing token while ``candidate``
+    leads, 0 when another worker does. ``lease_ms`` 0 gives it up."""
+    k = queue_keys(queue)
+    return Call("leader", [k.leader, k.meta], [candidate, lease_ms], int)
 
 
 @dataclass(frozen=True, slots=True)

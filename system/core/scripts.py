@@ -27,6 +27,7 @@ SCRIPT_NAMES = (
     "defer",
     "breaker_acquire",
     "breaker_record",
+    "leader",
 )
 _INCLUDE = "-- @include "
 

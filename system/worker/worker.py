@@ -5,7 +5,9 @@ handler (async handlers on the loop, thread handlers in a thread pool, process h
 a process pool, see ``executor``). Beside the claim loop run three background loops:
 the completion flusher (``completions``), the heartbeat (renews leases, sees lost leases
 and cancel requests, refreshes the worker registry) and maintenance (promotes due delayed
-tasks, reclaims expired leases). Maintenance is idempotent, so every worker may run it.
+tasks, reclaims expired leases). Maintenance of a queue runs in one worker at a time, its
+leader, under a lease in Redis with a fencing token (``leader.lua``): a deposed leader's
+late calls are refused. The others keep asking, and one takes over when the lease lapses.
 
 Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finish within
 ``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
@@ -128,6 +130,7 @@ class Worker:
         self._executor: Executor | None = None
         self._completions = CompletionBuffer(self.client, self._recorded)
         self.breakers = Breakers(self.client, self.settings.breaker)
+        self._leading: dict[str, int] = {}  # queue -> leader token (0: another worker leads)
         self.deferred = 0
         self._started_ms = _now_ms()
         self.metrics = WorkerMetrics(self.ws.concurrency)
@@ -497,20 +500,34 @@ class Worker:
 
     async def _maintenance(self) -> None:
         interval = self.ws.scheduler_interval_seconds
-        next_reap = 0.0
+        leader_ms = int(self.ws.leader_lease_seconds * 1000)
+        next_reap: dict[str, float] = {}
         while not self._loops_stop.is_set():
             try:
                 for queue in self.queues:
-                    await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT))
-                if time.monotonic() >= next_reap:
-                    next_reap = time.monotonic() + self.ws.reap_interval_seconds
-                    ttl = self.client.result_ttl_ms
-                    for queue in self.queues:
-                        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl))
-                        if reaped.requeued or reaped.dead_lettered:
-                            log.warning("reclaimed expired leases in %s: %s", queue, reaped)
+                    token = await self.client.run(ops.lead(queue, self.id, leader_ms))
+                    if self._leading.get(queue) != token:
+                        self._leading[queue] = token
+                        if token:
+                            log.info("leading maintenance of %s (token %d)", queue, token)
+                    if token:
+                        await self._maintain(queue, token, next_reap)
             except redis.RedisError as exc:  # Redis away: the next round tries again
                 log.warning("maintenance: Redis unavailable (%s)", exc)
             except Exception:
                 log.exception("maintenance failed; will retry")
             await self._pause(interval)
+        for queue, token in self._leading.items():
+            if token:  # let another worker take over now rather than after the lease
+                with contextlib.suppress(Exception):
+                    await self.client.run(ops.lead(queue, self.id, 0))
+
+    async def _maintain(self, queue: str, token: int, next_reap: dict[str, float]) -> None:
+        await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT, token))
+        if time.monotonic() < next_reap.get(queue, 0.0):
+            return
+        next_reap[queue] = time.monotonic() + self.ws.reap_interval_seconds
+        ttl = self.client.result_ttl_ms
+        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token))
+        if reaped.requeued or reaped.dead_lettered:
+            log.warning("reclaimed expired leases in %s: %s", queue, reaped)

@@ -5,10 +5,14 @@
 -- KEYS[3]  meta HASH (FIFO sequence)
 -- KEYS[4]  wake LIST
 -- KEYS[5]  task key prefix (the id is appended)
+-- KEYS[6]  leader HASH (see leader.lua)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to promote in this call
--- Returns  {number promoted, epoch ms of the next scheduled task or -1 if none}
+-- ARGV[3]  the caller's leader token; '' for a caller that does not lead (tools, tests)
+-- Returns  {number promoted, epoch ms of the next scheduled task or -1 if none};
+--          {-1, -1} when the token is not the current leader's (nothing done)
 -- @include _lib
+if ARGV[3] ~= '' and redis.call('HGET', KEYS[6], 'token') ~= ARGV[3] then return {-1, -1} end
 local now_ms = ARGV[1]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'WITHSCORES', 'LIMIT', 0,
   ARGV[2])

@@ -1,0 +1,24 @@
+-- leader: take, keep or give up the maintenance lease of a queue. One worker at a time
+-- leads a queue: it promotes due delayed tasks and reclaims expired leases. Each new
+-- leadership gets a larger fencing token; promote.lua and reap.lua refuse an old one, so
+-- a deposed leader that still believes it leads (paused, cut off) changes nothing.
+--
+-- KEYS[1]  leader HASH (holder, token); expires with the lease
+-- KEYS[2]  meta HASH (leader_token: the counter outlives every lease)
+-- ARGV[1]  candidate (worker id)
+-- ARGV[2]  lease, ms; 0 gives the lease up if the candidate holds it
+-- Returns  the candidate's token while it leads, 0 when another worker leads (or on resign)
+local holder = redis.call('HGET', KEYS[1], 'holder')
+if ARGV[2] == '0' then
+  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  return 0
+end
+if holder == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return tonumber(redis.call('HGET', KEYS[1], 'token'))
+end
+if holder then return 0 end
+local token = redis.call('HINCRBY', KEYS[2], 'leader_token', 1)
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return token
