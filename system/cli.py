@@ -265,15 +265,49 @@ def _print_record(record: Any) -> None:
 @click.option("-c", "--concurrency", type=int, default=None)
 @click.option("--host", default="127.0.0.1", show_default=True, help="API address.")
 @click.option("--port", type=int, default=8000, show_default=True, help="API port (0: no API).")
+@click.option(
+    "--autoscale",
+    metavar="MIN:MAX",
+    default=None,
+    help="Set the worker count from the queue's backlog and wait, within MIN:MAX.",
+)
+@click.option(
+    "--target-wait",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Autoscaling: the queue wait (seconds) to hold (cooldowns, interval: "
+    "TASKQ_AUTOSCALE__* variables).",
+)
+@click.option(
+    "-Q", "--queue", default="default", show_default=True, help="Autoscaling: the queue to watch."
+)
 @log_level_option
 def up(redis_url: str | None, workers: int, concurrency: int | None, host: str, port: int,
-       log_level: str) -> None:  # fmt: skip
+       autoscale: str | None, target_wait: float, queue: str, log_level: str) -> None:  # fmt: skip
     """Run a private Redis (unless --redis-url), the API and N workers until Ctrl-C."""
+    from pydantic import ValidationError
+
+    from system.autoscaler import parse_range
+    from system.config import AutoscaleSettings
     from system.supervisor import Stack
 
     _logging(log_level)
+    policy = None
+    if autoscale:
+        try:
+            low, high = parse_range(autoscale)
+            configured = Settings().autoscale.model_dump()
+            policy = AutoscaleSettings.model_validate(
+                {**configured, "min_workers": low, "max_workers": high,
+                 "target_wait_seconds": target_wait}
+            )  # fmt: skip
+        except (ValueError, ValidationError) as exc:
+            raise click.BadParameter(str(exc), param_hint="--autoscale") from None
+        workers = min(max(workers, policy.min_workers), policy.max_workers)
     stack = Stack(redis_url or Settings().redis_url, workers=workers, concurrency=concurrency,
-                  api_port=port or None, api_host=host)  # fmt: skip
+                  api_port=port or None, api_host=host, autoscale=policy,
+                  queue=queue)  # fmt: skip
     with stack:
         click.echo(f"Redis: {stack.redis_url}   workers: {workers}   (Ctrl-C stops everything)")
         if stack.api_url:

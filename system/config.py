@@ -109,6 +109,29 @@ class BreakerSettings(BaseModel):
     )  # fmt: skip
 
 
+class AutoscaleSettings(BaseModel):
+    """``taskq up --autoscale MIN:MAX`` and the lab's ``autoscale:`` (``system.autoscaler``)."""
+
+    min_workers: int = Field(1, ge=0, description="Fewest workers.")
+    max_workers: int = Field(8, ge=1, description="Most workers.")
+    target_wait_seconds: float = Field(
+        1.0, gt=0, description="The queue wait to hold: more workers when tasks wait longer."
+    )
+    scale_up_cooldown_seconds: float = Field(5.0, ge=0, description="Between two increases.")
+    scale_down_cooldown_seconds: float = Field(
+        30.0, ge=0, description="After any change, before a decrease."
+    )
+    interval_seconds: float = Field(1.0, gt=0, description="How often it decides.")
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> AutoscaleSettings:
+        if self.min_workers > self.max_workers:
+            raise ValueError(
+                f"autoscale bounds need MIN <= MAX, got {self.min_workers}:{self.max_workers}"
+            )
+        return self
+
+
 class ApiSettings(BaseModel):
     max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
     max_wait_seconds: float = Field(
@@ -177,6 +200,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated API keys (TASKQ_API_KEYS); none: no authentication, "

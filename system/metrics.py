@@ -104,6 +104,7 @@ class QueueSnapshot:
     paused: bool
     counters: dict[str, int]  # the queue's meta hash counters
     breakers: dict[str, tuple[str, int]] = field(default_factory=dict)  # type -> state, opens
+    ready: int = 0  # queued + scheduled tasks already due: all that a worker could run now
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,12 @@ class RedisCollector(Collector):
             "When the longest-waiting queued task became eligible (absent: none queued).",
             labels=["queue"],
         )
+        ready = GaugeMetricFamily(
+            "taskq_queue_ready_tasks",
+            "Tasks a worker could start now: queued (every priority) and delayed ones due. "
+            "What an autoscaler should count.",
+            labels=["queue"],
+        )
         paused = GaugeMetricFamily(
             "taskq_queue_paused", "1 if claiming from the queue is paused.", labels=["queue"]
         )
@@ -182,9 +189,10 @@ class RedisCollector(Collector):
             if q.oldest_queued_timestamp_seconds is not None:
                 oldest.add_metric([q.name], q.oldest_queued_timestamp_seconds)
             paused.add_metric([q.name], int(q.paused))
+            ready.add_metric([q.name], q.ready)
             for counter, family in counters.items():
                 family.add_metric([q.name], q.counters.get(counter, 0))
-        yield from (depth, oldest, paused, *counters.values(), breaker, breaker_opens)
+        yield from (depth, oldest, ready, paused, *counters.values(), breaker, breaker_opens)
         yield GaugeMetricFamily(
             "taskq_workers_live", "Workers whose registry entry is fresh (heartbeating).",
             value=s.live_workers,

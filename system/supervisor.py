@@ -5,6 +5,7 @@ Every child is stopped on exit, normal or not, so no process outlives its superv
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,7 +17,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
+import redis
+
+from system.autoscaler import Autoscaler, QueueWatch
+from system.config import AutoscaleSettings
 from system.redis_server import RedisServer, die_with_parent
+
+log = logging.getLogger("taskq.supervisor")
 
 EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
 
@@ -84,7 +91,9 @@ class Stack:
                  concurrency: int | None = None, data_dir: Path | None = None,
                  worker_args: Sequence[str] = (),
                  worker_env: dict[str, str] | None = None,
-                 api_port: int | None = None, api_host: str = "127.0.0.1") -> None:  # fmt: skip
+                 api_port: int | None = None, api_host: str = "127.0.0.1",
+                 autoscale: AutoscaleSettings | None = None,
+                 queue: str = "default") -> None:  # fmt: skip
         self._given_url = redis_url
         self._data_dir = data_dir if data_dir is not None else EMBEDDED_DATA_DIR
         self._n = workers
@@ -94,6 +103,10 @@ class Stack:
         self.workers: list[TaskqProcess] = []
         self._api_at = (api_host, api_port) if api_port is not None else None
         self.api: TaskqProcess | None = None
+        # Autoscaling: the policy's decisions for one queue, applied from wait().
+        self._autoscaler = Autoscaler(autoscale) if autoscale else None
+        self._queue = queue
+        self._retiring: list[TaskqProcess] = []  # sent SIGTERM by a scale-down
 
     @property
     def api_url(self) -> str | None:
@@ -141,13 +154,47 @@ class Stack:
         return w
 
     def wait(self) -> None:
-        """Block until Ctrl-C / SIGTERM (or every worker has exited)."""
+        """Block until Ctrl-C / SIGTERM (or every worker has exited, when not autoscaling);
+        autoscale meanwhile."""
         signal.signal(signal.SIGTERM, _interrupt)
         try:
+            if self._autoscaler is not None:
+                self._autoscale_until_interrupted(self._autoscaler)
             while any(w.alive() for w in self.workers):
                 time.sleep(0.5)
         except KeyboardInterrupt:
             pass
+
+    def scale_to(self, n: int) -> None:
+        """Start workers, or SIGTERM the newest ones (they finish what they hold)."""
+        self.workers = [w for w in self.workers if w.alive()]
+        while len(self.workers) < n:
+            self.add_worker()
+        while len(self.workers) > n:
+            w = self.workers.pop()
+            w.signal(signal.SIGTERM)
+            self._retiring.append(w)
+
+    def _autoscale_until_interrupted(self, autoscaler: Autoscaler) -> None:
+        from system.client import Client
+
+        interval = autoscaler.policy.interval_seconds
+        with Client(self.redis_url) as client:
+            watch = QueueWatch(client, self._queue)
+            while True:
+                self._retiring = [w for w in self._retiring if w.alive()]
+                current = len([w for w in self.workers if w.alive()])
+                try:
+                    observation = watch.observe()
+                except redis.RedisError as exc:  # Redis away: keep the workers as they are
+                    log.warning("autoscale: cannot read %s (%s)", self._queue, exc)
+                    time.sleep(interval)
+                    continue
+                wanted = autoscaler.decide(observation, current, time.monotonic())
+                if wanted != current:
+                    log.info("autoscale %s: %d -> %d workers", self._queue, current, wanted)
+                    self.scale_to(wanted)
+                time.sleep(interval)
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
         """SIGTERM every worker at once (one signal: a second would mean "stop now"), wait
@@ -164,6 +211,12 @@ class Stack:
             except subprocess.TimeoutExpired:
                 w.kill()
         self.workers.clear()
+        for w in self._retiring:
+            try:
+                w.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                w.kill()
+        self._retiring.clear()
         if self.redis:
             self.redis.stop()
             self.redis = None

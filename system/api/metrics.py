@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from system.api.deps import ClientDep
 from system.api.security import ApiKeys
 from system.client import AsyncClient
+from system.core.keys import queue_keys
 from system.metrics import (
     HTTP_REQUESTS,
     HTTP_SECONDS,
@@ -34,6 +35,7 @@ router = APIRouter(tags=["health"])
 async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
     s = await client.stats(name, with_age=True)
     breakers = {b.task_type: (b.state, b.opens) for b in await client.breakers(name)}
+    due = await client.redis.zcount(queue_keys(name).scheduled, "-inf", int(time.time() * 1000))
     age = s.oldest_queued_age_seconds
     return QueueSnapshot(
         name=name,
@@ -43,6 +45,7 @@ async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
         paused=s.paused,
         counters=s.counters,
         breakers=breakers,
+        ready=s.queued + due,
     )  # fmt: skip
 
 

@@ -126,6 +126,8 @@ def test_dashboards_rules_and_counters_hold_against_a_real_prometheus(
         f'taskq_tasks_submitted_total{{queue="{QUEUE}"}}': submitted,
         f'max(taskq_dead_lettered_total{{queue="{QUEUE}"}})': truth["failed"],
         f'max(taskq_queue_depth{{queue="{QUEUE}", state="queued"}})': 2,
+        # The KEDA example's trigger (monitoring/keda/scaledobject.yaml), for this queue.
+        _keda_query().replace('queue="default"', f'queue="{QUEUE}"'): 2,
         f'taskq_task_execution_duration_seconds_count{{queue="{QUEUE}"}}': sum(
             truth[k] for k in ("succeeded", "retried", "failed", "cancelled")
         ),
@@ -176,6 +178,14 @@ def test_dashboards_rules_and_counters_hold_against_a_real_prometheus(
     )  # fmt: skip
     assert states["TaskqNoLiveWorkers"] == "inactive"
     assert states["TaskqApiErrors"] == "inactive"
+
+
+def _keda_query() -> str:
+    scaled = yaml.safe_load((MONITORING / "keda" / "scaledobject.yaml").read_text())
+    (trigger,) = scaled["spec"]["triggers"]
+    query: str = trigger["metadata"]["query"]
+    assert query.startswith("max(") and 'queue="default"' in query, query
+    return query
 
 
 def _idle(client: Client) -> bool:
