@@ -1,10 +1,11 @@
 """A downstream service for the lab's handlers to call, which the lab can make fail.
 
 ``Dependency`` serves ``GET /call?ms=N`` on a free loopback port from a thread of the lab
-process: it waits N ms and answers 200, or 503 at once while it is down
-(``dependency_down`` events). Every call is logged with its time and status, so a run can
-show what reached the dependency: for instance that calls stop while a circuit breaker is
-open. The handler that calls it is ``lab.handlers.dependency_call``.
+process: it waits N ms and answers 200, or, while it is down (``dependency_down``
+events), 503 after the down delay (0: at once; a second or so looks like a timing-out
+service, which ties up the caller's worker slots). Every call is logged with its time
+and status, so a run can show what reached the dependency: for instance that calls stop
+while a circuit breaker is open. The handler that calls it is ``lab.handlers.dependency_call``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Dependency:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._down = threading.Event()
+        self._down_delay_ms = 0
         self._lock = threading.Lock()
         dependency = self
 
@@ -60,7 +62,8 @@ class Dependency:
         self._server.shutdown()
         self._server.server_close()
 
-    def set_down(self, down: bool) -> None:
+    def set_down(self, down: bool, delay_ms: int = 0) -> None:
+        self._down_delay_ms = delay_ms
         if down:
             self._down.set()
         else:
@@ -71,6 +74,7 @@ class Dependency:
         if parts.path != "/call":
             return 404
         if self._down.is_set():
+            time.sleep(min(self._down_delay_ms, MAX_DELAY_MS) / 1000)
             status = 503
         else:
             try:

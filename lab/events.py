@@ -1,9 +1,11 @@
-"""Events on the run's timeline: scale, kill, pause/resume, restart Redis.
+"""Events on the run's timeline: scale, kill, pause/resume, restart Redis, take the
+dependency down.
 
 Each event is recorded with three times (epoch seconds): ``scheduled`` (the scenario's
 ``at_seconds``), ``requested`` (when the lab issued it; later than scheduled if an earlier
 event was still taking effect) and ``effective`` (when it had happened: new workers
-registered, a killed worker reaped, Redis answering again). A kill also records
+registered, a killed worker reaped, Redis answering again). An event with a duration
+also records ``lifted``, when it was undone. A kill also records
 ``in_flight``: the tasks the worker held when it died, read from the running set, which
 bounds the duplicate executions that kill can cause.
 """
@@ -18,7 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from lab.backends import Backend
-from lab.scenario import Event, KillWorker, Pause, RestartRedis, Resume, ScaleWorkers
+from lab.dependency import Dependency
+from lab.scenario import (
+    DependencyDown,
+    Event,
+    KillWorker,
+    Pause,
+    RestartRedis,
+    Resume,
+    ScaleWorkers,
+)
 from system.client import AsyncClient
 from system.core.keys import queue_keys
 from system.core.submission import DEFAULT_QUEUE
@@ -38,6 +49,7 @@ class EventRecord:
     processes: str = ""  # which process(es) it acted on
     in_flight: int | None = None
     note: str = ""
+    lifted: float | None = None
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,10 +78,14 @@ def _stopped(pid: int) -> bool:
 
 
 class Timeline:
-    def __init__(self, backend: Backend, client: AsyncClient) -> None:
+    def __init__(
+        self, backend: Backend, client: AsyncClient, dependency: Dependency | None = None
+    ) -> None:
         self.backend = backend
         self.client = client
+        self.dependency = dependency
         self.records: list[EventRecord] = []
+        self._lifts: list[asyncio.Task[None]] = []  # undo events that have a duration
 
     async def run(self, events: list[Event], t0: float) -> list[EventRecord]:
         for i, event in enumerate(events):
@@ -82,7 +98,18 @@ class Timeline:
                 await self.apply(event, rec)
             except Exception as exc:  # recorded; the run and the other events go on
                 rec.note = f"failed: {type(exc).__name__}: {exc}"
+        await asyncio.gather(*self._lifts)
         return self.records
+
+    def _lift_after(self, seconds: float, undo: Any, rec: EventRecord) -> None:
+        async def lift() -> None:
+            try:
+                await asyncio.sleep(seconds)
+            finally:  # also when the run is cut short: never leave a fault behind
+                undo()
+                rec.lifted = time.time()
+
+        self._lifts.append(asyncio.create_task(lift()))
 
     async def apply(self, event: Event, rec: EventRecord) -> None:
         match event:
@@ -103,6 +130,14 @@ class Timeline:
                 rec.processes = ",".join(a.process for a in self.backend.resume(event.target))
             case RestartRedis():
                 rec.processes = self.backend.restart_redis(event.crash).process
+            case DependencyDown():
+                dependency = self.dependency
+                if dependency is None:
+                    rec.note = "no dependency in this run"
+                    return
+                dependency.set_down(True, event.delay_ms)
+                rec.processes = "dependency"
+                self._lift_after(event.duration_seconds, lambda: dependency.set_down(False), rec)
         rec.effective = time.time()
 
     async def _registered_pids(self) -> set[int]:

@@ -103,6 +103,13 @@ def blocks(
                 f"{s['offered_per_second']:.1f} tasks/s offered: {s['reason']}."
             )
         )
+    if summary.get("circuit_breaker"):
+        cb = summary["circuit_breaker"]
+        out += [
+            Heading(f"Circuit breaker of `{cb['task_type']}`"),
+            TableBlock(["quantity", "value"], [[k.replace("_", " "), _fmt(v)] for k, v in cb.items()
+                                               if k != "task_type"]),
+        ]  # fmt: skip
     if summary.get("phases"):
         out += [
             Heading("Phases (between events)"),
@@ -124,13 +131,23 @@ def blocks(
         out += [
             Heading("Events"),
             TableBlock(
-                ["action", "detail", "requested s", "effective s", "process", "in flight", "note"],
+                [
+                    "action",
+                    "detail",
+                    "requested s",
+                    "effective s",
+                    "lifted s",
+                    "process",
+                    "in flight",
+                    "note",
+                ],
                 [
                     [
                         e["action"],
                         e["detail"],
                         e["requested_s"],
                         e["effective_s"],
+                        e.get("lifted_s"),
                         e["processes"],
                         e["in_flight"],
                         e["note"],

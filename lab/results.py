@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import analysis, figures, report
+from lab import analysis, breaker_analysis, figures, report
 from lab.checks import CheckResult, evaluate
 from lab.collect import task_rows
 from lab.runner import RawRun
@@ -29,6 +29,7 @@ EVENT_COLUMNS = [
     "processes",
     "in_flight",
     "note",
+    "lifted",
 ]
 
 
@@ -38,7 +39,7 @@ def write_scenario(scenario: Scenario, run_dir: Path) -> None:
 
 def _events_frame(raw: RawRun) -> pd.DataFrame:
     events = pd.DataFrame([e.row() for e in raw.events], columns=EVENT_COLUMNS)
-    for col in ("scheduled", "requested", "effective"):
+    for col in ("scheduled", "requested", "effective", "lifted"):
         events[f"{col}_s"] = pd.to_numeric(events.pop(col)) - raw.t0
     events["in_flight"] = pd.to_numeric(events["in_flight"])
     return events
@@ -80,12 +81,23 @@ def write_results(
         win, depth, scenario.report.runaway_latency_seconds, scenario.report.runaway_backlog_tasks
     )
     checks = evaluate(scenario.checks, summary)
+    if scenario.checks.circuit_breaker is not None:
+        guarded = scenario.checks.circuit_breaker
+        summary["circuit_breaker"] = breaker_analysis.summarize(
+            tasks, events, raw.dependency_calls, raw.breakers, raw.counters,
+            guarded.task_type, raw.t0,
+        )  # fmt: skip
+        checks += breaker_analysis.evaluate(guarded, summary["circuit_breaker"])
     summary["checks"] = [c.as_dict() for c in checks]
     summary["passed"] = all(c.passed for c in checks)
 
     tasks.to_csv(run_dir / "tasks.csv", index=False)
     events.to_csv(run_dir / "events.csv", index=False)
     metrics.to_csv(run_dir / "metrics.csv", index=False)
+    if raw.dependency_calls:
+        calls = pd.DataFrame(raw.dependency_calls, columns=["time", "status"])
+        calls.insert(1, "time_s", calls["time"] - raw.t0)
+        calls.to_csv(run_dir / "dependency.csv", index=False)
     (run_dir / "environment.json").write_text(json.dumps(raw.environment, indent=2) + "\n")
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json) + "\n")
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -22,13 +23,15 @@ import redis
 
 from lab.backends import Backend, create_backend
 from lab.collect import MetricRow, PrometheusSource, Scraper, fetch_records
+from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
+from lab.dependency import Dependency
 from lab.environment import environment
 from lab.events import EventRecord, Timeline
 from lab.load import LoadGenerator, Submission
 from lab.progress import Progress
 from lab.scenario import Scenario
 from lab.senders import create_sender, queue_settings
-from system.client import AsyncClient
+from system.client import AsyncClient, Client
 from system.core.submission import DEFAULT_QUEUE
 
 START_LEAD_SECONDS = 0.3  # between "ready" and the first arrival
@@ -48,6 +51,8 @@ class RawRun:
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     drained: bool = False
+    dependency_calls: list[tuple[float, int]] = field(default_factory=list)  # (time, status)
+    breakers: list[dict[str, Any]] = field(default_factory=list)  # as stored at the end
 
 
 def run_dir_for(scenario: Scenario, out: Path) -> Path:
@@ -74,20 +79,40 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _dependency() -> Iterator[Dependency]:
+    """The lab's fault-injectable dependency, its address in the environment the system's
+    processes inherit (``lab.handlers.dependency_call`` reads it)."""
+    dependency = Dependency().start()
+    previous = os.environ.get(DEPENDENCY_URL)
+    os.environ[DEPENDENCY_URL] = dependency.url
+    try:
+        yield dependency
+    finally:
+        if previous is None:
+            os.environ.pop(DEPENDENCY_URL, None)
+        else:
+            os.environ[DEPENDENCY_URL] = previous
+        dependency.stop()
+
+
 def execute(scenario: Scenario, run_dir: Path) -> RawRun:
     """Start, drive, collect, stop. Raises what went wrong, after stopping everything."""
-    backend = create_backend(scenario, run_dir)
     raw = RawRun()
-    with _sigterm_interrupts():
+    with _sigterm_interrupts(), _dependency() as dependency:
+        backend = create_backend(scenario, run_dir)
         try:
             backend.start()
             raw.environment = environment(scenario.seed, backend.redis_version())
-            asyncio.run(_drive(scenario, backend, raw))
+            asyncio.run(_drive(scenario, backend, raw, dependency))
             raw.records = fetch_records(
                 backend.redis_url, [s.task_id for s in raw.submissions if s.task_id]
             )
+            with Client(backend.redis_url) as client:
+                raw.breakers = [asdict(b) for b in client.breakers(DEFAULT_QUEUE)]
         finally:
             backend.stop()
+        raw.dependency_calls = [(c.at, c.status) for c in dependency.calls]
     if scenario.system.prometheus_url:
         # Keep the lab sampler's series; the processes' series come from Prometheus.
         prom = PrometheusSource(scenario.system.prometheus_url).fetch(
@@ -97,12 +122,12 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
     return raw
 
 
-async def _drive(scenario: Scenario, backend: Backend, raw: RawRun) -> None:
+async def _drive(scenario: Scenario, backend: Backend, raw: RawRun, dependency: Dependency) -> None:
     async with AsyncClient(backend.redis_url, queue_settings(scenario)) as client:
         await wait_for_workers(client, scenario.system.workers)
         sender = await create_sender(scenario, backend.api_url, backend.redis_url)
         generator = LoadGenerator(scenario, sender)
-        timeline = Timeline(backend, client)
+        timeline = Timeline(backend, client, dependency)
         scraper = Scraper(backend, client, scenario.report.metrics_interval_seconds)
         progress = Progress(
             scenario.name,

@@ -46,6 +46,11 @@ class SystemConfig(_Model):
     env: dict[str, str] = Field(
         default_factory=dict, description="Extra TASKQ_* variables for workers and the API."
     )
+    imports: list[str] = Field(
+        default_factory=list,
+        description="Modules with @task handlers for the API and workers (lab.handlers: "
+        "dependency_call, which calls the lab's fault-injectable dependency).",
+    )
     prometheus_url: str | None = Field(
         None, description="Read metrics from this Prometheus instead of scraping /metrics."
     )
@@ -169,12 +174,36 @@ class RestartRedis(_Event):
     crash: bool = Field(True, description="SIGKILL (a crash) instead of SHUTDOWN.")
 
 
+class DependencyDown(_Event):
+    action: Literal["dependency_down"]
+    duration_seconds: float = Field(gt=0, description="How long every call fails.")
+    delay_ms: int = Field(
+        0, ge=0, le=10_000, description="How long a failing call takes (like a timeout)."
+    )
+
+
 Event = Annotated[
-    ScaleWorkers | KillWorker | Pause | Resume | RestartRedis, Field(discriminator="action")
+    ScaleWorkers | KillWorker | Pause | Resume | RestartRedis | DependencyDown,
+    Field(discriminator="action"),
 ]
 
 
 # ---- checks and report ----------------------------------------------------------------
+
+
+class CircuitBreakerCheck(_Model):
+    """What a circuit breaker must show over a ``dependency_down`` event."""
+
+    task_type: str = Field(description="The breaker-guarded task type.")
+    max_calls_share_during_fault: float = Field(
+        0.3,
+        ge=0,
+        description="Calls that reached the failing dependency, at most this share of the "
+        "type's tasks that arrived during the fault (the rest waited, deferred).",
+    )
+    other_types_throughput_ratio_above: float = Field(
+        0.8, ge=0, description="Other types' throughput during the fault / before it."
+    )
 
 
 class Checks(_Model):
@@ -189,6 +218,7 @@ class Checks(_Model):
     )
     latency_p99_below_seconds: float | None = Field(None, gt=0)
     throughput_above_per_second: float | None = Field(None, gt=0)
+    circuit_breaker: CircuitBreakerCheck | None = None
 
 
 class ReportConfig(_Model):

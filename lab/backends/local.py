@@ -58,6 +58,7 @@ class LocalBackend:
         self.scenario = scenario
         self.logs = run_dir / "logs"
         self._env = system_env(scenario)
+        self._imports = [a for m in scenario.system.imports for a in ("--import", m)]
         self._rng = random.Random(f"{scenario.seed}-events")
         self._data_dir: Path | None = None
         self._redis: RedisServer | None = None
@@ -74,7 +75,8 @@ class LocalBackend:
         try:
             self._start_redis()
             self._api_port = free_port()
-            args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning"]
+            args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning",
+                    *self._imports]  # fmt: skip
             self._api = TaskqProcess(
                 self.redis_url, args, env=self._env, log_path=self.logs / "api.log", command="api"
             )
@@ -165,7 +167,8 @@ class LocalBackend:
     def spawn_worker(self) -> Affected:
         self._spawned += 1
         name = f"worker-{self._spawned}"
-        args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning"]
+        args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning",
+                *self._imports]  # fmt: skip
         proc = TaskqProcess(self.redis_url, args, env=self._env, log_path=self.logs / f"{name}.log")
         self._workers.append(_Worker(name, proc))
         return Affected(name, proc.pid)
