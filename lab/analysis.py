@@ -13,6 +13,7 @@ Definitions, in seconds from the start of the load unless said otherwise:
   re-executions after a lease was lost (a killed or stopped worker's tasks), cross-checked
   by the queue's ``lease_expired`` counter.
 - **drain**: last end - end of the load.
+- **queue wait**: ``started - eligible`` of a task's last attempt, both Redis's clock.
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def summarize(
     return {
         "offered": len(tasks),
         "submit": tasks["submit"].value_counts().to_dict(),
+        "submit_errors": int((tasks["submit"] == "error").sum()),
         "accepted": len(accepted),
         "states": {str(k): int(v) for k, v in states.items()},
         "succeeded": int(states.get("succeeded", 0)),
@@ -142,6 +144,7 @@ def summarize(
         "throughput_per_second": round(len(ended) / span, 3) if span else None,
         "latency_s": _pct(accepted[accepted["state"] == "succeeded"]["latency_s"]),
         "send_lag_s": _pct(tasks["send_lag_s"]),
+        "queue_wait_s": _pct(accepted["started_s"] - accepted["eligible_s"]),
         "load_end_s": round(load_end_s, 3),
         "last_end_s": None if last_end is None else round(last_end, 3),
         # None: the backlog never drained (some acknowledged task did not end).
@@ -154,4 +157,34 @@ def summarize(
         "duplicates": max(0, extra - int(counters.get("retried", 0))),
         "in_flight_at_kills": int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
         "kills": len(kills),
+        "redis_restarts": _recoveries(events, "restart_redis"),
+    }
+
+
+def _recoveries(events: pd.DataFrame, action: str) -> list[dict[str, float | None]]:
+    """Each such event: when it was requested and how long until it had taken effect (for
+    a Redis restart: until Redis answered again)."""
+    rows = events[events["action"] == action] if len(events) else events
+    return [
+        {
+            "at_s": round(float(r["requested_s"]), 3),
+            "recovery_s": None
+            if pd.isna(r["effective_s"])
+            else round(float(r["effective_s"] - r["requested_s"]), 3),
+        }
+        for _, r in rows.iterrows()
+    ]
+
+
+def workers_followed(
+    workers: pd.Series[float], events: pd.DataFrame, load_end_s: float
+) -> dict[str, Any]:
+    """An autoscaled run: how far the worker count went, where it ended, how often the
+    autoscaler changed it."""
+    during = workers[workers.index <= load_end_s]
+    changes = events[events["action"] == "autoscale"] if len(events) else events
+    return {
+        "changes": len(changes),
+        "peak_workers": int(during.max()) if len(during) else None,
+        "workers_at_load_end": int(during.iloc[-1]) if len(during) else None,
     }

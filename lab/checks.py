@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from lab.scenario import Checks
+from lab.scenario import AutoscaleCheck, Checks
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +85,68 @@ def evaluate(checks: Checks, summary: dict[str, Any]) -> list[CheckResult]:
                 tput,
                 limit,
                 f"{tput} tasks/s (limit {limit:g})",
+            )
+        )
+    if checks.max_queue_depth_below is not None:
+        depth, limit = summary["queue_depth_max"], checks.max_queue_depth_below
+        out.append(
+            CheckResult(
+                "max_queue_depth_below",
+                depth is not None and depth < limit,
+                depth,
+                limit,
+                f"at most {depth} tasks waited (limit {limit})",
+            )
+        )
+    if checks.no_submit_errors:
+        errors = summary["submit_errors"]
+        out.append(
+            CheckResult(
+                "no_submit_errors",
+                errors == 0,
+                errors,
+                0,
+                f"{errors} submits failed other than by a 429 / 503 refusal",
+            )
+        )
+    if checks.autoscale is not None:
+        out += _autoscale(checks.autoscale, summary)
+    return out
+
+
+def _autoscale(check: AutoscaleCheck, summary: dict[str, Any]) -> list[CheckResult]:
+    a = summary["autoscale"]
+    peak, at_end = a["peak_workers"], a["workers_at_load_end"]
+    out = [
+        CheckResult(
+            "autoscale_peak_workers",
+            peak is not None and peak >= check.peak_workers_at_least,
+            peak,
+            check.peak_workers_at_least,
+            f"up to {peak} workers ran ({a['changes']} autoscaler changes); needed "
+            f"{check.peak_workers_at_least}",
+        )
+    ]
+    if check.workers_at_load_end_at_most is not None:
+        limit = check.workers_at_load_end_at_most
+        out.append(
+            CheckResult(
+                "autoscale_scaled_down",
+                at_end is not None and at_end <= limit,
+                at_end,
+                limit,
+                f"{at_end} workers when the load ended (at most {limit})",
+            )
+        )
+    if check.queue_wait_p95_below_seconds is not None:
+        p95, limit_s = summary["queue_wait_s"]["p95"], check.queue_wait_p95_below_seconds
+        out.append(
+            CheckResult(
+                "autoscale_wait_held",
+                p95 is not None and p95 < limit_s,
+                p95,
+                limit_s,
+                f"queue wait p95 {p95} s (limit {limit_s:g} s)",
             )
         )
     return out

@@ -169,6 +169,8 @@ def task_rows(
                 "state": state,
                 "attempts": int(h.get("attempts", 0)),
                 "worker": h.get("worker", ""),
+                # An absent eligible_ms means "when created" (the queue stores no default).
+                "eligible_s": rel(_s(h.get("eligible_ms") or h.get("created_ms"))),
                 "started_s": rel(_s(h.get("started_ms"))),
                 "finished_s": rel(finished),
                 "latency_s": None if finished is None else finished - sub.intended,

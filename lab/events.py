@@ -88,11 +88,12 @@ class Timeline:
         self._lifts: list[asyncio.Task[None]] = []  # undo events that have a duration
 
     async def run(self, events: list[Event], t0: float) -> list[EventRecord]:
-        for i, event in enumerate(events):
+        for event in events:
             scheduled = t0 + event.at_seconds
             if (delay := scheduled - time.time()) > 0:
                 await asyncio.sleep(delay)
-            rec = EventRecord(i, event.action, _detail(event), scheduled, time.time())
+            index, now = len(self.records), time.time()
+            rec = EventRecord(index, event.action, _detail(event), scheduled, now)
             self.records.append(rec)
             try:
                 await self.apply(event, rec)
@@ -100,6 +101,18 @@ class Timeline:
                 rec.note = f"failed: {type(exc).__name__}: {exc}"
         await asyncio.gather(*self._lifts)
         return self.records
+
+    async def scale_now(self, action: str, detail: str, workers: int) -> EventRecord:
+        """A scaling decision taken during the run (not on the scenario's timeline)."""
+        now = time.time()
+        rec = EventRecord(len(self.records), action, detail, now, now)
+        self.records.append(rec)
+        try:
+            await self._scale(workers, rec)
+            rec.effective = time.time()
+        except Exception as exc:
+            rec.note = f"failed: {type(exc).__name__}: {exc}"
+        return rec
 
     def _lift_after(self, seconds: float, undo: Any, rec: EventRecord) -> None:
         async def lift() -> None:

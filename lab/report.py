@@ -87,6 +87,15 @@ def blocks(
                     " / ".join(_fmt(lag[k]) for k in ("p50", "p99", "max")),
                 ],
                 ["drain after load (s)", summary["drain_seconds"]],
+                ["most tasks waiting (sampled)", summary.get("queue_depth_max")],
+                [
+                    "Redis restarts: at s (back after s)",
+                    ", ".join(
+                        f"{r['at_s']} ({r['recovery_s']})"
+                        for r in summary.get("redis_restarts", [])
+                    )
+                    or "-",
+                ],
                 [
                     "duplicates (in flight at kills)",
                     f"{summary['duplicates']} ({summary['in_flight_at_kills']})",

@@ -60,6 +60,8 @@ def write_results(
                 "submit",
                 "attempts",
                 "send_lag_s",
+                "eligible_s",
+                "started_s",
             ]
         )
     events = _events_frame(raw)
@@ -77,9 +79,12 @@ def write_results(
     workers = analysis.lab_series(metrics, "taskq_lab_worker_processes", raw.t0)
     summary["phases"] = analysis.phases(tasks, events, workers, load_end_s)
     depth = analysis.lab_series(metrics, "taskq_lab_queue_depth", raw.t0, "state=queued")
+    summary["queue_depth_max"] = float(depth.max()) if len(depth) else None
     summary["saturation"] = analysis.saturation(
         win, depth, scenario.report.runaway_latency_seconds, scenario.report.runaway_backlog_tasks
     )
+    if scenario.system.autoscale is not None:
+        summary["autoscale"] = analysis.workers_followed(workers, events, load_end_s)
     checks = evaluate(scenario.checks, summary)
     if scenario.checks.circuit_breaker is not None:
         guarded = scenario.checks.circuit_breaker

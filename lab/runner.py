@@ -21,6 +21,7 @@ from typing import Any
 
 import redis
 
+from lab import autoscaling
 from lab.backends import Backend, create_backend
 from lab.collect import MetricRow, PrometheusSource, Scraper, fetch_records
 from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
@@ -141,6 +142,11 @@ async def _drive(scenario: Scenario, backend: Backend, raw: RawRun, dependency: 
             asyncio.create_task(scraper.run(stop)),
             asyncio.create_task(progress.run(stop)),
         ]
+        if scenario.system.autoscale is not None:
+            autoscale = autoscaling.follow(
+                scenario.system.autoscale, backend.redis_url, timeline, stop
+            )
+            background.append(asyncio.create_task(autoscale))
         raw.t0 = time.time() + START_LEAD_SECONDS
         events = asyncio.create_task(timeline.run(scenario.events, raw.t0))
         try:

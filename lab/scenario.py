@@ -11,6 +11,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from system.config import AutoscaleSettings
+
 
 class _Model(BaseModel):
     # A misspelt field is an error naming it, not a silently ignored setting.
@@ -26,6 +28,12 @@ class RedisConfig(_Model):
         description="none: nothing survives a restart; aof-everysec: up to ~1 s of writes "
         "may be lost on a crash; aof-always: nothing acknowledged is lost.",
     )
+
+
+class AutoscaleConfig(AutoscaleSettings):
+    """The system's autoscaler (``taskq up --autoscale``), its decisions applied by the lab."""
+
+    model_config = ConfigDict(extra="forbid")
 
 
 class SystemConfig(_Model):
@@ -50,6 +58,11 @@ class SystemConfig(_Model):
         default_factory=list,
         description="Modules with @task handlers for the API and workers (lab.handlers: "
         "dependency_call, which calls the lab's fault-injectable dependency).",
+    )
+    autoscale: AutoscaleConfig | None = Field(
+        None,
+        description="Let the autoscaler set the worker count (starting from `workers`); "
+        "each change is an `autoscale` row in the events table.",
     )
     prometheus_url: str | None = Field(
         None, description="Read metrics from this Prometheus instead of scraping /metrics."
@@ -206,6 +219,20 @@ class CircuitBreakerCheck(_Model):
     )
 
 
+class AutoscaleCheck(_Model):
+    """What an autoscaled run must show: workers followed the load, the wait was held."""
+
+    peak_workers_at_least: int = Field(
+        2, ge=1, description="The autoscaler added workers: at some point this many ran."
+    )
+    workers_at_load_end_at_most: int | None = Field(
+        None, ge=0, description="... and removed them again when the load fell."
+    )
+    queue_wait_p95_below_seconds: float | None = Field(
+        None, gt=0, description="Queue wait (start - eligible) of the tasks, p95."
+    )
+
+
 class Checks(_Model):
     no_task_lost: bool = Field(True, description="Every acknowledged submit ended.")
     max_duplicates: int | Literal["in_flight_at_kills"] | None = Field(
@@ -218,7 +245,16 @@ class Checks(_Model):
     )
     latency_p99_below_seconds: float | None = Field(None, gt=0)
     throughput_above_per_second: float | None = Field(None, gt=0)
+    max_queue_depth_below: int | None = Field(
+        None, gt=0, description="Tasks waiting (queued), sampled: always under this."
+    )
+    no_submit_errors: bool = Field(
+        False,
+        description="Every submit was acknowledged or refused (429 / 503); none failed "
+        "otherwise (a 500, a dropped connection).",
+    )
     circuit_breaker: CircuitBreakerCheck | None = None
+    autoscale: AutoscaleCheck | None = None
 
 
 class ReportConfig(_Model):
@@ -249,4 +285,10 @@ class Scenario(_Model):
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:
         self.events.sort(key=lambda e: e.at_seconds)
+        return self
+
+    @model_validator(mode="after")
+    def _autoscale_check_needs_autoscaler(self) -> Scenario:
+        if self.checks.autoscale is not None and self.system.autoscale is None:
+            raise ValueError("checks.autoscale needs system.autoscale (an autoscaled run)")
         return self

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from system import __version__
 from system.api import metrics, openapi, problems
@@ -23,9 +24,11 @@ from system.registry import REGISTRY, Registry
 
 # Reachable without an API key: liveness, readiness, scraping and the docs.
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
-# A request must not hang when Redis is gone: connecting gives up after this long (the
-# problem handler turns it into 503). Reads are not capped: a long poll blocks on purpose.
+# A request must not hang when Redis is gone or hangs: connecting and each reply give up
+# after this long (the problem handler turns it into 503 + Retry-After). Long polls block
+# on purpose, so they use their own connections without a reply timeout.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
+REDIS_REPLY_TIMEOUT_SECONDS = 1.0
 
 
 def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
@@ -35,23 +38,31 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # One immediate retry when a connection fails (a pooled connection may be stale
+        # after a Redis restart), then fail: newer redis-py defaults back off for seconds.
+        # A reply that times out is not retried: the answer is 503 within the timeout.
+        retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
         redis = connect_async(
             url,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
-            # One immediate retry (a pooled connection may be stale after a Redis restart),
-            # then fail: newer redis-py defaults back off for seconds.
-            retry=Retry(NoBackoff(), 1),
+            socket_timeout=REDIS_REPLY_TIMEOUT_SECONDS,
+            retry=retry,
+        )
+        waiting = connect_async(
+            url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS, retry=retry
         )
         client = AsyncClient(redis, settings.queue)
         try:
             await client.connect()
             app.state.client = client
+            app.state.waiter = AsyncClient(waiting, settings.queue)
             app.state.registry = registry
             app.state.settings = settings
             app.state.admission = Admission(settings.api)
             yield
         finally:
             await redis.aclose()
+            await waiting.aclose()
 
     app = FastAPI(
         title="taskq",

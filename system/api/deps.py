@@ -17,6 +17,12 @@ async def _client(request: Request) -> AsyncClient:
     return client
 
 
+async def _waiter(request: Request) -> AsyncClient:
+    """For long polls: connections without a reply timeout (see ``app``)."""
+    waiter: AsyncClient = request.app.state.waiter
+    return waiter
+
+
 async def _registry(request: Request) -> Registry:
     registry: Registry = request.app.state.registry
     return registry
@@ -34,5 +40,6 @@ async def _settings(request: Request) -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ClientDep = Annotated[AsyncClient, Depends(_client)]
+WaiterDep = Annotated[AsyncClient, Depends(_waiter)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]

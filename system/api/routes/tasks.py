@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep
+from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep, WaiterDep
 from system.api.models import (
     BatchAccepted,
     BatchSubmission,
@@ -129,13 +129,14 @@ async def get_task(task_id: str, client: ClientDep) -> TaskView:
 async def get_task_result(
     task_id: str,
     client: ClientDep,
+    waiter: WaiterDep,
     settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
 ) -> TaskView:
     """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first
     (capped at the server's ``max_wait_seconds``)."""
     wait = min(wait, settings.api.max_wait_seconds)
-    record = await client.wait(task_id, wait) if wait > 0 else await client.get(task_id)
+    record = await waiter.wait(task_id, wait) if wait > 0 else await client.get(task_id)
     return TaskView.of(record)
 
 
