@@ -103,6 +103,7 @@ def list_(directory: Path) -> None:
     if not files:
         click.echo(f"no scenarios in {directory}", err=True)
         sys.exit(1)
+    width = max(len(f.name) for f in files)
     for f in files:
         try:
             description = load_scenario(f).description.strip().splitlines()[0]
@@ -112,7 +113,7 @@ def list_(directory: Path) -> None:
             description = ""
         if len(description) > 100:
             description = description[:97] + "..."
-        click.echo(f"{f.name:24} {description}")
+        click.echo(f"{f.name:{width}}  {description}")
 
 
 @main.command()

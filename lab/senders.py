@@ -20,6 +20,7 @@ from system.core.submission import TaskRequest
 
 BATCH = 1000  # the API's default max_batch
 DEFAULT_RETRY_AFTER_SECONDS = 1.0
+KEEPALIVE_EXPIRY_SECONDS = 2.0
 
 
 class Refused(Exception):
@@ -59,7 +60,14 @@ def _retry_after(response: httpx.Response) -> float:
 
 class HttpSender:
     def __init__(self, api_url: str, max_connections: int) -> None:
-        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=64)
+        # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
+        # 5 s, httpx's default expiry too): reusing one the server is closing at that very
+        # moment fails the request with a ReadError that says nothing about the system.
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=64,
+            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+        )
         self._http = httpx.AsyncClient(base_url=api_url, limits=limits, timeout=30.0)
 
     def _check(self, response: httpx.Response) -> None:
