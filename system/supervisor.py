@@ -5,9 +5,11 @@ Every child is stopped on exit, normal or not, so no process outlives its superv
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -20,12 +22,15 @@ from types import TracebackType
 import redis
 
 from system.autoscaler import Autoscaler, QueueWatch
+from system.client import Client
 from system.config import AutoscaleSettings
+from system.core import ops
 from system.redis_server import RedisServer, die_with_parent
 
 log = logging.getLogger("taskq.supervisor")
 
 EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
+AUTOSCALER_LEASE_MIN_SECONDS = 2.0  # the lease is 3 decision intervals, at least this
 
 
 class TaskqProcess:
@@ -105,6 +110,7 @@ class Stack:
         self.api: TaskqProcess | None = None
         # Autoscaling: the policy's decisions for one queue, applied from wait().
         self._autoscaler = Autoscaler(autoscale) if autoscale else None
+        self._autoscale_leads: bool | None = None  # unknown until the first decision
         self._queue = queue
         self._retiring: list[TaskqProcess] = []  # sent SIGTERM by a scale-down
 
@@ -176,25 +182,40 @@ class Stack:
             self._retiring.append(w)
 
     def _autoscale_until_interrupted(self, autoscaler: Autoscaler) -> None:
-        from system.client import Client
-
+        """Decide and scale every interval while this supervisor holds the queue's
+        autoscaler lease: with several ``taskq up --autoscale`` on one queue, one decides
+        at a time and the others keep their workers as they are."""
         interval = autoscaler.policy.interval_seconds
+        lease_ms = int(max(AUTOSCALER_LEASE_MIN_SECONDS, 3 * interval) * 1000)
+        candidate = f"supervisor-{socket.gethostname()}-{os.getpid()}"
         with Client(self.redis_url) as client:
             watch = QueueWatch(client, self._queue)
-            while True:
-                self._retiring = [w for w in self._retiring if w.alive()]
-                current = len([w for w in self.workers if w.alive()])
-                try:
-                    observation = watch.observe()
-                except redis.RedisError as exc:  # Redis away: keep the workers as they are
-                    log.warning("autoscale: cannot read %s (%s)", self._queue, exc)
+            try:
+                while True:
+                    try:
+                        self._autoscale_once(client, watch, autoscaler, candidate, lease_ms)
+                    except redis.RedisError as exc:  # Redis away: keep the workers as they are
+                        log.warning("autoscale: cannot read %s (%s)", self._queue, exc)
                     time.sleep(interval)
-                    continue
-                wanted = autoscaler.decide(observation, current, time.monotonic())
-                if wanted != current:
-                    log.info("autoscale %s: %d -> %d workers", self._queue, current, wanted)
-                    self.scale_to(wanted)
-                time.sleep(interval)
+            finally:
+                with contextlib.suppress(redis.RedisError):
+                    client.run(ops.lead(self._queue, candidate, 0, duty="autoscaler"))
+
+    def _autoscale_once(self, client: Client, watch: QueueWatch, autoscaler: Autoscaler,
+                        candidate: str, lease_ms: int) -> None:  # fmt: skip
+        self._retiring = [w for w in self._retiring if w.alive()]
+        leads = bool(client.run(ops.lead(self._queue, candidate, lease_ms, duty="autoscaler")))
+        if leads != self._autoscale_leads:
+            self._autoscale_leads = leads
+            who = "this supervisor" if leads else "another supervisor"
+            log.info("autoscale %s: %s decides", self._queue, who)
+        if not leads:
+            return
+        current = len([w for w in self.workers if w.alive()])
+        wanted = autoscaler.decide(watch.observe(), current, time.monotonic())
+        if wanted != current:
+            log.info("autoscale %s: %d -> %d workers", self._queue, current, wanted)
+            self.scale_to(wanted)
 
     def stop(self, timeout_seconds: float = 30.0) -> None:
         """SIGTERM every worker at once (one signal: a second would mean "stop now"), wait

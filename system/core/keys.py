@@ -11,6 +11,7 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
     taskq:{Q}:rate            HASH  10-second bucket -> tasks that ended in it (throughput)
     taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
+    taskq:{Q}:autoscaler      HASH  the supervisor whose autoscaler sizes the workers (same)
     taskq:{Q}:breakers        SET   task types of this queue that have a circuit breaker
     taskq:{Q}:breaker:TYPE    HASH  a task type's circuit breaker (see breaker_record.lua)
     taskq:{Q}:task:ID         HASH  the task record (see ``system.core.task.TaskRecord``)
@@ -80,6 +81,7 @@ class QueueKeys:
     wake: str
     rate: str
     leader: str
+    autoscaler: str
     breakers: str
     breaker_prefix: str
     task_prefix: str
@@ -113,6 +115,7 @@ def queue_keys(queue: str) -> QueueKeys:
         wake=base + "wake",
         rate=base + "rate",
         leader=base + "leader",
+        autoscaler=base + "autoscaler",
         breakers=base + "breakers",
         breaker_prefix=base + "breaker:",
         task_prefix=base + "task:",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import orjson
 
@@ -257,11 +257,17 @@ def promote(queue: str, now_ms: int, limit: int, leader_token: int | None = None
     return Call("promote", keys, [now_ms, limit, token], parse)
 
 
-def lead(queue: str, candidate: str, lease_ms: int) -> Call[int]:
-    """Take or keep the queue's maintenance lease: the fencing token while ``candidate``
-    leads, 0 when another worker does. ``lease_ms`` 0 gives it up."""
+def lead(
+    queue: str,
+    candidate: str,
+    lease_ms: int,
+    duty: Literal["maintenance", "autoscaler"] = "maintenance",
+) -> Call[int]:
+    """Take or keep the lease of one of the queue's singleton duties: the fencing token
+    while ``candidate`` holds it, 0 when another does. ``lease_ms`` 0 gives it up."""
     k = queue_keys(queue)
-    return Call("leader", [k.leader, k.meta], [candidate, lease_ms], int)
+    lease_key = k.leader if duty == "maintenance" else k.autoscaler
+    return Call("leader", [lease_key, k.meta], [candidate, lease_ms], int)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from system.autoscaler import Autoscaler, Observation, parse_range
 from system.client import Client
 from system.config import AutoscaleSettings
+from system.core import ops
 from system.core.submission import TaskRequest
 
 from .test_cli import TASKQ
@@ -104,3 +105,46 @@ def test_taskq_up_autoscale_follows_the_backlog(redis_url: str, tmp_path: Path) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_only_the_holder_of_the_autoscaler_lease_scales(redis_url: str, tmp_path: Path) -> None:
+    """Another supervisor holds the queue's autoscaler lease: this one keeps its workers
+    under a backlog, and takes over once the lease is given up."""
+    other = "supervisor-elsewhere-1"
+    env = {
+        **os.environ,
+        "TASKQ_AUTOSCALE__SCALE_UP_COOLDOWN_SECONDS": "0.5",
+        "TASKQ_AUTOSCALE__INTERVAL_SECONDS": "0.25",
+    }
+    cmd = [*TASKQ, "up", "--redis-url", redis_url, "--port", "0", "--workers", "1", "-c", "2",
+           "--autoscale", "1:3", "--target-wait", "0.5", "--log-level", "info"]  # fmt: skip
+    log = tmp_path / "up.log"
+    with Client(redis_url) as client:
+        assert client.run(ops.lead("default", other, 60_000, duty="autoscaler")) > 0
+        with open(log, "wb") as out:
+            proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                    env=env)  # fmt: skip
+        try:
+            reqs = [TaskRequest("sleep", {"seconds": 0.1}) for _ in range(300)]
+            ids = [s.id for s in client.submit_many(reqs)]
+            deadline = time.monotonic() + 20
+            while "another supervisor decides" not in log.read_text():
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            time.sleep(2)  # a backlog of 15 s for one worker, and a wait well over target
+            assert len(client.workers()) == 1, log.read_text()[-3000:]
+            client.run(ops.lead("default", other, 0, duty="autoscaler"))  # give it up
+            deadline = time.monotonic() + 20
+            while len(client.workers()) < 2:
+                assert time.monotonic() < deadline, log.read_text()[-3000:]
+                time.sleep(0.1)
+            assert "this supervisor decides" in log.read_text()
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(30) == 0
+            for task_id in ids:  # leave the shared Redis's default queue empty
+                client.cancel(task_id)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            client.run(ops.lead("default", other, 0, duty="autoscaler"))

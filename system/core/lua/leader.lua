@@ -1,5 +1,6 @@
--- leader: take, keep or give up the maintenance lease of a queue. One worker at a time
--- leads a queue: it promotes due delayed tasks and reclaims expired leases. Each new
+-- leader: take, keep or give up the lease of a queue's singleton duty. One worker at a time
+-- runs a queue's maintenance (KEYS[1] = leader): it promotes due delayed tasks and
+-- reclaims expired leases; one supervisor at a time autoscales it (KEYS[1] = autoscaler). Each new
 -- leadership gets a larger fencing token; promote.lua and reap.lua refuse an old one, so
 -- a deposed leader that still believes it leads (paused, cut off) changes nothing.
 --
