@@ -3,19 +3,23 @@
 Metric rows are ``(time, metric, labels, value)`` whatever their source, with ``labels``
 a sorted ``k=v,k=v`` string carrying ``job`` and ``instance`` as Prometheus would:
 
-- ``Scraper``: the lab's own scrape of every ``/metrics`` target each interval, plus the
-  lab's sampler (``job=lab``): queue depth by state, queue counters, worker processes
-  alive and workers registered. Always runs (the sampler feeds the figures).
-- ``PrometheusSource``: when the scenario names a Prometheus, the same series read back
-  over its HTTP API with prometheus-api-client at the end of the run.
+- ``Scraper``: the lab's own scrape of every ``/metrics`` target each interval (unless a
+  Prometheus scrapes them), plus the lab's sampler (``job=lab``): queue depth by state,
+  queue counters, worker processes alive and workers registered. The sampler always runs
+  (it feeds the figures and the progress display).
+- ``PrometheusSource``: when a Prometheus runs (the backend's, or the scenario's
+  ``prometheus_url``), the processes' series read back over its HTTP API with
+  prometheus-api-client as range queries over the run, at the sampling interval.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -46,10 +50,18 @@ def parse_exposition(text: str, at: float, target: ScrapeTarget) -> list[MetricR
 
 
 class Scraper:
-    def __init__(self, backend: Backend, client: AsyncClient, interval_seconds: float) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        client: AsyncClient,
+        interval_seconds: float,
+        *,
+        scrape_processes: bool = True,
+    ) -> None:
         self.backend = backend
         self.client = client
         self.interval = interval_seconds
+        self.scrape_processes = scrape_processes
         self.rows: list[MetricRow] = []
         self.latest: dict[str, float] = {}  # lab sampler values, for the progress display
 
@@ -59,12 +71,15 @@ class Scraper:
                 started = time.time()
                 await asyncio.gather(
                     self._sample(started),
-                    *(self._scrape(http, t) for t in self.backend.scrape_targets()),
+                    *(self._scrape(http, t) for t in self._targets()),
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         stop.wait(), max(0.0, started + self.interval - time.time())
                     )
+
+    def _targets(self) -> list[ScrapeTarget]:
+        return self.backend.scrape_targets() if self.scrape_processes else []
 
     async def _scrape(self, http: httpx.AsyncClient, target: ScrapeTarget) -> None:
         at = time.time()
@@ -96,31 +111,38 @@ class Scraper:
 
 
 class PrometheusSource:
-    """The run's series from a Prometheus (used only when a URL is given)."""
+    """The run's series from a Prometheus: every taskq series, the recording rules' series
+    and ``up``, as rows of the same shape as the lab's own scrape."""
 
-    def __init__(self, url: str, queries: Sequence[str] = ('{__name__=~"taskq_.*"}',)) -> None:
-        self.url = url
-        self.queries = list(queries)
+    QUERY = '{__name__=~".*taskq_.*|up"}'
 
-    def fetch(self, start: float, end: float, step_seconds: float) -> list[MetricRow]:
-        from datetime import UTC, datetime
-
+    def __init__(self, url: str) -> None:
         from prometheus_api_client import PrometheusConnect
 
-        prom = PrometheusConnect(url=self.url, disable_ssl=True)
+        self.url = url
+        self.prom = PrometheusConnect(url=url, disable_ssl=True, timeout=30)
+
+    def version(self) -> str:
+        reply = httpx.get(f"{self.url}/api/v1/status/buildinfo", timeout=5).json()
+        return str(reply["data"]["version"])
+
+    def fetch(self, start: float, end: float, step_seconds: float) -> list[MetricRow]:
+        # The last evaluation falls exactly on ``end``, so the newest samples are included.
+        # The client rounds start and end to whole seconds; ``params`` override that.
+        first = end - max(1, math.ceil((end - start) / step_seconds)) * step_seconds
+        series = self.prom.custom_query_range(
+            self.QUERY,
+            start_time=datetime.fromtimestamp(first, UTC),
+            end_time=datetime.fromtimestamp(end, UTC),
+            step=f"{step_seconds:g}",  # seconds; Prometheus reads "0.5s" as invalid
+            params={"start": f"{first:.3f}", "end": f"{end:.3f}"},
+        )
         rows: list[MetricRow] = []
-        for query in self.queries:
-            series = prom.custom_query_range(
-                query,
-                start_time=datetime.fromtimestamp(start, UTC),
-                end_time=datetime.fromtimestamp(end, UTC),
-                step=f"{step_seconds}s",
-            )
-            for s in series:
-                labels = dict(s["metric"])
-                name = labels.pop("__name__", query)
-                for at, value in s["values"]:
-                    rows.append((float(at), name, labels_text(labels), float(value)))
+        for s in series:
+            labels = dict(s["metric"])
+            name = labels.pop("__name__")
+            for at, value in s["values"]:
+                rows.append((float(at), name, labels_text(labels), float(value)))
         return rows
 
 

@@ -28,12 +28,15 @@ class Progress:
         load: LoadProgress,
         scraper: Scraper,
         events: Callable[[], list[EventRecord]],
+        *,
+        prometheus_url: str | None = None,
     ) -> None:
         self.name = name
         self.duration = duration_seconds
         self.load = load
         self.scraper = scraper
         self.events = events
+        self.prometheus_url = prometheus_url  # shown throughout, to open it during the run
         self.tty = sys.stdout.isatty()
 
     def _values(self, elapsed: float) -> dict[str, str]:
@@ -49,7 +52,7 @@ class Progress:
             "succeeded": f"{m.get('taskq_lab_queue_events_total|event=succeeded', 0):.0f}",
             "workers": f"{m.get('taskq_lab_worker_processes', 0):.0f}",
             "last event": f"{last.action} {last.detail}" if last else "-",
-        }
+        } | ({"prometheus": self.prometheus_url} if self.prometheus_url else {})
 
     def _table(self, elapsed: float) -> Table:
         table = Table(title=f"lab run: {self.name}", show_header=False)

@@ -73,6 +73,8 @@ def write_results(
         "seed": scenario.seed,
         "run": run_dir.name,
         "drained": raw.drained,
+        "metrics_source": raw.environment.get("metrics_source"),
+        "prometheus": raw.environment.get("prometheus"),
     }
     summary |= analysis.summarize(tasks, events, raw.counters, load_end_s)
     win = analysis.windows(tasks, scenario.report.window_seconds)

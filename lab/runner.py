@@ -23,6 +23,7 @@ import redis
 
 from lab import autoscaling
 from lab.backends import Backend, create_backend
+from lab.backends.prometheus import wait_until_scraped
 from lab.collect import MetricRow, PrometheusSource, Scraper, fetch_records
 from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.dependency import Dependency
@@ -104,38 +105,63 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
         backend = create_backend(scenario, run_dir)
         try:
             backend.start()
+            prometheus = backend.prometheus_url or scenario.system.prometheus_url
             raw.environment = environment(scenario.seed, backend.redis_version())
-            asyncio.run(_drive(scenario, backend, raw, dependency))
+            raw.environment["metrics_source"] = "prometheus" if prometheus else "scrape"
+            if prometheus:
+                raw.environment["prometheus"] = PrometheusSource(prometheus).version()
+                print(f"lab: Prometheus at {prometheus} (a Grafana data source can point here)",
+                      flush=True)  # fmt: skip
+            asyncio.run(_drive(scenario, backend, raw, dependency, prometheus))
             raw.records = fetch_records(
                 backend.redis_url, [s.task_id for s in raw.submissions if s.task_id]
             )
             with Client(backend.redis_url) as client:
                 raw.breakers = [asdict(b) for b in client.breakers(DEFAULT_QUEUE)]
+            if prometheus:
+                _metrics_from_prometheus(prometheus, backend, raw, scenario)
         finally:
             backend.stop()
         raw.dependency_calls = [(c.at, c.status) for c in dependency.calls]
-    if scenario.system.prometheus_url:
-        # Keep the lab sampler's series; the processes' series come from Prometheus.
-        prom = PrometheusSource(scenario.system.prometheus_url).fetch(
-            raw.t0, time.time(), scenario.report.metrics_interval_seconds
-        )
-        raw.metrics = [r for r in raw.metrics if "job=lab" in r[2]] + prom
     return raw
 
 
-async def _drive(scenario: Scenario, backend: Backend, raw: RawRun, dependency: Dependency) -> None:
+def _metrics_from_prometheus(url: str, backend: Backend, raw: RawRun, scenario: Scenario) -> None:
+    """Keep the lab sampler's series; the processes' series come from Prometheus, once it
+    has scraped every live process after the drain (the series end with the final counts)."""
+    interval = scenario.report.metrics_interval_seconds
+    instances = [t.instance for t in backend.scrape_targets()]
+    if not wait_until_scraped(url, instances, time.time(), 2 * interval + 10):
+        raw.environment["prometheus_note"] = "not every target was scraped after the drain"
+    rows = PrometheusSource(url).fetch(raw.t0, time.time(), interval)
+    raw.metrics = [r for r in raw.metrics if "job=lab" in r[2]] + rows
+
+
+async def _drive(
+    scenario: Scenario,
+    backend: Backend,
+    raw: RawRun,
+    dependency: Dependency,
+    prometheus: str | None = None,
+) -> None:
     async with AsyncClient(backend.redis_url, queue_settings(scenario)) as client:
         await wait_for_workers(client, scenario.system.workers)
         sender = await create_sender(scenario, backend.api_url, backend.redis_url)
         generator = LoadGenerator(scenario, sender)
         timeline = Timeline(backend, client, dependency)
-        scraper = Scraper(backend, client, scenario.report.metrics_interval_seconds)
+        scraper = Scraper(
+            backend,
+            client,
+            scenario.report.metrics_interval_seconds,
+            scrape_processes=prometheus is None,
+        )
         progress = Progress(
             scenario.name,
             scenario.load.duration_seconds,
             generator.progress,
             scraper,
             lambda: timeline.records,
+            prometheus_url=prometheus,
         )
         stop = asyncio.Event()
         background = [

@@ -64,9 +64,20 @@ class SystemConfig(_Model):
         description="Let the autoscaler set the worker count (starting from `workers`); "
         "each change is an `autoscale` row in the events table.",
     )
+    prometheus: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Start a Prometheus that scrapes the API and workers, and read the "
+        "run's metrics from it. auto: when the prometheus binary is on PATH; on: required.",
+    )
     prometheus_url: str | None = Field(
         None, description="Read metrics from this Prometheus instead of scraping /metrics."
     )
+
+    @model_validator(mode="after")
+    def _one_prometheus(self) -> SystemConfig:
+        if self.prometheus == "on" and self.prometheus_url:
+            raise ValueError("prometheus: on starts a Prometheus; prometheus_url names another")
+        return self
 
 
 # ---- load -----------------------------------------------------------------------------

@@ -72,8 +72,16 @@ class PrometheusServer:
     """A ``prometheus`` child on a free loopback port, its data and config in
     ``data_dir``. Ready once ``/-/ready`` answers."""
 
-    def __init__(self, config_text: str, data_dir: Path, *, binary: str = "prometheus") -> None:
+    def __init__(
+        self,
+        config_text: str,
+        data_dir: Path,
+        *,
+        binary: str = "prometheus",
+        log_path: Path | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.log_path = log_path or data_dir / "prometheus.log"
         self.port = free_port()
         self._config_text = config_text
         self._binary = binary
@@ -93,7 +101,7 @@ class PrometheusServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "prometheus.yml"
         config.write_text(self._config_text)
-        self._log = open(self.data_dir / "prometheus.log", "ab")  # noqa: SIM115 (closed in stop)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         parent, on_main = os.getpid(), threading.current_thread() is threading.main_thread()
         self._proc = subprocess.Popen(
             [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
@@ -109,7 +117,7 @@ class PrometheusServer:
             except OSError:
                 if self._proc.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    log = (self.data_dir / "prometheus.log").read_text(errors="replace")
+                    log = self.log_path.read_text(errors="replace")
                     raise RuntimeError(f"prometheus did not start on {self.url}:\n{log}") from None
                 time.sleep(0.1)
 

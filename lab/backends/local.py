@@ -4,7 +4,8 @@ Built from the system's own pieces (``RedisServer``, ``TaskqProcess``): each chi
 own process group and dies with us (PR_SET_PDEATHSIG), so a crashed lab leaves nothing
 behind; ``stop()`` runs on success, failure and Ctrl-C. Children are spawned from the main
 thread only, because the kernel sends the death signal when the forking *thread* exits.
-Every process logs into ``<run>/logs/``.
+Every process logs into ``<run>/logs/``. Each worker serves ``/metrics`` on its own port;
+a Prometheus (``lab.backends.prometheus``) scrapes them when the scenario wants one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import httpx
 import redis
 
 from lab.backends.base import Affected, ScrapeTarget, Target, Which
+from lab.backends.prometheus import LabPrometheus, wanted
 from lab.scenario import Scenario
+from system.prometheus import API_JOB, WORKER_JOB
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
 
@@ -34,6 +37,7 @@ STOP_TIMEOUT_SECONDS = 10.0
 class _Worker:
     name: str
     proc: TaskqProcess
+    metrics_port: int
     paused: bool = False
     started: float = field(default_factory=time.monotonic)
 
@@ -67,11 +71,14 @@ class LocalBackend:
         self._api_port = 0
         self._workers: list[_Worker] = []
         self._spawned = 0
+        self._run_dir = run_dir
+        self._prometheus: LabPrometheus | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
     def start(self) -> None:
         self.logs.mkdir(parents=True, exist_ok=True)
+        with_prometheus = wanted(self.scenario.system.prometheus)  # fails before starting
         try:
             self._start_redis()
             self._api_port = free_port()
@@ -82,6 +89,8 @@ class LocalBackend:
             )
             for _ in range(self.scenario.system.workers):
                 self.spawn_worker()
+            if with_prometheus:
+                self._start_prometheus()
             self._wait_for_api()
         except BaseException:
             self.stop()
@@ -96,6 +105,20 @@ class LocalBackend:
             appendonly=persistence != "none",
             appendfsync="always" if persistence == "aof-always" else "everysec",
         ).start()
+
+    def _start_prometheus(self) -> None:
+        self._prometheus = LabPrometheus(
+            self._run_dir,
+            f"127.0.0.1:{self._api_port}",
+            self.scenario.report.metrics_interval_seconds,
+        )
+        self._publish_workers()
+        self._prometheus.start([t.instance for t in self.scrape_targets()])
+
+    def _publish_workers(self) -> None:
+        """Prometheus's worker list follows every spawn and exit (file-based discovery)."""
+        if self._prometheus is not None:
+            self._prometheus.set_workers([f"127.0.0.1:{w.metrics_port}" for w in self._workers])
 
     def _wait_for_api(self) -> None:
         assert self._api is not None
@@ -112,7 +135,11 @@ class LocalBackend:
 
     def stop(self) -> None:
         """Everything down, in an order that lets workers hand tasks back: resume paused
-        processes (a stopped process cannot act on SIGTERM), workers, API, then Redis."""
+        processes (a stopped process cannot act on SIGTERM), Prometheus (its data is read
+        by then), workers, API, then Redis."""
+        if self._prometheus is not None:
+            self._prometheus.stop()
+            self._prometheus = None
         self.resume("redis")
         self.resume("worker")
         for w in self._workers:
@@ -149,9 +176,18 @@ class LocalBackend:
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self._api_port}"
 
+    @property
+    def prometheus_url(self) -> str | None:
+        return None if self._prometheus is None else self._prometheus.url
+
     def scrape_targets(self) -> list[ScrapeTarget]:
-        # Workers join this list once they serve /metrics (--metrics-port).
-        return [ScrapeTarget("api", f"{self.api_url}/metrics")]
+        # Job names as Prometheus labels them: both sources give the same labels.
+        workers = [
+            ScrapeTarget(WORKER_JOB, f"http://127.0.0.1:{w.metrics_port}/metrics")
+            for w in self._workers
+            if w.proc.alive() and not w.paused
+        ]
+        return [ScrapeTarget(API_JOB, f"{self.api_url}/metrics"), *workers]
 
     def redis_version(self) -> str:
         with redis.Redis.from_url(self.redis_url, decode_responses=True) as r:
@@ -167,10 +203,12 @@ class LocalBackend:
     def spawn_worker(self) -> Affected:
         self._spawned += 1
         name = f"worker-{self._spawned}"
+        port = free_port()
         args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning",
-                *self._imports]  # fmt: skip
+                "--metrics-port", str(port), *self._imports]  # fmt: skip
         proc = TaskqProcess(self.redis_url, args, env=self._env, log_path=self.logs / f"{name}.log")
-        self._workers.append(_Worker(name, proc))
+        self._workers.append(_Worker(name, proc, port))
+        self._publish_workers()
         return Affected(name, proc.pid)
 
     def _pick(self, which: Which, *, paused: bool | None = None) -> _Worker | None:
@@ -200,6 +238,7 @@ class LocalBackend:
             if w.proc.pid == pid and not w.proc.alive():
                 w.proc.wait(0)  # reaps it and closes its log
                 self._workers.remove(w)
+                self._publish_workers()
                 return True
         return not any(w.proc.pid == pid for w in self._workers)
 

@@ -1,0 +1,110 @@
+"""``lab run`` with ``system.prometheus: on``: the local backend starts a real Prometheus,
+points it at the API and the workers through file-based discovery, and metrics.csv is
+read back from it. Fails (not skips) on CI when the binary is missing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from tests.lab.conftest import run_lab
+from tests.monitoring.conftest import need
+
+pytestmark = pytest.mark.prometheus
+
+SCALED: dict[str, Any] = {
+    "name": "prom",
+    "seed": 5,
+    "system": {"workers": 1, "concurrency": 8, "prometheus": "on"},
+    "load": {
+        "duration_seconds": 4,
+        "arrivals": {"kind": "constant", "rate_per_second": 30},
+        "mix": [
+            {"task_type": "io", "weight": 3, "payload": {"ms": 100}},
+            {"task_type": "echo", "payload": {"x": 1}},
+        ],
+    },
+    "events": [{"at_seconds": 1.5, "action": "scale_workers", "workers": 2}],
+    "checks": {"no_task_lost": True, "drained_within_seconds": 20},
+    "report": {"metrics_interval_seconds": 0.5},
+}
+
+
+def _label(metrics: pd.DataFrame, name: str) -> pd.Series[str]:
+    return metrics["labels"].str.extract(f"(?:^|,){name}=([^,]*)", expand=False)
+
+
+def _final_total(metrics: pd.DataFrame, name: str, where: str = "") -> float:
+    """Sum over series of each series' last value (a counter at the end of the run)."""
+    rows = metrics[(metrics["metric"] == name) & metrics["labels"].str.contains(where)]
+    return float(rows.sort_values("time").groupby("labels")["value"].last().sum())
+
+
+def test_metrics_come_from_a_prometheus_that_follows_scaling(
+    scenario_file: Callable[..., Path], tmp_path: Path
+) -> None:
+    need("prometheus", "prometheus")
+    out = tmp_path / "results"
+    done = run_lab("run", str(scenario_file(SCALED)), "--out", str(out), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = list(out.iterdir())
+    assert "lab: Prometheus at http://127.0.0.1:" in done.stdout
+
+    environment = json.loads((run_dir / "environment.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert environment["metrics_source"] == summary["metrics_source"] == "prometheus"
+    assert environment["prometheus"] == summary["prometheus"]
+    assert str(environment["prometheus"]).split(".")[0].isdigit()
+    assert "prometheus_note" not in environment
+    assert (run_dir / "logs" / "prometheus.log").exists()
+    assert (run_dir / "prometheus" / "prometheus.yml").exists()
+
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    tasks = pd.read_csv(run_dir / "tasks.csv")
+    events = pd.read_csv(run_dir / "events.csv")
+    metrics["job"] = _label(metrics, "job")
+    metrics["instance"] = _label(metrics, "instance")
+    # Only Prometheus writes `up`; the lab did not scrape the processes itself.
+    up = metrics[metrics["metric"] == "up"]
+    assert set(up["job"]) == {"taskq-api", "taskq-worker"}
+    # (recording rules aggregate the job label away)
+    assert set(metrics["job"].dropna()) == {"lab", "taskq-api", "taskq-worker"}
+    # Series the figures read (the lab sampler) and their Prometheus counterparts.
+    for name in ("taskq_lab_queue_depth", "taskq_lab_worker_processes", "taskq_queue_depth"):
+        assert (metrics["metric"] == name).any(), name
+    assert metrics[metrics["metric"].str.contains(":")].shape[0] > 0  # recording rules
+
+    # The worker spawned by the scale event was discovered (file_sd) and scraped.
+    workers = up[up["job"] == "taskq-worker"]
+    assert workers["instance"].nunique() == 2
+    first_seen = workers[workers["value"] == 1].groupby("instance")["time"].min().sort_values()
+    # Scaled 1.5 s into the load: the new one appears then, not at the start.
+    assert events["action"].tolist() == ["scale_workers"]
+    assert first_seen.iloc[1] - first_seen.iloc[0] >= 1.0
+    new = metrics[(metrics["instance"] == first_seen.index[1])]
+    assert _final_total(new, "taskq_task_executions_total", "outcome=succeeded") > 0
+
+    # Counters agree with the task table.
+    accepted = tasks[tasks["submit"] == "accepted"]
+    succeeded = int((accepted["state"] == "succeeded").sum())
+    assert succeeded == len(accepted) == len(tasks) > 0
+    assert _final_total(metrics, "taskq_task_executions_total", "outcome=succeeded") == succeeded
+    assert _final_total(metrics, "taskq_tasks_submitted_total") == len(accepted)
+
+
+def test_prometheus_on_without_the_binary_is_a_clear_error(
+    scenario_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    # PATH without prometheus, but with this Python (the lab runs as sys.executable).
+    monkeypatch.setenv("PATH", str(empty))
+    done = run_lab("run", str(scenario_file(SCALED)), "--out", str(tmp_path / "results"))
+    assert done.returncode != 0
+    assert "system.prometheus is 'on'" in done.stderr
+    assert "Traceback" not in done.stderr
