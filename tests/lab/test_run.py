@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -136,8 +137,9 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def start_and_interrupt(path: Path, out: Path, sig: int) -> tuple[set[int], int]:
-    """Start a long run, wait until Redis, the API and the workers run, send ``sig``."""
+def start_and_interrupt(path: Path, out: Path, sig: int) -> tuple[set[int], set[str], int]:
+    """Start a long run, wait until Redis, the API and the workers run, send ``sig``.
+    The lab's descendants (pids and program names), and its exit code."""
     proc = subprocess.Popen(
         lab_command("run", str(path), "--out", str(out)),
         cwd=REPO,
@@ -152,10 +154,26 @@ def start_and_interrupt(path: Path, out: Path, sig: int) -> tuple[set[int], int]
         if b"elapsed" in line or time.monotonic() > deadline:
             break
     children = descendants(proc.pid)
+    programs = names(children)
     proc.send_signal(sig)
     code = proc.wait(30)
     proc.stdout.close()
-    return children, code
+    return children, programs, code
+
+
+def names(pids: set[int]) -> set[str]:
+    out = set()
+    for pid in pids:
+        try:
+            out.add(Path(f"/proc/{pid}/comm").read_text().strip())
+        except OSError:
+            continue
+    return out
+
+
+def expected_children() -> int:
+    """redis, api, two workers, and Prometheus (system.prometheus: auto) when installed."""
+    return 5 if shutil.which("prometheus") else 4
 
 
 def wait_gone(pids: set[int], timeout: float = 20) -> set[int]:
@@ -169,13 +187,15 @@ LONG = {**SHORT, "events": [], "load": {**SHORT["load"], "duration_seconds": 60}
 
 
 def test_ctrl_c_stops_every_process(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
-    children, code = start_and_interrupt(scenario_file(LONG), tmp_path, signal.SIGINT)
-    assert len(children) >= 4  # redis, api, two workers
+    children, programs, code = start_and_interrupt(scenario_file(LONG), tmp_path, signal.SIGINT)
+    assert len(children) >= expected_children()
+    assert ("prometheus" in programs) == (expected_children() == 5)
     assert code == 130
     assert wait_gone(children, timeout=1) == set()  # stopped before the lab exited
 
 
 def test_killed_lab_leaves_no_process(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
-    children, code = start_and_interrupt(scenario_file(LONG), tmp_path, signal.SIGKILL)
-    assert len(children) >= 4 and code == -signal.SIGKILL
+    children, programs, code = start_and_interrupt(scenario_file(LONG), tmp_path, signal.SIGKILL)
+    assert len(children) >= expected_children() and code == -signal.SIGKILL
+    assert ("prometheus" in programs) == (expected_children() == 5)
     assert wait_gone(children) == set()  # each child got SIGTERM from the kernel
