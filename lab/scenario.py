@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from system.config import AutoscaleSettings
 
@@ -72,6 +72,14 @@ class SystemConfig(_Model):
     prometheus_url: str | None = Field(
         None, description="Read metrics from this Prometheus instead of scraping /metrics."
     )
+
+    @field_validator("prometheus", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads unquoted on / off as booleans.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
 
     @model_validator(mode="after")
     def _one_prometheus(self) -> SystemConfig:

@@ -111,3 +111,17 @@ def test_readme_example_is_a_valid_scenario(tmp_path: Path) -> None:
     path.write_text(block)
     scenario = load_scenario(path)
     assert scenario.name == "worker_kill" and len(scenario.events) == 5
+
+
+def test_prometheus_option_names_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsystem:\n  prometheus: always\n")
+    (error,) = errors_of(path)
+    assert error.startswith(f"{path}:3: system.prometheus:") and "'auto'" in error, error
+    path.write_text("name: s\nsystem:\n  prometheus: 'on'\n  prometheus_url: http://127.0.0.1:9\n")
+    (error,) = errors_of(path)
+    assert "system" in error and "prometheus_url" in error, error
+    # Unquoted on / off (YAML booleans) mean what they say.
+    assert load_scenario(path, ["system.prometheus=off"]).system.prometheus == "off"
+    path.write_text("name: s\nsystem:\n  prometheus: on\n")
+    assert load_scenario(path).system.prometheus == "on"
