@@ -167,10 +167,14 @@ def blocks(
         ]
     out.append(Heading("Figures"))
     out += [Image(p, p.stem.replace("_", " ")) for p in figures]
+    source = summary.get("metrics_source") or "scrape"
+    if summary.get("prometheus"):
+        source += f" {summary['prometheus']}"
     out.append(
         Para(
             "Tables: tasks.csv (one row per submission), events.csv, metrics.csv "
-            "(time, metric, labels, value); summary.json; environment.json."
+            f"(time, metric, labels, value; source: {source}); summary.json; "
+            "environment.json."
         )
     )
     return out

@@ -75,6 +75,7 @@ def write_results(
         "drained": raw.drained,
         "metrics_source": raw.environment.get("metrics_source"),
         "prometheus": raw.environment.get("prometheus"),
+        "metrics_note": raw.environment.get("prometheus_note"),
     }
     summary |= analysis.summarize(tasks, events, raw.counters, load_end_s)
     win = analysis.windows(tasks, scenario.report.window_seconds)

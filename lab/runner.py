@@ -23,8 +23,13 @@ import redis
 
 from lab import autoscaling
 from lab.backends import Backend, create_backend
-from lab.backends.prometheus import wait_until_scraped
-from lab.collect import MetricRow, PrometheusSource, Scraper, fetch_records
+from lab.collect import (
+    MetricRow,
+    PrometheusSource,
+    Scraper,
+    fetch_records,
+    metrics_from_prometheus,
+)
 from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.dependency import Dependency
 from lab.environment import environment
@@ -119,22 +124,18 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
             with Client(backend.redis_url) as client:
                 raw.breakers = [asdict(b) for b in client.breakers(DEFAULT_QUEUE)]
             if prometheus:
-                _metrics_from_prometheus(prometheus, backend, raw, scenario)
+                # Ours scrapes every live process; a foreign one, who knows what.
+                ours = (
+                    [t.instance for t in backend.scrape_targets()] if backend.prometheus_url else []
+                )
+                raw.metrics, note = metrics_from_prometheus(
+                    prometheus, ours, raw.metrics, raw.t0, scenario.report.metrics_interval_seconds
+                )
+                raw.environment |= {"prometheus_note": note} if note else {}
         finally:
             backend.stop()
         raw.dependency_calls = [(c.at, c.status) for c in dependency.calls]
     return raw
-
-
-def _metrics_from_prometheus(url: str, backend: Backend, raw: RawRun, scenario: Scenario) -> None:
-    """Keep the lab sampler's series; the processes' series come from Prometheus, once it
-    has scraped every live process after the drain (the series end with the final counts)."""
-    interval = scenario.report.metrics_interval_seconds
-    instances = [t.instance for t in backend.scrape_targets()]
-    if not wait_until_scraped(url, instances, time.time(), 2 * interval + 10):
-        raw.environment["prometheus_note"] = "not every target was scraped after the drain"
-    rows = PrometheusSource(url).fetch(raw.t0, time.time(), interval)
-    raw.metrics = [r for r in raw.metrics if "job=lab" in r[2]] + rows
 
 
 async def _drive(

@@ -60,7 +60,7 @@ def test_metrics_come_from_a_prometheus_that_follows_scaling(
     assert environment["metrics_source"] == summary["metrics_source"] == "prometheus"
     assert environment["prometheus"] == summary["prometheus"]
     assert str(environment["prometheus"]).split(".")[0].isdigit()
-    assert "prometheus_note" not in environment
+    assert "prometheus_note" not in environment and summary["metrics_note"] is None
     assert (run_dir / "logs" / "prometheus.log").exists()
     assert (run_dir / "prometheus" / "prometheus.yml").exists()
 
