@@ -68,13 +68,18 @@ class Scraper:
         self.latest: dict[str, float] = {}  # lab sampler values, for the progress display
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Every interval until ``stop``, then once more: the series end with the counts
+        as they were when the run stopped (after the drain)."""
         async with httpx.AsyncClient(timeout=self.interval) as http:
-            while not stop.is_set():
+            while True:
+                last_round = stop.is_set()
                 started = time.time()
                 await asyncio.gather(
                     self._sample(started),
                     *(self._scrape(http, t) for t in self._targets()),
                 )
+                if last_round:
+                    return
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(
                         stop.wait(), max(0.0, started + self.interval - time.time())

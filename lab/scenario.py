@@ -277,7 +277,9 @@ class Checks(_Model):
 
 
 class ReportConfig(_Model):
-    metrics_interval_seconds: float = Field(1.0, gt=0, description="Sampling interval.")
+    metrics_interval_seconds: float = Field(
+        1.0, gt=0, description="Sampling interval; also the scrape interval of the Prometheus."
+    )
     window_seconds: float = Field(1.0, gt=0, description="Bucket of the time-series figures.")
     drain_timeout_seconds: float = Field(
         60.0, gt=0, description="How long to wait for the backlog to drain after the load."

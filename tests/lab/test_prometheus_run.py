@@ -1,6 +1,8 @@
 """``lab run`` with ``system.prometheus: on``: the local backend starts a real Prometheus,
 points it at the API and the workers through file-based discovery, and metrics.csv is
-read back from it. Fails (not skips) on CI when the binary is missing."""
+read back from it (fails, not skips, on CI when the binary is missing). Without the
+binary, ``auto`` falls back to the lab's own scrape of every process and ``on`` is a clear
+error."""
 
 from __future__ import annotations
 
@@ -14,8 +16,6 @@ import pytest
 
 from tests.lab.conftest import run_lab
 from tests.monitoring.conftest import need
-
-pytestmark = pytest.mark.prometheus
 
 SCALED: dict[str, Any] = {
     "name": "prom",
@@ -45,6 +45,7 @@ def _final_total(metrics: pd.DataFrame, name: str, where: str = "") -> float:
     return float(rows.sort_values("time").groupby("labels")["value"].last().sum())
 
 
+@pytest.mark.prometheus
 def test_metrics_come_from_a_prometheus_that_follows_scaling(
     scenario_file: Callable[..., Path], tmp_path: Path
 ) -> None:
@@ -97,14 +98,43 @@ def test_metrics_come_from_a_prometheus_that_follows_scaling(
     assert _final_total(metrics, "taskq_tasks_submitted_total") == len(accepted)
 
 
+def _without_binaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An empty PATH: no prometheus (Redis is then the embedded one; the lab runs as
+    # sys.executable, with its absolute path).
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
 def test_prometheus_on_without_the_binary_is_a_clear_error(
     scenario_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    empty = tmp_path / "bin"
-    empty.mkdir()
-    # PATH without prometheus, but with this Python (the lab runs as sys.executable).
-    monkeypatch.setenv("PATH", str(empty))
+    _without_binaries(tmp_path, monkeypatch)
     done = run_lab("run", str(scenario_file(SCALED)), "--out", str(tmp_path / "results"))
     assert done.returncode != 0
     assert "system.prometheus is 'on'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_auto_without_the_binary_scrapes_every_process_itself(
+    scenario_file: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _without_binaries(tmp_path, monkeypatch)
+    scenario = {**SCALED, "system": {**SCALED["system"], "prometheus": "auto"}}
+    out = tmp_path / "results"
+    done = run_lab("run", str(scenario_file(scenario)), "--out", str(out), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Prometheus at" not in done.stdout
+    (run_dir,) = list(out.iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["metrics_source"] == "scrape" and summary["prometheus"] is None
+    assert not (run_dir / "prometheus").exists()
+    metrics = pd.read_csv(run_dir / "metrics.csv")
+    metrics["instance"] = _label(metrics, "instance")
+    workers = metrics[_label(metrics, "job") == "taskq-worker"]
+    assert workers["instance"].nunique() == 2  # each worker's own --metrics-port
+    assert not (metrics["metric"] == "up").any()
+    # Worker counters reach the final count (the lab scrapes until the drain ends).
+    tasks = pd.read_csv(run_dir / "tasks.csv")
+    succeeded = int((tasks["state"] == "succeeded").sum())
+    assert _final_total(workers, "taskq_task_executions_total", "outcome=succeeded") == succeeded
