@@ -7,13 +7,18 @@ error."""
 from __future__ import annotations
 
 import json
+import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pandas as pd
 import pytest
 
+from lab.backends.local import LocalBackend
+from lab.scenario import Scenario
 from tests.lab.conftest import run_lab
 from tests.monitoring.conftest import need
 
@@ -82,7 +87,8 @@ def test_metrics_come_from_a_prometheus_that_follows_scaling(
 
     # The worker spawned by the scale event was discovered (file_sd) and scraped.
     workers = up[up["job"] == "taskq-worker"]
-    assert workers["instance"].nunique() == 2
+    (listed,) = json.loads((run_dir / "prometheus" / "workers.json").read_text())
+    assert set(workers["instance"]) == set(listed["targets"]) and len(listed["targets"]) == 2
     first_seen = workers[workers["value"] == 1].groupby("instance")["time"].min().sort_values()
     # Scaled 1.5 s into the load: the new one appears then, not at the start.
     assert events["action"].tolist() == ["scale_workers"]
@@ -138,3 +144,42 @@ def test_auto_without_the_binary_scrapes_every_process_itself(
     tasks = pd.read_csv(run_dir / "tasks.csv")
     succeeded = int((tasks["state"] == "succeeded").sum())
     assert _final_total(workers, "taskq_task_executions_total", "outcome=succeeded") == succeeded
+
+
+@pytest.mark.prometheus
+def test_prometheus_drops_a_killed_worker(tmp_path: Path) -> None:
+    """File-based discovery follows exits too: after a SIGKILL the worker leaves the list
+    and Prometheus's active targets."""
+    need("prometheus", "prometheus")
+    scenario = Scenario.model_validate(
+        {"name": "kill", "system": {"workers": 2, "prometheus": "on"},
+         "report": {"metrics_interval_seconds": 0.5}}
+    )  # fmt: skip
+    backend = LocalBackend(scenario, tmp_path)
+    try:
+        backend.start()
+        url = backend.prometheus_url
+        assert url is not None
+
+        def active_workers() -> set[str]:
+            reply = httpx.get(f"{url}/api/v1/targets", params={"state": "active"}).json()
+            targets = reply["data"]["activeTargets"]
+            return {
+                t["labels"]["instance"] for t in targets if t["labels"]["job"] == "taskq-worker"
+            }
+
+        before = active_workers()
+        assert len(before) == 2
+        killed = backend.signal_worker("oldest", signal.SIGKILL)
+        assert killed is not None and killed.pid is not None
+        deadline = time.monotonic() + 20
+        while not backend.worker_exited(killed.pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        (listed,) = json.loads((tmp_path / "prometheus" / "workers.json").read_text())
+        assert len(listed["targets"]) == 1 and set(listed["targets"]) < before
+        while active_workers() != set(listed["targets"]):  # within a discovery round (5 s)
+            assert time.monotonic() < deadline, active_workers()
+            time.sleep(0.2)
+    finally:
+        backend.stop()
