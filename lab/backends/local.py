@@ -28,6 +28,7 @@ from lab.scenario import Scenario
 from system.prometheus import API_JOB, WORKER_JOB
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
+from system.worker.exposition import ENV as MULTIPROCESS_DIR
 
 API_START_TIMEOUT_SECONDS = 20.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -73,6 +74,9 @@ class LocalBackend:
         self._spawned = 0
         self._run_dir = run_dir
         self._prometheus: LabPrometheus | None = None
+        # Each worker's prometheus_client multiprocess files: here rather than in /tmp,
+        # where a SIGKILLed worker would leave them.
+        self._metrics_dirs = run_dir / "worker-metrics"
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -164,6 +168,7 @@ class LocalBackend:
                 shutil.move(log, self.logs / "redis.log")
             shutil.rmtree(self._data_dir, ignore_errors=True)
             self._data_dir = None
+        shutil.rmtree(self._metrics_dirs, ignore_errors=True)
 
     # ---- addresses -------------------------------------------------------------------
 
@@ -206,7 +211,8 @@ class LocalBackend:
         port = free_port()
         args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning",
                 "--metrics-port", str(port), *self._imports]  # fmt: skip
-        proc = TaskqProcess(self.redis_url, args, env=self._env, log_path=self.logs / f"{name}.log")
+        env = {**self._env, MULTIPROCESS_DIR: str(self._metrics_dirs / name)}
+        proc = TaskqProcess(self.redis_url, args, env=env, log_path=self.logs / f"{name}.log")
         self._workers.append(_Worker(name, proc, port))
         self._publish_workers()
         return Affected(name, proc.pid)
