@@ -181,5 +181,8 @@ def test_prometheus_drops_a_killed_worker(tmp_path: Path) -> None:
         while active_workers() != set(listed["targets"]):  # within a discovery round (5 s)
             assert time.monotonic() < deadline, active_workers()
             time.sleep(0.2)
+        # The killed worker's multiprocess metric files were in the run folder ...
+        assert (tmp_path / "worker-metrics" / "worker-1").is_dir()
     finally:
         backend.stop()
+    assert not (tmp_path / "worker-metrics").exists()  # ... and are gone with the run
