@@ -110,7 +110,7 @@ def test_readme_example_is_a_valid_scenario(tmp_path: Path) -> None:
     path = tmp_path / "example.yaml"
     path.write_text(block)
     scenario = load_scenario(path)
-    assert scenario.name == "worker_kill" and len(scenario.events) == 5
+    assert scenario.name == "worker_kill" and len(scenario.events) == 6
 
 
 def test_prometheus_option_names_the_field(tmp_path: Path) -> None:
