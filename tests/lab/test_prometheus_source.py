@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from lab import collect
-from lab.collect import PrometheusSource
+from lab.collect import PrometheusSource, metrics_from_prometheus
+from system.redis_server import free_port
 
 
 class FakeRange:
@@ -42,3 +43,14 @@ def test_range_queries_cover_the_run_once_and_end_on_its_end(
     assert times[0] <= start
     assert all(b - a == pytest.approx(step, abs=1e-3) for a, b in pairwise(times))
     assert len(fake.queries) == -(-len(times) // chunk)
+
+
+def test_an_unreachable_prometheus_keeps_the_sampler_rows_and_says_so() -> None:
+    port = free_port()  # nothing listens there
+    rows = [
+        (1.0, "taskq_lab_worker_processes", "instance=lab,job=lab,queue=default", 2.0),
+        (1.0, "taskq_tasks_in_progress", "instance=127.0.0.1:1,job=taskq-worker", 3.0),
+    ]
+    kept, note = metrics_from_prometheus(f"http://127.0.0.1:{port}", [], rows, 0.0, 0.5)
+    assert kept == rows[:1]
+    assert note is not None and note.startswith("reading metrics from Prometheus failed")
