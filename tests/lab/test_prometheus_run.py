@@ -75,7 +75,11 @@ def test_metrics_come_from_a_prometheus_that_follows_scaling(
     events = pd.read_csv(run_dir / "events.csv")
     metrics["job"] = _label(metrics, "job")
     metrics["instance"] = _label(metrics, "instance")
-    # Only Prometheus writes `up`; the lab did not scrape the processes itself.
+    # Every process row is a range-query point (on one 0.5 s grid ending at the run's end)
+    # and only Prometheus writes `up`: the lab did not scrape the processes itself.
+    processes = metrics[metrics["job"] != "lab"]
+    offsets = (processes["time"].max() - processes["time"]) / 0.5
+    assert ((offsets - offsets.round()).abs() < 0.01).all()
     up = metrics[metrics["metric"] == "up"]
     assert set(up["job"]) == {"taskq-api", "taskq-worker"}
     # (recording rules aggregate the job label away)
