@@ -37,8 +37,11 @@ def test_admission_bounds_what_the_unprotected_run_lets_grow(
     open_, o_tasks = short_run("backpressure_unprotected", scenario_file, tmp_path / "without")
     # The same offered load: 80 tasks/s for 10 s, against ~40 tasks/s of capacity.
     assert guarded["offered"] == open_["offered"] == 800
-    # Without admission control everything is accepted and waits.
-    assert open_["submit"] == {"accepted": 800} and open_["lost"] == 0
+    # Without admission control nothing is refused for depth (429) and everything waits.
+    # (A 503 can still happen if the loaded machine delays a Redis reply past the API's
+    # timeout: refused, not lost, so the lab counts it as "unavailable".)
+    assert "rejected" not in open_["submit"] and open_["submit"]["accepted"] >= 760
+    assert open_["lost"] == 0
     assert open_["queue_depth_max"] > 250
     # With it, the overflow is refused (429, not lost, never an error) ...
     rejected = guarded["submit"].get("rejected", 0)
