@@ -1,0 +1,12 @@
+"""The lab's own Toxiproxy-compatible proxy (the real server cannot be installed here).
+
+``toxics`` (toxic models and their effect on a stream), ``proxy`` (asyncio TCP proxy with a
+toxic chain per direction), ``server`` (Toxiproxy's HTTP API), ``runner`` (serve it from a
+background thread), ``client`` (what the lab's events call; speaks to a real Toxiproxy
+too). ``python -m lab.toxiproxy --port N`` serves it on its own.
+"""
+
+from lab.toxiproxy.client import ToxiproxyClient
+from lab.toxiproxy.runner import ToxiproxyServer
+
+__all__ = ["ToxiproxyClient", "ToxiproxyServer"]
