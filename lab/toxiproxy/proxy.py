@@ -73,14 +73,14 @@ class Link:
         self.closed = asyncio.Event()
 
     async def run(self) -> None:
-        pipes = [
+        pipes: list[tuple[Stream, asyncio.StreamReader, asyncio.StreamWriter]] = [
             ("upstream", self.client[0], self.upstream[1]),
             ("downstream", self.upstream[0], self.client[1]),
         ]
         for stream, reader, writer in pipes:
             queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
             self._tasks.append(asyncio.create_task(self._read(reader, queue)))
-            self._tasks.append(asyncio.create_task(self._pump(stream, queue, writer)))  # type: ignore[arg-type]
+            self._tasks.append(asyncio.create_task(self._pump(stream, queue, writer)))
         await self.closed.wait()
         for task in self._tasks:
             task.cancel()
@@ -141,16 +141,16 @@ class Link:
     ) -> None:
         try:
             while not self.closed.is_set():
-                toxics = self._active(stream)
-                dropping = self._cut_by(toxics)
+                self._cut_by(self._active(stream))  # timeouts run out while idle too
                 try:
                     arrived, data = await asyncio.wait_for(queue.get(), TICK_SECONDS)
                 except TimeoutError:
                     continue
+                toxics = self._active(stream)  # as they are now, not before the wait
                 if not data:
                     await self._end(toxics)
                     return
-                if dropping or self._cut_by(self._active(stream)):
+                if self._cut_by(toxics):
                     continue  # a timeout toxic swallows the data
                 await self._deliver(stream, toxics, arrived, data, writer)
         except (OSError, ConnectionError):
