@@ -133,6 +133,7 @@ def summarize(
     span = (last_end - first) if last_end is not None else None
     extra = int((accepted["attempts"] - 1).clip(lower=0).sum())
     kills = events[events["action"] == "kill_worker"] if len(events) else events
+    cuts = events[events["action"] == "partition"] if len(events) else events
     return {
         "offered": len(tasks),
         "submit": tasks["submit"].value_counts().to_dict(),
@@ -158,6 +159,8 @@ def summarize(
         "in_flight_at_kills": int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
         "kills": len(kills),
         "redis_restarts": _recoveries(events, "restart_redis"),
+        # A worker cut off past its lease has its tasks redelivered: duplicates, like a kill.
+        "in_flight_at_partitions": int(cuts["in_flight"].fillna(0).sum()) if len(cuts) else 0,
     }
 
 

@@ -41,7 +41,8 @@ def evaluate(checks: Checks, summary: dict[str, Any]) -> list[CheckResult]:
     if checks.max_duplicates is not None:
         dup = summary["duplicates"]
         if checks.max_duplicates == "in_flight_at_kills":
-            limit, why = summary["in_flight_at_kills"], "tasks held by killed workers"
+            limit = summary["in_flight_at_kills"] + summary.get("in_flight_at_partitions", 0)
+            why = "tasks held by killed or cut-off workers"
         else:
             limit, why = checks.max_duplicates, "the scenario's limit"
         out.append(

@@ -1,5 +1,5 @@
 """Events on the run's timeline: scale, kill, pause/resume, restart Redis, take the
-dependency down.
+dependency down, network faults on a process's Redis connection (``lab.network_faults``).
 
 Each event is recorded with three times (epoch seconds): ``scheduled`` (the scenario's
 ``at_seconds``), ``requested`` (when the lab issued it; later than scheduled if an earlier
@@ -7,7 +7,8 @@ event was still taking effect) and ``effective`` (when it had happened: new work
 registered, a killed worker reaped, Redis answering again). An event with a duration
 also records ``lifted``, when it was undone. A kill also records
 ``in_flight``: the tasks the worker held when it died, read from the running set, which
-bounds the duplicate executions that kill can cause.
+bounds the duplicate executions that kill can cause; a partition records the same for
+the workers it cuts off (and keeps their task ids in ``Timeline.cut_off``).
 """
 
 from __future__ import annotations
@@ -21,15 +22,19 @@ from typing import Any
 
 from lab.backends import Backend
 from lab.dependency import Dependency
+from lab.network_faults import fault
 from lab.scenario import (
     DependencyDown,
     Event,
     KillWorker,
+    NetworkEvent,
+    Partition,
     Pause,
     RestartRedis,
     Resume,
     ScaleWorkers,
 )
+from lab.toxiproxy import ToxiproxyClient
 from system.client import AsyncClient
 from system.core.keys import queue_keys
 from system.core.submission import DEFAULT_QUEUE
@@ -86,6 +91,7 @@ class Timeline:
         self.dependency = dependency
         self.records: list[EventRecord] = []
         self._lifts: list[asyncio.Task[None]] = []  # undo events that have a duration
+        self.cut_off: dict[str, str] = {}  # task id -> the worker that held it at a partition
 
     async def run(self, events: list[Event], t0: float) -> list[EventRecord]:
         for event in events:
@@ -151,7 +157,40 @@ class Timeline:
                 dependency.set_down(True, event.delay_ms)
                 rec.processes = "dependency"
                 self._lift_after(event.duration_seconds, lambda: dependency.set_down(False), rec)
+            case _:
+                if not await self._network(event, rec):
+                    return
         rec.effective = time.time()
+
+    async def _network(self, event: NetworkEvent, rec: EventRecord) -> bool:
+        url = self.backend.toxiproxy_url
+        hit = self.backend.network_proxies(event.target, event.which)
+        if url is None or not hit:
+            rec.note = "no proxy to act on" if url else "system.network_faults is off"
+            return False
+        rec.processes = ",".join(a.process for a, _ in hit)
+        if isinstance(event, Partition) and event.target != "api":
+            ids = {w.pid: w.id for w in await self.client.workers()}
+            held: dict[str, str] = {}
+            for affected, _ in hit:
+                if (worker_id := ids.get(affected.pid or -1)) is not None:
+                    held |= dict.fromkeys(await self._held_ids(worker_id), worker_id)
+            self.cut_off |= held
+            rec.in_flight = len(held)
+        client = ToxiproxyClient(url)
+        undos = []
+        for _, proxy in hit:
+            apply, undo = fault(client, proxy, event)
+            await asyncio.to_thread(apply)
+            undos.append(undo)
+
+        def lift() -> None:
+            for undo in undos:
+                undo()
+            client.close()
+
+        self._lift_after(event.duration_seconds, lift, rec)
+        return True
 
     async def _registered_pids(self) -> set[int]:
         return {w.pid for w in await self.client.workers()}
@@ -196,12 +235,15 @@ class Timeline:
 
     async def _held_by(self, worker_id: str) -> int:
         """Tasks still leased to a (dead) worker: it held them when it died."""
+        return len(await self._held_ids(worker_id))
+
+    async def _held_ids(self, worker_id: str) -> list[str]:
         keys = queue_keys(DEFAULT_QUEUE)
         ids = await self.client.redis.zrange(keys.running, 0, -1)
         pipe = self.client.redis.pipeline(transaction=False)
         for task_id in ids:
             pipe.hget(keys.task(task_id), "worker")
-        return sum(1 for w in await pipe.execute() if w == worker_id)
+        return [t for t, w in zip(ids, await pipe.execute(), strict=True) if w == worker_id]
 
 
 async def _async(value: bool) -> bool:

@@ -119,6 +119,12 @@ def blocks(
             TableBlock(["quantity", "value"], [[k.replace("_", " "), _fmt(v)] for k, v in cb.items()
                                                if k != "task_type"]),
         ]  # fmt: skip
+    if summary.get("partition"):
+        out += [
+            Heading("Partition: leases and fencing"),
+            TableBlock(["quantity", "value"],
+                       [[k.replace("_", " "), _fmt(v)] for k, v in summary["partition"].items()]),
+        ]  # fmt: skip
     if summary.get("phases"):
         out += [
             Heading("Phases (between events)"),

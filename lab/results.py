@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import analysis, breaker_analysis, figures, report
+from lab import analysis, breaker_analysis, figures, partition_analysis, report
 from lab.checks import CheckResult, evaluate
 from lab.collect import task_rows
 from lab.runner import RawRun
@@ -96,6 +96,12 @@ def write_results(
             guarded.task_type, raw.t0,
         )  # fmt: skip
         checks += breaker_analysis.evaluate(guarded, summary["circuit_breaker"])
+    if any(e.action == "partition" for e in scenario.events):
+        summary["partition"] = partition_analysis.summarize(
+            tasks, events, raw.cut_off, raw.counters, load_end_s
+        )
+        if scenario.checks.partition is not None:
+            checks += partition_analysis.evaluate(scenario.checks.partition, summary["partition"])
     summary["checks"] = [c.as_dict() for c in checks]
     summary["passed"] = all(c.passed for c in checks)
 

@@ -60,6 +60,7 @@ class RawRun:
     drained: bool = False
     dependency_calls: list[tuple[float, int]] = field(default_factory=list)  # (time, status)
     breakers: list[dict[str, Any]] = field(default_factory=list)  # as stored at the end
+    cut_off: dict[str, str] = field(default_factory=dict)  # task id -> worker, at partitions
 
 
 def run_dir_for(scenario: Scenario, out: Path) -> Path:
@@ -188,6 +189,7 @@ async def _drive(
             await asyncio.gather(*background, events, return_exceptions=True)
             await sender.close()
             raw.events, raw.metrics = timeline.records, scraper.rows
+            raw.cut_off = timeline.cut_off
 
 
 async def wait_for_workers(client: AsyncClient, n: int, timeout_seconds: float = 30.0) -> None:

@@ -72,6 +72,11 @@ class SystemConfig(_Model):
     prometheus_url: str | None = Field(
         None, description="Read metrics from this Prometheus instead of scraping /metrics."
     )
+    network_faults: bool = Field(
+        False,
+        description="Route the API's and each worker's Redis connection through its own "
+        "proxy (lab.toxiproxy: redis-api, redis-worker-N) so network events can hit them.",
+    )
 
     @field_validator("prometheus", mode="before")
     @classmethod
@@ -214,8 +219,56 @@ class DependencyDown(_Event):
     )
 
 
+class _NetworkEvent(_Event):
+    """A network fault on Redis connections, through their proxies (needs
+    ``system.network_faults``), undone after ``duration_seconds``."""
+
+    target: Literal["api", "worker", "workers"] = Field(
+        "worker", description="The API's connection, one worker's (see which), or all workers'."
+    )
+    which: Which = Field("random", description="For target worker; random uses the seed.")
+    duration_seconds: float = Field(gt=0, description="How long the fault lasts.")
+
+
+class Latency(_NetworkEvent):
+    action: Literal["latency"]
+    ms: int = Field(ge=0, le=60_000, description="Added to every reply from Redis.")
+    jitter_ms: int = Field(0, ge=0, le=60_000, description="± this, uniformly.")
+
+
+class Jitter(_NetworkEvent):
+    action: Literal["jitter"]
+    jitter_ms: int = Field(gt=0, le=60_000, description="Replies delayed by ms ± this.")
+    ms: int = Field(0, ge=0, le=60_000)
+
+
+class Bandwidth(_NetworkEvent):
+    action: Literal["bandwidth"]
+    kb_per_second: int = Field(gt=0, description="Replies from Redis at most this fast.")
+
+
+class Partition(_NetworkEvent):
+    action: Literal["partition"]  # cut off: connections closed, new ones refused
+
+
+class Reset(_NetworkEvent):
+    action: Literal["reset"]  # every connection reset (TCP RST), new ones too
+
+
+NetworkEvent = Latency | Jitter | Bandwidth | Partition | Reset
+
 Event = Annotated[
-    ScaleWorkers | KillWorker | Pause | Resume | RestartRedis | DependencyDown,
+    ScaleWorkers
+    | KillWorker
+    | Pause
+    | Resume
+    | RestartRedis
+    | DependencyDown
+    | Latency
+    | Jitter
+    | Bandwidth
+    | Partition
+    | Reset,
     Field(discriminator="action"),
 ]
 
@@ -252,6 +305,23 @@ class AutoscaleCheck(_Model):
     )
 
 
+class PartitionCheck(_Model):
+    """What fencing must show over a ``partition`` of a worker longer than its lease."""
+
+    stale_rejected_above: int = Field(
+        0, ge=0, description="Late completions of the cut-off worker rejected, more than this."
+    )
+    redelivered_above: int = Field(0, ge=0, description="Expired leases redelivered.")
+    max_results_from_cut_off_worker: int = Field(
+        0,
+        ge=0,
+        description="Tasks it held that were redelivered yet end with its result (overwrites).",
+    )
+    throughput_recovery_ratio_above: float = Field(
+        0.8, ge=0, description="Throughput after the fault is lifted / before it."
+    )
+
+
 class Checks(_Model):
     no_task_lost: bool = Field(True, description="Every acknowledged submit ended.")
     max_duplicates: int | Literal["in_flight_at_kills"] | None = Field(
@@ -274,6 +344,7 @@ class Checks(_Model):
     )
     circuit_breaker: CircuitBreakerCheck | None = None
     autoscale: AutoscaleCheck | None = None
+    partition: PartitionCheck | None = None
 
 
 class ReportConfig(_Model):
@@ -305,6 +376,9 @@ class Scenario(_Model):
 
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:
+        for i, event in enumerate(self.events):
+            if isinstance(event, NetworkEvent) and not self.system.network_faults:
+                raise ValueError(f"events[{i}] ({event.action}) needs system.network_faults: true")
         self.events.sort(key=lambda e: e.at_seconds)
         return self
 

@@ -8,6 +8,7 @@ from typing import Literal, Protocol
 
 Which = Literal["random", "oldest", "newest"]
 Target = Literal["worker", "redis"]
+NetworkTarget = Literal["api", "worker", "workers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,3 +58,10 @@ class Backend(Protocol):
     def pause(self, target: Target, which: Which) -> Affected | None: ...
     def resume(self, target: Target) -> list[Affected]: ...
     def restart_redis(self, crash: bool) -> Affected: ...
+
+    # Network faults (system.network_faults): the Toxiproxy API and each process's proxy.
+    @property
+    def toxiproxy_url(self) -> str | None: ...
+    def network_proxies(self, target: NetworkTarget, which: Which) -> list[tuple[Affected, str]]:
+        """(process, name of the proxy of its Redis connection) for each process hit."""
+        ...

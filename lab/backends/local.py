@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 import redis
 
-from lab.backends.base import Affected, ScrapeTarget, Target, Which
+from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.scenario import Scenario
+from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
 from system.prometheus import API_JOB, WORKER_JOB
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
@@ -40,6 +41,7 @@ class _Worker:
     proc: TaskqProcess
     metrics_port: int
     paused: bool = False
+    proxy: str = ""  # its Redis connection's proxy (network_faults), else ""
     started: float = field(default_factory=time.monotonic)
 
 
@@ -77,6 +79,8 @@ class LocalBackend:
         # Each worker's prometheus_client multiprocess files: here rather than in /tmp,
         # where a SIGKILLed worker would leave them.
         self._metrics_dirs = run_dir / "worker-metrics"
+        self._toxiproxy: ToxiproxyServer | None = None
+        self._proxies: ToxiproxyClient | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -85,11 +89,15 @@ class LocalBackend:
         with_prometheus = wanted(self.scenario.system.prometheus)  # fails before starting
         try:
             self._start_redis()
+            if self.scenario.system.network_faults:
+                self._toxiproxy = ToxiproxyServer(seed=f"{self.scenario.seed}-network").start()
+                self._proxies = ToxiproxyClient(self._toxiproxy.url)
             self._api_port = free_port()
             args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning",
                     *self._imports]  # fmt: skip
+            api_redis = self._redis_url_for("redis-api")
             self._api = TaskqProcess(
-                self.redis_url, args, env=self._env, log_path=self.logs / "api.log", command="api"
+                api_redis, args, env=self._env, log_path=self.logs / "api.log", command="api"
             )
             for _ in range(self.scenario.system.workers):
                 self.spawn_worker()
@@ -158,6 +166,12 @@ class LocalBackend:
         if self._api is not None:
             self._api.stop(STOP_TIMEOUT_SECONDS)
             self._api = None
+        if self._proxies is not None:
+            self._proxies.close()
+            self._proxies = None
+        if self._toxiproxy is not None:
+            self._toxiproxy.stop()
+            self._toxiproxy = None
         if self._redis is not None:
             self._redis.stop()
             self._redis = None
@@ -205,6 +219,14 @@ class LocalBackend:
 
     # ---- operations ------------------------------------------------------------------
 
+    def _redis_url_for(self, proxy: str) -> str:
+        """Redis as one process sees it: through its own proxy when network faults are on."""
+        if self._proxies is None:
+            return self.redis_url
+        upstream = self.redis_url.split("//", 1)[1].split("/", 1)[0]
+        listen = self._proxies.create_proxy(proxy, upstream)["listen"]
+        return f"redis://{listen}/0"
+
     def spawn_worker(self) -> Affected:
         self._spawned += 1
         name = f"worker-{self._spawned}"
@@ -212,10 +234,29 @@ class LocalBackend:
         args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning",
                 "--metrics-port", str(port), *self._imports]  # fmt: skip
         env = {**self._env, MULTIPROCESS_DIR: str(self._metrics_dirs / name)}
-        proc = TaskqProcess(self.redis_url, args, env=env, log_path=self.logs / f"{name}.log")
-        self._workers.append(_Worker(name, proc, port))
+        proxy = f"redis-{name}" if self._proxies is not None else ""
+        redis_url = self._redis_url_for(proxy) if proxy else self.redis_url
+        proc = TaskqProcess(redis_url, args, env=env, log_path=self.logs / f"{name}.log")
+        self._workers.append(_Worker(name, proc, port, proxy=proxy))
         self._publish_workers()
         return Affected(name, proc.pid)
+
+    @property
+    def toxiproxy_url(self) -> str | None:
+        return self._toxiproxy.url if self._toxiproxy is not None else None
+
+    def network_proxies(self, target: NetworkTarget, which: Which) -> list[tuple[Affected, str]]:
+        if self._proxies is None:
+            return []
+        if target == "api":
+            assert self._api is not None
+            return [(Affected("api", self._api.pid), "redis-api")]
+        if target == "workers":
+            live = [w for w in self._workers if w.proc.alive()]
+        else:
+            one = self._pick(which)
+            live = [one] if one is not None else []
+        return [(Affected(w.name, w.proc.pid), w.proxy) for w in live]
 
     def _pick(self, which: Which, *, paused: bool | None = None) -> _Worker | None:
         live = [w for w in self._workers if w.proc.alive()]
