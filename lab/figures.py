@@ -38,6 +38,8 @@ def _shade(ax: Axes, events: pd.DataFrame) -> None:
         target = (
             str(e["detail"]).split("target=")[-1].split()[0] if "target=" in e["detail"] else ""
         )
+        if pd.notna(e.get("lifted_s")):  # a fault with a duration: shaded until lifted
+            ax.axvspan(end, e["lifted_s"], color="grey", alpha=0.2, lw=0)
         if e["action"] == "pause":
             paused_at[target] = end
         elif e["action"] == "resume" and target in paused_at:

@@ -1,0 +1,104 @@
+"""Network faults end to end: a shortened ``scenarios/partition.yaml`` through ``lab run``
+(real Redis, API, workers and proxies), its invariants read from the results folder; and
+the API cut off from Redis answering 503 with Retry-After within a second."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+import yaml
+
+from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from system.redis_server import free_port
+from system.supervisor import TaskqProcess
+from tests.lab.conftest import REPO, run_lab
+
+
+def test_partition_scenario_short(tmp_path: Path) -> None:
+    scenario = yaml.safe_load((REPO / "scenarios" / "partition.yaml").read_text())
+    scenario["system"]["lease_seconds"] = 1
+    scenario["load"]["duration_seconds"] = 8
+    scenario["events"][0] |= {"at_seconds": 2.5, "duration_seconds": 3}  # 3 x the lease
+    scenario["events"].append(
+        {"at_seconds": 1, "action": "latency", "target": "api", "ms": 50, "duration_seconds": 1}
+    )
+    scenario["report"] = {"metrics_interval_seconds": 0.5, "drain_timeout_seconds": 20}
+    path = tmp_path / "partition.yaml"
+    path.write_text(yaml.safe_dump(scenario))
+
+    done = run_lab("run", str(path), "--out", str(tmp_path / "out"), timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run_dir,) = list((tmp_path / "out").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    p = summary["partition"]
+    assert summary["lost"] == 0 and summary["accepted"] > 100
+    assert p["held_at_cut"] > 0  # it was cut off while holding tasks
+    assert p["redelivered"] > 0 and p["held_redelivered"] > 0
+    assert p["stale_completions_rejected"] > 0  # its late completions came, and were refused
+    assert p["results_from_cut_off_worker"] == 0
+    assert summary["duplicates"] <= summary["in_flight_at_partitions"]
+    assert all(c["passed"] for c in summary["checks"]), summary["checks"]
+
+    events = pd.read_csv(run_dir / "events.csv")
+    (cut,) = events[events["action"] == "partition"].to_dict("records")
+    assert cut["processes"] == "worker-1"  # which: oldest
+    assert cut["requested_s"] <= cut["effective_s"] < cut["lifted_s"]
+    assert cut["lifted_s"] - cut["effective_s"] == pytest.approx(3, abs=0.5)
+    (slow,) = events[events["action"] == "latency"].to_dict("records")
+    assert slow["processes"] == "api" and pd.isna(slow["note"])
+    assert slow["lifted_s"] - slow["effective_s"] == pytest.approx(1, abs=0.5)
+    tasks = pd.read_csv(run_dir / "tasks.csv")
+    during = tasks[(tasks["intended_s"] >= 1.1) & (tasks["intended_s"] < 1.9)]
+    assert (during["acked_s"] - during["sent_s"]).median() >= 0.05  # submits paid the latency
+    assert (tasks[tasks["submit"] == "accepted"]["state"] == "succeeded").all()
+
+
+@pytest.fixture
+def api_through_proxy(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, ToxiproxyClient]]:
+    with ToxiproxyServer(seed=1) as server:
+        client = ToxiproxyClient(server.url)
+        upstream = redis_url.split("//", 1)[1].split("/", 1)[0]
+        listen = client.create_proxy("redis-api", upstream)["listen"]
+        port = free_port()
+        api = TaskqProcess(
+            f"redis://{listen}/0",
+            ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+            log_path=tmp_path / "api.log",
+            command="api",
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert api.alive() and time.monotonic() < deadline, "the API did not start"
+                time.sleep(0.05)
+            yield url, client
+        finally:
+            api.stop(10)
+            client.close()
+
+
+def test_api_cut_off_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyClient]) -> None:
+    url, proxies = api_through_proxy
+    task = {"task_type": "echo", "payload": {"n": 1}, "queue": "toxi"}
+    assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
+    proxies.set_enabled("redis-api", False)
+    for _ in range(3):
+        start = time.monotonic()
+        r = httpx.post(f"{url}/tasks/", json=task, timeout=5)
+        assert time.monotonic() - start < 1.0
+        assert r.status_code == 503 and int(r.headers["Retry-After"]) >= 1
+        assert r.headers["content-type"].startswith("application/problem+json")
+    proxies.set_enabled("redis-api", True)
+    assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
