@@ -102,3 +102,25 @@ def test_api_cut_off_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyCli
         assert r.headers["content-type"].startswith("application/problem+json")
     proxies.set_enabled("redis-api", True)
     assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
+
+
+def test_network_event_needs_network_faults() -> None:
+    from pydantic import ValidationError
+
+    from lab.scenario import Scenario
+
+    event = {"at_seconds": 1, "action": "partition", "duration_seconds": 2}
+    with pytest.raises(ValidationError, match=r"events\[0\] \(partition\) needs system.network"):
+        Scenario.model_validate({"name": "x", "events": [event]})
+    ok = Scenario.model_validate(
+        {"name": "x", "system": {"network_faults": True}, "events": [event]}
+    )
+    assert ok.events[0].action == "partition"
+    with pytest.raises(ValidationError, match="kb_per_second"):
+        Scenario.model_validate(
+            {
+                "name": "x",
+                "system": {"network_faults": True},
+                "events": [{"at_seconds": 1, "action": "bandwidth", "duration_seconds": 2}],
+            }
+        )

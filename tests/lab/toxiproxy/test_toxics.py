@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from lab.toxiproxy import ToxiproxyClient
+from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
 from tests.lab.toxiproxy.conftest import connect, recv_exactly
 
 
@@ -111,3 +111,23 @@ def test_partition_cuts_a_redis_client_and_heals(
     assert time.monotonic() - start >= 0.1
     r.delete(key)
     r.close()
+
+
+def _slow_pattern(seed: int, echo_address: str) -> list[bool]:
+    """Which of 10 connections a toxicity-0.5 latency toxic hits, on a fresh server."""
+    with ToxiproxyServer(seed=seed) as server:
+        c = ToxiproxyClient(server.url)
+        listen = _proxy(c, echo_address)
+        c.add_toxic("echo", "latency", {"latency": 60}, toxicity=0.5)
+        pattern = []
+        for _ in range(10):
+            with connect(listen) as sock:
+                pattern.append(_round_trip(sock) >= 0.05)
+        c.close()
+    return pattern
+
+
+def test_toxicity_is_rolled_per_connection_from_the_seed(echo_address: str) -> None:
+    first = _slow_pattern(5, echo_address)
+    assert 0 < sum(first) < 10  # some connections hit, some spared
+    assert _slow_pattern(5, echo_address) == first  # the same seed, the same connections
