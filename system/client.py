@@ -32,6 +32,20 @@ T = TypeVar("T")
 # one script call does not hold Redis for long (a few ms).
 BULK_CHUNK = 1000
 CANCEL_REASON = "cancelled by request"
+# A wait blocks in steps this long, well under any reply timeout in use (the API's 1 s,
+# redis-py's default 5 s, which the API's long polls get), so a wait longer than the
+# timeout is not taken for a dead connection.
+WAIT_STEP_MS = 500
+
+
+def _wait_steps(timeout_seconds: float) -> Iterable[int]:
+    """The XREAD block of each step (ms) until the deadline; at least one step."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        yield max(1, min(left_ms, WAIT_STEP_MS))
+        if left_ms <= WAIT_STEP_MS:
+            return
 
 
 def now_ms() -> int:
@@ -277,7 +291,9 @@ class Client(_Common):
             raise TaskNotFound(task_id)
         if state not in ("succeeded", "failed", "cancelled"):
             done = ops.keys_for_task(task_id).done(task_id)
-            self.redis.xread({done: "0-0"}, count=1, block=max(1, int(timeout_seconds * 1000)))
+            for block_ms in _wait_steps(timeout_seconds):
+                if self.redis.xread({done: "0-0"}, count=1, block=block_ms):
+                    break
         return self.get(task_id)
 
     def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
@@ -401,9 +417,9 @@ class AsyncClient(_Common):
             raise TaskNotFound(task_id)
         if state not in ("succeeded", "failed", "cancelled"):
             done = ops.keys_for_task(task_id).done(task_id)
-            await self.redis.xread(
-                {done: "0-0"}, count=1, block=max(1, int(timeout_seconds * 1000))
-            )
+            for block_ms in _wait_steps(timeout_seconds):
+                if await self.redis.xread({done: "0-0"}, count=1, block=block_ms):
+                    break
         return await self.get(task_id)
 
     async def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:

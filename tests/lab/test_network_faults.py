@@ -104,6 +104,22 @@ def test_api_cut_off_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyCli
     assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
 
 
+def test_api_blackholed_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyClient]) -> None:
+    """Packets dropped, connection open (a timeout toxic): no reply ever comes, and the API
+    still answers 503 within its 1 s reply timeout."""
+    url, proxies = api_through_proxy
+    task = {"task_type": "echo", "payload": {"n": 1}, "queue": "toxi"}
+    assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
+    proxies.add_toxic("redis-api", "timeout", {"timeout": 0}, stream="upstream")
+    for method, path in (("POST", "/tasks/"), ("GET", "/readyz")):
+        start = time.monotonic()
+        r = httpx.request(method, f"{url}{path}", json=task if method == "POST" else None)
+        assert time.monotonic() - start < 1.5, path
+        assert r.status_code == 503 and r.headers["Retry-After"], path
+    proxies.remove_toxic("redis-api", "timeout_upstream")
+    assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
+
+
 def test_network_event_needs_network_faults() -> None:
     from pydantic import ValidationError
 
