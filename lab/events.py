@@ -14,11 +14,15 @@ the workers it cuts off (and keeps their task ids in ``Timeline.cut_off``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from lab.backends import Backend
 from lab.dependency import Dependency
@@ -34,7 +38,7 @@ from lab.scenario import (
     Resume,
     ScaleWorkers,
 )
-from lab.toxiproxy import ToxiproxyClient
+from lab.toxiproxy import ToxiproxyClient, ToxiproxyError
 from system.client import AsyncClient
 from system.core.keys import queue_keys
 from system.core.submission import DEFAULT_QUEUE
@@ -169,7 +173,24 @@ class Timeline:
             rec.note = "no proxy to act on" if url else "system.network_faults is off"
             return False
         rec.processes = ",".join(a.process for a, _ in hit)
+        client = ToxiproxyClient(url)
+        undos: list[Callable[[], None]] = []
+
+        def lift() -> None:
+            for undo in undos:  # each one, even if another fails (its proxy is gone)
+                with contextlib.suppress(ToxiproxyError, httpx.HTTPError):
+                    undo()
+            client.close()
+
+        # Scheduled first: if applying fails half-way, what was applied is still undone.
+        self._lift_after(event.duration_seconds, lift, rec)
+        for _, proxy in hit:
+            apply, undo = fault(client, proxy, event)
+            await asyncio.to_thread(apply)
+            undos.append(undo)
         if isinstance(event, Partition) and event.target != "api":
+            # Read after the cut: a worker cut off can no longer claim or complete, so
+            # what Redis still leases to it is exactly what it held.
             ids = {w.pid: w.id for w in await self.client.workers()}
             held: dict[str, str] = {}
             for affected, _ in hit:
@@ -177,19 +198,6 @@ class Timeline:
                     held |= dict.fromkeys(await self._held_ids(worker_id), worker_id)
             self.cut_off |= held
             rec.in_flight = len(held)
-        client = ToxiproxyClient(url)
-        undos = []
-        for _, proxy in hit:
-            apply, undo = fault(client, proxy, event)
-            await asyncio.to_thread(apply)
-            undos.append(undo)
-
-        def lift() -> None:
-            for undo in undos:
-                undo()
-            client.close()
-
-        self._lift_after(event.duration_seconds, lift, rec)
         return True
 
     async def _registered_pids(self) -> set[int]:

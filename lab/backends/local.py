@@ -25,7 +25,7 @@ import redis
 from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.scenario import Scenario
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from lab.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from system.prometheus import API_JOB, WORKER_JOB
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
@@ -79,7 +79,7 @@ class LocalBackend:
         # Each worker's prometheus_client multiprocess files: here rather than in /tmp,
         # where a SIGKILLed worker would leave them.
         self._metrics_dirs = run_dir / "worker-metrics"
-        self._toxiproxy: ToxiproxyServer | None = None
+        self._toxiproxy: ToxiproxyProcess | None = None
         self._proxies: ToxiproxyClient | None = None
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -90,7 +90,9 @@ class LocalBackend:
         try:
             self._start_redis()
             if self.scenario.system.network_faults:
-                self._toxiproxy = ToxiproxyServer(seed=f"{self.scenario.seed}-network").start()
+                self._toxiproxy = ToxiproxyProcess(
+                    seed=f"{self.scenario.seed}-network", log_path=self.logs / "toxiproxy.log"
+                ).start()
                 self._proxies = ToxiproxyClient(self._toxiproxy.url)
             self._api_port = free_port()
             args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning",

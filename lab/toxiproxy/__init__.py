@@ -2,11 +2,11 @@
 
 ``toxics`` (toxic models and their effect on a stream), ``proxy`` (asyncio TCP proxy with a
 toxic chain per direction), ``server`` (Toxiproxy's HTTP API), ``runner`` (serve it from a
-background thread), ``client`` (what the lab's events call; speaks to a real Toxiproxy
-too). ``python -m lab.toxiproxy --port N`` serves it on its own.
+background thread or a child process), ``client`` (what the lab's events call; it speaks
+to a real Toxiproxy too). ``python -m lab.toxiproxy --port N`` serves it on its own.
 """
 
-from lab.toxiproxy.client import ToxiproxyClient
-from lab.toxiproxy.runner import ToxiproxyServer
+from lab.toxiproxy.client import ToxiproxyClient, ToxiproxyError
+from lab.toxiproxy.runner import ToxiproxyProcess, ToxiproxyServer
 
-__all__ = ["ToxiproxyClient", "ToxiproxyServer"]
+__all__ = ["ToxiproxyClient", "ToxiproxyError", "ToxiproxyProcess", "ToxiproxyServer"]

@@ -33,7 +33,7 @@ class _Server(socketserver.ThreadingTCPServer):
 @pytest.fixture(scope="module")
 def echo_address() -> Iterator[str]:
     server = _Server(("127.0.0.1", 0), _Echo)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"127.0.0.1:{server.server_address[1]}"
     server.shutdown()
