@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lab.scenario import CUT_OFF_ACTIONS
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 
@@ -133,7 +135,7 @@ def summarize(
     span = (last_end - first) if last_end is not None else None
     extra = int((accepted["attempts"] - 1).clip(lower=0).sum())
     kills = events[events["action"] == "kill_worker"] if len(events) else events
-    cuts = events[events["action"] == "partition"] if len(events) else events
+    cuts = events[events["action"].isin(CUT_OFF_ACTIONS)] if len(events) else events
     return {
         "offered": len(tasks),
         "submit": tasks["submit"].value_counts().to_dict(),

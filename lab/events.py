@@ -7,8 +7,8 @@ event was still taking effect) and ``effective`` (when it had happened: new work
 registered, a killed worker reaped, Redis answering again). An event with a duration
 also records ``lifted``, when it was undone. A kill also records
 ``in_flight``: the tasks the worker held when it died, read from the running set, which
-bounds the duplicate executions that kill can cause; a partition records the same for
-the workers it cuts off (and keeps their task ids in ``Timeline.cut_off``).
+bounds the duplicate executions that kill can cause; a partition or blackhole records
+the same for the workers it cuts off (and keeps their task ids in ``Timeline.cut_off``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from lab.backends import Backend
 from lab.dependency import Dependency
 from lab.network_faults import fault
 from lab.scenario import (
+    CUT_OFF_ACTIONS,
     DependencyDown,
     Event,
     KillWorker,
     NetworkEvent,
-    Partition,
     Pause,
     RestartRedis,
     Resume,
@@ -188,7 +188,7 @@ class Timeline:
             apply, undo = fault(client, proxy, event)
             await asyncio.to_thread(apply)
             undos.append(undo)
-        if isinstance(event, Partition) and event.target != "api":
+        if event.action in CUT_OFF_ACTIONS and event.target != "api":
             # Read after the cut: a worker cut off can no longer claim or complete, so
             # what Redis still leases to it is exactly what it held.
             ids = {w.pid: w.id for w in await self.client.workers()}

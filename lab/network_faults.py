@@ -1,11 +1,12 @@
 """Network events as Toxiproxy calls: what to apply to a process's Redis proxy, and how to
-undo it. Toxics act on the ``downstream`` (replies from Redis), where a client waits."""
+undo it. Toxics act on the ``downstream`` (replies from Redis), where a client waits,
+except a blackhole, which swallows the requests."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.scenario import Bandwidth, Jitter, Latency, NetworkEvent, Partition, Reset
+from lab.scenario import Bandwidth, Blackhole, Jitter, Latency, NetworkEvent, Partition, Reset
 from lab.toxiproxy import ToxiproxyClient
 
 Action = Callable[[], None]
@@ -26,6 +27,13 @@ def fault(client: ToxiproxyClient, proxy: str, event: NetworkEvent) -> tuple[Act
             kind, attributes = "bandwidth", {"rate": event.kb_per_second}
         case Reset():
             kind, attributes = "reset_peer", {"timeout": 0}
+        case Blackhole():  # on the requests: Redis never sees them, so nothing is applied
+            return (
+                lambda: _ignore(
+                    client.add_toxic(proxy, "timeout", {"timeout": 0}, name=name, stream="upstream")
+                ),
+                lambda: client.remove_toxic(proxy, name),
+            )
     return (
         lambda: _ignore(client.add_toxic(proxy, kind, attributes, name=name)),
         lambda: client.remove_toxic(proxy, name),

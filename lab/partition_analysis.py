@@ -1,6 +1,6 @@
-"""What a run with a worker ``partition`` shows about leases and fencing.
+"""What a run with a worker ``partition`` (or ``blackhole``) shows about leases and fencing.
 
-The fault window is from the first partition's effect to its lift. From the task table,
+The fault window is from the first cut's effect to its lift. From the task table,
 the tasks the cut-off worker held at the cut (``Timeline.cut_off``) and the queue's
 counters:
 
@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from lab.checks import CheckResult
-from lab.scenario import PartitionCheck
+from lab.scenario import CUT_OFF_ACTIONS, PartitionCheck
 
 
 def _per_second(finished: pd.Series[float], start: float, end: float) -> float | None:
@@ -35,8 +35,8 @@ def summarize(
     counters: dict[str, int],
     load_end_s: float,
 ) -> dict[str, Any] | None:
-    """None when the run had no partition that took effect and was lifted."""
-    cuts = events[events["action"] == "partition"] if len(events) else events
+    """None when the run had no cut that took effect and was lifted."""
+    cuts = events[events["action"].isin(CUT_OFF_ACTIONS)] if len(events) else events
     cuts = cuts.dropna(subset=["effective_s", "lifted_s"]) if len(cuts) else cuts
     if not len(cuts):
         return None

@@ -16,7 +16,7 @@ from lab import analysis, breaker_analysis, figures, partition_analysis, report
 from lab.checks import CheckResult, evaluate
 from lab.collect import task_rows
 from lab.runner import RawRun
-from lab.scenario import Scenario
+from lab.scenario import CUT_OFF_ACTIONS, Scenario
 from lab.scenario_file import dump_resolved
 
 EVENT_COLUMNS = [
@@ -96,7 +96,7 @@ def write_results(
             guarded.task_type, raw.t0,
         )  # fmt: skip
         checks += breaker_analysis.evaluate(guarded, summary["circuit_breaker"])
-    if any(e.action == "partition" for e in scenario.events):
+    if any(e.action in CUT_OFF_ACTIONS for e in scenario.events):
         summary["partition"] = partition_analysis.summarize(
             tasks, events, raw.cut_off, raw.counters, load_end_s
         )

@@ -255,7 +255,12 @@ class Reset(_NetworkEvent):
     action: Literal["reset"]  # every connection reset (TCP RST), new ones too
 
 
-NetworkEvent = Latency | Jitter | Bandwidth | Partition | Reset
+class Blackhole(_NetworkEvent):
+    action: Literal["blackhole"]  # requests swallowed, connections left open: no reply
+
+
+NetworkEvent = Latency | Jitter | Bandwidth | Partition | Reset | Blackhole
+CUT_OFF_ACTIONS = ("partition", "blackhole")  # the process cannot reach Redis at all
 
 Event = Annotated[
     ScaleWorkers
@@ -268,7 +273,8 @@ Event = Annotated[
     | Jitter
     | Bandwidth
     | Partition
-    | Reset,
+    | Reset
+    | Blackhole,
     Field(discriminator="action"),
 ]
 
