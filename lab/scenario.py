@@ -389,6 +389,14 @@ class Scenario(_Model):
         return self
 
     @model_validator(mode="after")
+    def _partition_check_needs_a_cut(self) -> Scenario:
+        if self.checks.partition is not None and not any(
+            e.action in CUT_OFF_ACTIONS for e in self.events
+        ):
+            raise ValueError("checks.partition needs a partition or blackhole event")
+        return self
+
+    @model_validator(mode="after")
     def _autoscale_check_needs_autoscaler(self) -> Scenario:
         if self.checks.autoscale is not None and self.system.autoscale is None:
             raise ValueError("checks.autoscale needs system.autoscale (an autoscaled run)")

@@ -141,3 +141,5 @@ def test_network_event_needs_network_faults() -> None:
                 "events": [{"at_seconds": 1, "action": "bandwidth", "duration_seconds": 2}],
             }
         )
+    with pytest.raises(ValidationError, match=r"checks\.partition needs a partition"):
+        Scenario.model_validate({"name": "x", "checks": {"partition": {}}})
