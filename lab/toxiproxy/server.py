@@ -1,10 +1,11 @@
 """Toxiproxy's HTTP API (2.x) over a collection of proxies, as a Starlette app.
 
 Routes, bodies and status codes follow Toxiproxy's ``api.go``: proxies are created with
-201, deleted with 204, updated by POST or PATCH; toxics are created and updated with 200
-and deleted with 204; ``/reset`` enables every proxy and removes every toxic (204);
-errors are ``{"error": <text>, "status": <code>}`` with 400 (bad body, missing field,
-invalid toxic type or stream), 404 (proxy / toxic not found) and 409 (already exists).
+201 (one, or a list with ``/populate``), deleted with 204, updated by POST or PATCH;
+toxics are created and updated with 200 and deleted with 204; ``/reset`` enables every
+proxy and removes every toxic (204); errors are ``{"error": <text>, "status": <code>}``
+with 400 (bad body, missing field, invalid toxic type or stream), 404 (proxy / toxic not
+found) and 409 (already exists).
 The app runs on the same event loop as the proxies, so no state is shared across threads.
 """
 
@@ -51,6 +52,23 @@ class ProxyCollection:
         self.proxies[name] = proxy
         return proxy
 
+    async def populate(self, body: Any) -> list[Proxy]:
+        """Create each proxy of the list; one that exists with another listen or upstream
+        is replaced, an identical one kept (toxics and all)."""
+        if not isinstance(body, list):
+            raise ToxicError("bad request body: a list of proxies")
+        out = []
+        for item in body:
+            existing = self.proxies.get(item.get("name", "")) if isinstance(item, dict) else None
+            if existing is not None and (
+                existing.upstream != item.get("upstream")
+                or item.get("listen", existing.listen) != existing.listen
+            ):
+                await self.remove(existing.name)
+                existing = None
+            out.append(existing or await self.create(item))
+        return out
+
     async def remove(self, name: str) -> None:
         await self.get(name).stop()
         del self.proxies[name]
@@ -83,6 +101,10 @@ def create_app(collection: ProxyCollection) -> Starlette:
     async def proxy_create(request: Request) -> Response:
         proxy = await collection.create(await _body(request))
         return JSONResponse(proxy.to_json(), 201)
+
+    async def populate(request: Request) -> Response:
+        proxies = await collection.populate(await _body(request))
+        return JSONResponse({"proxies": [p.to_json() for p in proxies]}, 201)
 
     async def proxy_show(request: Request) -> Response:
         return JSONResponse(collection.get(request.path_params["proxy"]).to_json())
@@ -142,6 +164,7 @@ def create_app(collection: ProxyCollection) -> Starlette:
     routes = [
         Route("/proxies", proxy_index, methods=["GET"]),
         Route("/proxies", proxy_create, methods=["POST"]),
+        Route("/populate", populate, methods=["POST"]),
         Route("/proxies/{proxy}", proxy_show, methods=["GET"]),
         Route("/proxies/{proxy}", proxy_update, methods=["POST", "PATCH"]),
         Route("/proxies/{proxy}", proxy_delete, methods=["DELETE"]),

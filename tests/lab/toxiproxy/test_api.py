@@ -132,3 +132,20 @@ def test_reset_enables_and_clears(api: httpx.Client, echo_address: str) -> None:
     with socket.create_connection(("127.0.0.1", int(listen.rsplit(":", 1)[1])), 5) as s:
         s.sendall(b"ok")
         assert s.recv(10) == b"ok"
+
+
+def test_populate_creates_keeps_and_replaces(api: httpx.Client, echo_address: str) -> None:
+    first = api.post("/populate", json=[{"name": "a", "upstream": echo_address}])
+    assert first.status_code == 201
+    (a,) = first.json()["proxies"]
+    api.post("/proxies/a/toxics", json={"type": "latency"})
+    again = api.post(
+        "/populate",
+        json=[{"name": "a", "upstream": echo_address}, {"name": "b", "upstream": echo_address}],
+    ).json()["proxies"]
+    assert [p["name"] for p in again] == ["a", "b"]
+    assert again[0]["listen"] == a["listen"] and len(again[0]["toxics"]) == 1  # kept as it was
+    other = echo_address.rsplit(":", 1)[0] + ":1"
+    replaced = api.post("/populate", json=[{"name": "a", "upstream": other}]).json()["proxies"]
+    assert replaced[0]["upstream"] == other and replaced[0]["toxics"] == []
+    assert api.post("/populate", json={"name": "x"}).status_code == 400
