@@ -29,7 +29,7 @@ from lab.toxiproxy.toxics import (
 )
 
 CHUNK_BYTES = 32 * 1024
-TICK_SECONDS = 0.02  # how often an idle pump looks at timeout / reset_peer toxics
+TICK_SECONDS = 0.1  # how often an idle pump looks at timeout / reset_peer toxics (their precision)
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 
 
