@@ -4,17 +4,23 @@ the API cut off from Redis answering 503 with Retry-After within a second."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pandas as pd
 import pytest
+import redis
+import uvloop
 import yaml
 
 from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from system.client import AsyncClient
+from system.core import ops
 from system.redis_server import free_port
 from system.supervisor import TaskqProcess
 from tests.lab.conftest import REPO, run_lab
@@ -119,6 +125,38 @@ def test_api_blackholed_answers_503_fast(api_through_proxy: tuple[str, Toxiproxy
         assert r.status_code == 503 and r.headers["Retry-After"], path
     proxies.remove_toxic("redis-api", "timeout_upstream")
     assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
+
+
+def test_client_reports_a_reset_connection_as_a_connection_error(
+    redis_url: str, queue_name: str
+) -> None:
+    """On uvloop (what workers run), the first command after the peer reset an idle pooled
+    connection used to raise RuntimeError ("the handler is closed"), which killed workers;
+    it must be a redis ConnectionError, which they ride out, and the pool must recover."""
+    with ToxiproxyServer(seed=1) as server:
+        proxies = ToxiproxyClient(server.url)
+        upstream = redis_url.split("//", 1)[1].split("/", 1)[0]
+        listen = proxies.create_proxy("redis-worker", upstream)["listen"]
+
+        def claim() -> Any:
+            return ops.claim(queue_name, int(time.time() * 1000), 1000, 1, "w")
+
+        async def main() -> list[str]:
+            outcomes = []
+            async with AsyncClient(f"redis://{listen}/0") as client:
+                await client.run(claim())
+                proxies.add_toxic("redis-worker", "reset_peer", {"timeout": 0})
+                await asyncio.sleep(0.3)  # the loop sees the RST and closes the transport
+                for _ in range(2):
+                    with pytest.raises(redis.ConnectionError) as caught:
+                        await client.run(claim())
+                    outcomes.append(str(caught.value))
+                proxies.remove_toxic("redis-worker", "reset_peer_downstream")
+                assert await client.run(claim()) == []
+            return outcomes
+
+        assert len(uvloop.run(main())) == 2
+        proxies.close()
 
 
 def test_network_event_needs_network_faults() -> None:
