@@ -16,8 +16,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import redis
-
 from system.config import QueueSettings
 from system.core import ops
 from system.core.connection import check_redis, check_redis_async, connect, connect_async
@@ -384,16 +382,7 @@ class AsyncClient(_Common):
             await self.redis.aclose()
 
     async def run(self, call: Call[T]) -> T:
-        try:
-            reply = await self._scripts[call.script](keys=call.keys, args=call.args)
-        except RuntimeError as exc:
-            # uvloop refuses a write on a transport the peer reset ("the handler is
-            # closed"), and redis-py lets that through: it is a lost connection, which
-            # callers handle (a worker would otherwise die of it). The pool reconnects.
-            if "handler is closed" not in str(exc):
-                raise
-            raise redis.ConnectionError(f"connection reset: {exc}") from exc
-        return call.parse(reply)
+        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
 
     async def _remember_queues(self, queues: Iterable[str]) -> None:
         new = self._unknown_queues(queues)

@@ -38,7 +38,35 @@ def connect_async(url: str, **kwargs: Any) -> Any:
     plain, cluster = _split_cluster(url)
     if cluster:
         return redis.asyncio.cluster.RedisCluster.from_url(plain, decode_responses=True, **kwargs)
-    return redis.asyncio.Redis.from_url(plain, decode_responses=True, **kwargs)
+    client = redis.asyncio.Redis.from_url(plain, decode_responses=True, **kwargs)
+    pool = client.connection_pool
+    pool.connection_class = _reset_aware(pool.connection_class)  # TCP, TLS or unix socket
+    return client
+
+
+class _ResetAware:
+    """uvloop refuses a write on a transport the peer has reset ("the handler is closed")
+    with a RuntimeError, which redis-py lets through after dropping the connection. It is
+    a lost connection: raised as one, callers treat it as such (the API answers 503, a
+    worker rides it out instead of dying) and the client's retry takes a new connection."""
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        try:
+            await super().send_packed_command(command, check_health)  # type: ignore[misc]
+        except RuntimeError as exc:
+            if "handler is closed" not in str(exc):
+                raise
+            raise redis.ConnectionError(f"Connection reset by peer ({exc})") from exc
+
+
+_RESET_AWARE: dict[type, type] = {}
+
+
+def _reset_aware(connection_class: type) -> type:
+    if connection_class not in _RESET_AWARE:
+        name = f"ResetAware{connection_class.__name__}"
+        _RESET_AWARE[connection_class] = type(name, (_ResetAware, connection_class), {})
+    return _RESET_AWARE[connection_class]
 
 
 def _policies(info: dict[str, Any]) -> list[str]:

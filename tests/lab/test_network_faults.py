@@ -127,12 +127,27 @@ def test_api_blackholed_answers_503_fast(api_through_proxy: tuple[str, Toxiproxy
     assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
 
 
+def test_api_reset_answers_503_never_500(api_through_proxy: tuple[str, ToxiproxyClient]) -> None:
+    url, proxies = api_through_proxy
+    task = {"task_type": "echo", "payload": {"n": 1}, "queue": "toxi"}
+    task_id = httpx.post(f"{url}/tasks/", json=task, timeout=5).json()["id"]
+    assert httpx.get(f"{url}/tasks/{task_id}", timeout=5).status_code == 200
+    proxies.add_toxic("redis-api", "reset_peer", {"timeout": 0})
+    time.sleep(0.3)  # the API's loop sees the RST on its idle pooled connection
+    for method, path in (("GET", f"/tasks/{task_id}"), ("POST", "/tasks/"), ("GET", "/queues")):
+        r = httpx.request(method, f"{url}{path}", json=task if method == "POST" else None)
+        assert r.status_code == 503, (path, r.status_code, r.text)
+    proxies.remove_toxic("redis-api", "reset_peer_downstream")
+    assert httpx.get(f"{url}/tasks/{task_id}", timeout=5).status_code == 200
+
+
 def test_client_reports_a_reset_connection_as_a_connection_error(
     redis_url: str, queue_name: str
 ) -> None:
-    """On uvloop (what workers run), the first command after the peer reset an idle pooled
-    connection used to raise RuntimeError ("the handler is closed"), which killed workers;
-    it must be a redis ConnectionError, which they ride out, and the pool must recover."""
+    """On uvloop (what workers and the API run), the first command after the peer reset an
+    idle pooled connection used to raise RuntimeError ("the handler is closed"), which
+    killed workers; it must be a redis ConnectionError, which they ride out, and the pool
+    must recover."""
     with ToxiproxyServer(seed=1) as server:
         proxies = ToxiproxyClient(server.url)
         upstream = redis_url.split("//", 1)[1].split("/", 1)[0]
