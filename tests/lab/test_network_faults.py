@@ -21,7 +21,7 @@ import yaml
 from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
 from system.client import AsyncClient
 from system.core import ops
-from system.redis_server import free_port
+from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
 from tests.lab.conftest import REPO, run_lab
 
@@ -31,6 +31,7 @@ def test_partition_scenario_short(tmp_path: Path) -> None:
     # The scenario's 2 s lease (a shorter one expires under a loaded CI machine's
     # scheduling delays too), cut off for 2 x the lease instead of 3, 9 s of load.
     scenario["load"]["duration_seconds"] = 9
+    scenario["system"]["prometheus"] = "off"  # metrics are not under test: keep it short
     scenario["events"][0] |= {"at_seconds": 2, "duration_seconds": 4}
     scenario["events"].append(
         {"at_seconds": 1, "action": "latency", "target": "api", "ms": 50, "duration_seconds": 1}
@@ -66,17 +67,20 @@ def test_partition_scenario_short(tmp_path: Path) -> None:
     assert (tasks[tasks["submit"] == "accepted"]["state"] == "succeeded").all()
 
 
-@pytest.fixture
-def api_through_proxy(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, ToxiproxyClient]]:
+@pytest.fixture(scope="module")
+def _api_stack(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, ToxiproxyClient]]:
+    """One API whose Redis connection goes through the proxy ``redis-api``, for the module."""
     with ToxiproxyServer(seed=1) as server:
         client = ToxiproxyClient(server.url)
-        upstream = redis_url.split("//", 1)[1].split("/", 1)[0]
+        upstream = redis_server.url.split("//", 1)[1].split("/", 1)[0]
         listen = client.create_proxy("redis-api", upstream)["listen"]
         port = free_port()
         api = TaskqProcess(
             f"redis://{listen}/0",
             ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            log_path=tmp_path / "api.log",
+            log_path=tmp_path_factory.mktemp("api") / "api.log",
             command="api",
         )
         url = f"http://127.0.0.1:{port}"
@@ -94,6 +98,14 @@ def api_through_proxy(redis_url: str, tmp_path: Path) -> Iterator[tuple[str, Tox
         finally:
             api.stop(10)
             client.close()
+
+
+@pytest.fixture
+def api_through_proxy(
+    _api_stack: tuple[str, ToxiproxyClient],
+) -> Iterator[tuple[str, ToxiproxyClient]]:
+    yield _api_stack
+    _api_stack[1].reset()  # every proxy enabled again, every toxic gone
 
 
 def test_api_cut_off_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyClient]) -> None:
