@@ -1,5 +1,5 @@
 """The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
-``lab schema``.
+``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
 per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
@@ -82,6 +82,26 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
         click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
     click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
     sys.exit(0 if all(c.passed for c in checks) else 1)
+
+
+@main.command("report")
+@click.argument("folder", type=click.Path(path_type=Path, file_okay=False, exists=True))
+def report_(folder: Path) -> None:
+    """Regenerate summary, figures and report files of a run or sweep folder from its
+    stored raw data (no service needed)."""
+    from lab.results import derive
+    from lab.stored import NotAResultsFolder, Sweep, load
+
+    try:
+        stored = load(folder)
+    except NotAResultsFolder as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INVALID)
+    if isinstance(stored, Sweep):
+        click.echo("error: sweep folders are reported by lab.sweep_report (not yet)", err=True)
+        sys.exit(INVALID)
+    derive(folder)
+    click.echo(f"report: {folder / 'report.html'} (and report.md)")
 
 
 @main.command()

@@ -1,0 +1,160 @@
+"""Reading stored results back: a run folder or a sweep folder, as pandas tables.
+
+``load(path)`` is the entry point (also ``lab.results.load``)::
+
+    from lab.results import load
+    run = load("results/20260101-120000-quickstart")   # a Run
+    run.tasks, run.events, run.metrics, run.summary, run.scenario
+    sweep = load("results/20260101-130000-scaling_sweep")  # a Sweep
+    sweep.aggregate, sweep.cells, sweep.summary, sweep.run(sweep.cells["folder"][0])
+
+The raw files of a run (written once, by ``lab run``) are ``tasks.csv``, ``events.csv``,
+``metrics.csv``, ``dependency.csv`` (when the dependency was called), ``run.json`` (start
+time, end of the load, queue counters, breakers), ``environment.json`` and
+``scenario.resolved.yaml``. Everything else is derived from them (``lab report``).
+Empty text cells read back as ``""`` (not NaN), as the run wrote them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from lab.scenario import Scenario
+
+RUN_FILE, SWEEP_FILE = "run.json", "sweep.json"
+TEXT_COLUMNS = {
+    "tasks.csv": ("task_id", "task_type", "submit", "state", "worker", "error"),
+    "events.csv": ("action", "detail", "processes", "note"),
+    "metrics.csv": ("metric", "labels"),
+}
+
+
+class NotAResultsFolder(ValueError):
+    """The path holds neither a run (run.json) nor a sweep (sweep.json)."""
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """One stored table, text columns as strings with ``""`` for empty."""
+    text = TEXT_COLUMNS.get(path.name, ())
+    frame = pd.read_csv(path, dtype={c: str for c in text})
+    for col in text:
+        if col in frame:
+            frame[col] = frame[col].fillna("")
+    return frame
+
+
+def read_scenario(folder: Path) -> Scenario:
+    data = yaml.safe_load((folder / "scenario.resolved.yaml").read_text())
+    return Scenario.model_validate(data)
+
+
+def _json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@dataclass
+class Run:
+    """One run's stored data. Times in the tables are seconds from the start of the load
+    (``metrics.time`` is epoch seconds; ``meta["t0"]`` is the start)."""
+
+    path: Path
+    scenario: Scenario
+    meta: dict[str, Any]  # run.json
+    tasks: pd.DataFrame
+    events: pd.DataFrame
+    metrics: pd.DataFrame
+    dependency: pd.DataFrame | None
+    environment: dict[str, Any]
+    summary: dict[str, Any] = field(default_factory=dict)  # {} before `lab report`
+
+    @property
+    def t0(self) -> float:
+        return float(self.meta["t0"])
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("run", self.path.name))
+
+
+def read_run(folder: Path) -> Run:
+    folder = Path(folder)
+    if not (folder / RUN_FILE).exists():
+        raise NotAResultsFolder(f"{folder}: no {RUN_FILE}; not a run folder written by lab run")
+    dependency = folder / "dependency.csv"
+    return Run(
+        path=folder,
+        scenario=read_scenario(folder),
+        meta=_json(folder / RUN_FILE),
+        tasks=read_table(folder / "tasks.csv"),
+        events=read_table(folder / "events.csv"),
+        metrics=read_table(folder / "metrics.csv"),
+        dependency=pd.read_csv(dependency) if dependency.exists() else None,
+        environment=_json(folder / "environment.json"),
+        summary=_json(folder / "summary.json"),
+    )
+
+
+@dataclass
+class Sweep:
+    """A sweep: ``cells`` has one row per run (parameters, repetition, folder, its
+    numbers); ``aggregate`` one row per cell and metric (n, mean, sd, 95 % CI)."""
+
+    path: Path
+    scenario: Scenario
+    meta: dict[str, Any]  # sweep.json: grid, repeat, runs
+    summary: dict[str, Any]  # summary.json of the sweep (USL fit ...), {} before report
+    cells: pd.DataFrame
+    aggregate: pd.DataFrame
+
+    def run(self, folder: str) -> Run:
+        """One repetition's run, by its folder name (a value of ``cells["folder"]``)."""
+        return read_run(self.path / "cells" / folder)
+
+    @cached_property
+    def runs(self) -> dict[str, Run]:
+        return {str(f): self.run(str(f)) for f in self.cells["folder"]}
+
+    @property
+    def parameters(self) -> list[str]:
+        return list(self.meta["grid"])
+
+
+def read_sweep(folder: Path) -> Sweep:
+    folder = Path(folder)
+    if not (folder / SWEEP_FILE).exists():
+        raise NotAResultsFolder(f"{folder}: no {SWEEP_FILE}; not a sweep folder")
+    cells, aggregate = folder / "cells.csv", folder / "aggregate.csv"
+    return Sweep(
+        path=folder,
+        scenario=read_scenario(folder),
+        meta=_json(folder / SWEEP_FILE),
+        summary=_json(folder / "summary.json"),
+        cells=pd.read_csv(cells) if cells.exists() else pd.DataFrame(),
+        aggregate=pd.read_csv(aggregate) if aggregate.exists() else pd.DataFrame(),
+    )
+
+
+def is_sweep(folder: Path) -> bool:
+    return (Path(folder) / SWEEP_FILE).exists()
+
+
+def load(path: str | Path) -> Run | Sweep:
+    """A run folder or a sweep folder, as tables (see the module docstring)."""
+    folder = Path(path)
+    if is_sweep(folder):
+        return read_sweep(folder)
+    if (folder / RUN_FILE).exists():
+        return read_run(folder)
+    raise NotAResultsFolder(
+        f"{folder}: neither a run ({RUN_FILE}) nor a sweep ({SWEEP_FILE}) results folder"
+    )

@@ -1,0 +1,82 @@
+"""Stored results: ``lab.results.load`` reads a run folder back, and ``lab report``
+regenerates every derived file of a copied folder from its raw data alone, with the
+same summary numbers."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.results import Run, load
+from lab.stored import NotAResultsFolder
+from tests.lab.conftest import run_lab
+
+KILL_RUN: dict[str, Any] = {
+    "name": "stored",
+    "seed": 5,
+    "system": {"workers": 2, "concurrency": 8, "lease_seconds": 1},
+    "load": {
+        "duration_seconds": 4,
+        "arrivals": {"kind": "constant", "rate_per_second": 30},
+        "mix": [{"task_type": "io", "payload": {"ms": 100}}],
+    },
+    "events": [
+        {"at_seconds": 1.5, "action": "kill_worker", "signal": "SIGKILL", "which": "oldest"},
+        {"at_seconds": 2, "action": "scale_workers", "workers": 2},
+    ],
+    "report": {"metrics_interval_seconds": 0.5},
+}
+DERIVED = ["summary.json", "report.md", "report.html", "figures"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("stored")
+    path = base / "scenario.yaml"
+    path.write_text(json.dumps(KILL_RUN))  # JSON is YAML
+    done = run_lab("run", str(path), "--out", str(base / "results"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    (folder,) = list((base / "results").iterdir())
+    return folder
+
+
+def test_load_reads_the_run_as_tables(run_dir: Path) -> None:
+    run = load(str(run_dir))
+    assert isinstance(run, Run)
+    assert run.scenario.name == "stored" and run.summary["run"] == run_dir.name
+    assert len(run.tasks) == run.summary["offered"] == 120
+    assert (run.tasks["state"] == "succeeded").sum() == run.summary["succeeded"]
+    # Text columns read back as text, empty as "" (not NaN).
+    assert run.tasks["error"].map(type).eq(str).all()
+    assert list(run.events["action"]) == ["kill_worker", "scale_workers"]
+    assert run.metrics["time"].min() > run.t0 - 5
+    assert run.environment["cpu_count"] >= 1
+
+
+def test_lab_report_regenerates_a_copied_folder(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    for name in DERIVED:
+        target = copy / name
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    done = run_lab("report", str(copy))
+    assert done.returncode == 0, done.stdout + done.stderr
+    original = json.loads((run_dir / "summary.json").read_text())
+    assert json.loads((copy / "summary.json").read_text()) == original
+    assert (copy / "report.md").read_text() == (run_dir / "report.md").read_text()
+    assert {p.name for p in (copy / "figures").iterdir()} == {
+        p.name for p in (run_dir / "figures").iterdir()
+    }
+    assert (copy / "report.html").stat().st_size > 10_000
+
+
+def test_report_of_a_folder_without_results_names_the_problem(tmp_path: Path) -> None:
+    done = run_lab("report", str(tmp_path))
+    assert done.returncode == 2
+    assert "neither a run" in done.stderr
+    with pytest.raises(NotAResultsFolder, match=str(tmp_path)):
+        load(tmp_path)
