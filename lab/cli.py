@@ -23,7 +23,12 @@ INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
 def _load(file: Path, overrides: tuple[str, ...]) -> Scenario:
     try:
-        return load_scenario(file, overrides)
+        scenario = load_scenario(file, overrides)
+        if scenario.sweep is not None:  # every cell must be valid before anything runs
+            from lab.sweep import expand
+
+            expand(scenario)
+        return scenario
     except ScenarioError as exc:
         for line in exc.errors:
             click.echo(f"error: {line}", err=True)
@@ -58,6 +63,8 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
 
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
+    if scenario.sweep is not None:
+        _sweep(scenario, run_dir)
     write_scenario(scenario, run_dir)
     click.echo(f"lab: running {scenario.name} -> {run_dir}")
     try:
@@ -98,10 +105,26 @@ def report_(folder: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(INVALID)
     if isinstance(stored, Sweep):
-        click.echo("error: sweep folders are reported by lab.sweep_report (not yet)", err=True)
-        sys.exit(INVALID)
-    derive(folder)
+        from lab.sweep_report import derive_sweep
+
+        derive_sweep(folder)
+    else:
+        derive(folder)
     click.echo(f"report: {folder / 'report.html'} (and report.md)")
+
+
+def _sweep(scenario: Scenario, sweep_dir: Path) -> None:
+    """Exit 0 when every run was done, RUN_FAILED when some failed."""
+    from lab.sweep import run_sweep
+
+    click.echo(f"lab: sweep {scenario.name} -> {sweep_dir}")
+    try:
+        failed = run_sweep(scenario, sweep_dir, click.echo)
+    except KeyboardInterrupt:
+        click.echo("lab: interrupted; every process was stopped", err=True)
+        sys.exit(INTERRUPTED)
+    click.echo(f"report: {sweep_dir / 'report.html'} (and report.md, aggregate.csv)")
+    sys.exit(RUN_FAILED if failed else 0)
 
 
 @main.command()

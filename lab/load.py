@@ -13,10 +13,12 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from lab.scenario import LoadConfig, Scenario
 from lab.schedule import Arrival, schedule
 from lab.senders import Refused, Sender
+from system.core.submission import DEFAULT_QUEUE
 
 CLOSED_LOOP_WAIT_SECONDS = 30.0
 
@@ -48,10 +50,19 @@ class LoadProgress:
     done: bool = False
 
 
+class QueueGate(Protocol):
+    """Holds the workers back while a backlog is submitted (``AsyncClient`` is one)."""
+
+    async def pause(self, queue: str) -> None: ...
+    async def resume(self, queue: str) -> None: ...
+
+
 @dataclass
 class LoadGenerator:
     scenario: Scenario
     sender: Sender
+    # Backlog mode: pause the queue while filling it, so the drain starts full.
+    gate: QueueGate | None = None
     progress: LoadProgress = field(default_factory=LoadProgress)
     submissions: list[Submission] = field(default_factory=list)
 
@@ -126,12 +137,17 @@ class LoadGenerator:
         return sub
 
     async def _backlog(self, t0: float) -> None:
-        """All tasks at once (batched), to measure how fast the system drains them."""
+        """All tasks at once (batched), to measure how fast the system drains them; with
+        a gate the queue is paused until the last one is acknowledged (pre-filled)."""
         arrivals = schedule(self.load, self.scenario.seed)
         self.progress.planned = len(arrivals)
         subs = [self._new(a, t0) for a in arrivals]
+        # Not before the load's start: times (and the capacity window) are measured from it.
+        await asyncio.sleep(max(0.0, t0 - time.time()))
         sent = time.time()
         self.progress.sent = len(subs)
+        if self.gate is not None:
+            await self.gate.pause(DEFAULT_QUEUE)
         try:
             ids = await self.sender.submit_many([self.load.mix[s.kind] for s in subs])
         except Exception as exc:
@@ -139,6 +155,9 @@ class LoadGenerator:
                 s.sent, s.status, s.error = sent, "error", f"{type(exc).__name__}: {exc}"
             self.progress.failed = len(subs)
             return
+        finally:
+            if self.gate is not None:
+                await self.gate.resume(DEFAULT_QUEUE)
         acked = time.time()
         for s, task_id in zip(subs, ids, strict=True):
             s.sent, s.acked, s.status, s.task_id = sent, acked, "accepted", task_id

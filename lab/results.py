@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import analysis, breaker_analysis, figures, partition_analysis, report
+from lab import analysis, breaker_analysis, capacity, figures, partition_analysis, report
 from lab.checks import CheckResult, evaluate
 from lab.collect import task_rows
 from lab.runner import RawRun
@@ -89,6 +89,7 @@ def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
         "drained": raw.drained,
         "counters": raw.counters,
         "breakers": raw.breakers,
+        "cut_off": raw.cut_off,
     }
     (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2, default=_json) + "\n")
 
@@ -126,6 +127,10 @@ def _summary(run: Run) -> tuple[dict[str, Any], list[CheckResult]]:
     )
     if scenario.system.autoscale is not None:
         summary["autoscale"] = analysis.workers_followed(workers, events, load_end_s)
+    if scenario.load.mode == "backlog":
+        summary["capacity"] = capacity.drain_capacity(
+            tasks, scenario.report.warmup_share, scenario.report.tail_share
+        )
     checks = evaluate(scenario.checks, summary)
     if scenario.checks.circuit_breaker is not None:
         guarded = scenario.checks.circuit_breaker
@@ -141,7 +146,7 @@ def _summary(run: Run) -> tuple[dict[str, Any], list[CheckResult]]:
         checks += breaker_analysis.evaluate(guarded, summary["circuit_breaker"])
     if any(e.action in CUT_OFF_ACTIONS for e in scenario.events):
         summary["partition"] = partition_analysis.summarize(
-            tasks, events, raw.cut_off, raw.counters, load_end_s
+            tasks, events, run.meta.get("cut_off", {}), counters, load_end_s
         )
         if scenario.checks.partition is not None:
             checks += partition_analysis.evaluate(scenario.checks.partition, summary["partition"])

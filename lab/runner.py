@@ -149,7 +149,7 @@ async def _drive(
     async with AsyncClient(backend.redis_url, queue_settings(scenario)) as client:
         await wait_for_workers(client, scenario.system.workers)
         sender = await create_sender(scenario, backend.api_url, backend.redis_url)
-        generator = LoadGenerator(scenario, sender)
+        generator = LoadGenerator(scenario, sender, gate=client)
         timeline = Timeline(backend, client, dependency)
         scraper = Scraper(
             backend,

@@ -367,6 +367,31 @@ class ReportConfig(_Model):
     runaway_backlog_tasks: int = Field(
         1000, gt=0, description="Stress: the queue depth that counts as running away."
     )
+    warmup_share: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="Backlog mode: the first completions (this share) are the warm-up, left "
+        "out of the capacity (saturation throughput).",
+    )
+    tail_share: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="Backlog mode: the last completions (this share, when fewer tasks than "
+        "slots are left) are left out of the capacity too.",
+    )
+
+
+class SweepConfig(_Model):
+    """A grid of runs: every combination of the values, each repeated ``repeat`` times."""
+
+    grid: dict[str, list[Any]] = Field(
+        min_length=1,
+        description="Dotted field path (as for --set) -> its values, e.g. "
+        "system.workers: [1, 2, 4, 8] or load.mix.0.task_type: [io, cpu].",
+    )
+    repeat: int = Field(1, ge=1, le=100, description="Runs per cell (seed + 0, 1, ...).")
 
 
 class Scenario(_Model):
@@ -379,6 +404,7 @@ class Scenario(_Model):
     events: list[Event] = Field(default_factory=list)
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
+    sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.sweep).")
 
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:

@@ -1,0 +1,164 @@
+"""Sweeps: a scenario with ``sweep:`` is a grid of cells, each run ``repeat`` times.
+
+A cell is one combination of the grid's values, applied to the scenario like ``--set``
+overrides; repetition r runs it with seed + r. Every run is an ordinary run folder::
+
+    results/<stamp>-<name>/          the sweep
+        scenario.resolved.yaml       the scenario with its sweep
+        sweep.json                   grid, repeat, and every run: folder, values, seed, status
+        cells/<values>-r<k>/         one run folder per cell and repetition
+        cells.csv aggregate.csv summary.json report.md report.html figures/   (derived)
+
+Every cell is validated before anything runs, so a bad value fails at once, naming the
+grid entry and the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from lab.scenario import Scenario
+from lab.scenario_file import ScenarioError, apply_override
+from lab.stored import SWEEP_FILE
+
+FORBIDDEN_KEYS = ("name", "sweep", "seed")
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    values: dict[str, Any]  # grid path -> value
+    repetition: int  # 0-based
+    scenario: Scenario  # the scenario of this run (no sweep)
+
+    @property
+    def folder(self) -> str:
+        return cell_folder(self.values, self.repetition)
+
+
+def _short(key: str, keys: list[str]) -> str:
+    """The last part of a dotted path, unless two grid keys share it."""
+    last = key.rsplit(".", 1)[-1]
+    return last if sum(k.rsplit(".", 1)[-1] == last for k in keys) == 1 else key
+
+
+def cell_folder(values: dict[str, Any], repetition: int) -> str:
+    keys = list(values)
+    parts = [f"{_short(k, keys)}={values[k]}" for k in keys]
+    name = "_".join(parts) + f"_r{repetition + 1}"
+    return re.sub(r"[^A-Za-z0-9_.=-]", "-", name)
+
+
+def expand(scenario: Scenario) -> list[Cell]:
+    """Every run of the sweep, validated; ``ScenarioError`` names each bad value."""
+    if scenario.sweep is None:
+        raise ScenarioError([f"{scenario.name}: the scenario has no sweep"])
+    grid = scenario.sweep.grid
+    errors = [
+        f"sweep.grid.{key}: cannot be swept (it names the run)"
+        for key in grid
+        if key.split(".")[0] in FORBIDDEN_KEYS
+    ]
+    errors += [f"sweep.grid.{key}: needs at least one value" for key, v in grid.items() if not v]
+    if errors:
+        raise ScenarioError(errors)
+    base = scenario.model_dump(mode="json", exclude={"sweep"})
+    cells: list[Cell] = []
+    for combo in itertools.product(*grid.values()):
+        values = dict(zip(grid, combo, strict=True))
+        data = copy.deepcopy(base)
+        try:
+            for key, value in values.items():
+                apply_override(data, [int(p) if p.isdigit() else p for p in key.split(".")], value)
+            cell = Scenario.model_validate(data)
+        except ScenarioError as exc:
+            errors += [f"sweep.grid ({_show(values)}): {e}" for e in exc.errors]
+            continue
+        except ValidationError as exc:
+            errors += [
+                f"sweep.grid ({_show(values)}): {'.'.join(map(str, e['loc']))}: {e['msg']}"
+                for e in exc.errors()
+            ]
+            continue
+        for r in range(scenario.sweep.repeat):
+            cells.append(Cell(values, r, cell.model_copy(update={"seed": scenario.seed + r})))
+    if errors:
+        raise ScenarioError(errors)
+    return cells
+
+
+def _show(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in values.items())
+
+
+def write_plan(scenario: Scenario, cells: list[Cell], sweep_dir: Path) -> dict[str, Any]:
+    assert scenario.sweep is not None
+    plan: dict[str, Any] = {
+        "sweep": sweep_dir.name,
+        "grid": scenario.sweep.grid,
+        "repeat": scenario.sweep.repeat,
+        "runs": [
+            {
+                "folder": c.folder,
+                "values": c.values,
+                "repetition": c.repetition + 1,
+                "seed": c.scenario.seed,
+                "status": "planned",
+            }
+            for c in cells
+        ],
+    }
+    save_plan(plan, sweep_dir)
+    return plan
+
+
+def save_plan(plan: dict[str, Any], sweep_dir: Path) -> None:
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(plan, indent=2) + "\n")
+
+
+def run_sweep(scenario: Scenario, sweep_dir: Path, echo: Callable[[str], None]) -> int:
+    """Run every cell in turn (a cell that fails is recorded and the sweep goes on);
+    then derive the sweep's tables and report. Returns the number of failed runs."""
+    from lab.results import write_results, write_scenario
+    from lab.runner import execute
+    from lab.sweep_report import derive_sweep
+
+    cells = expand(scenario)
+    write_scenario(scenario, sweep_dir)
+    plan = write_plan(scenario, cells, sweep_dir)
+    failed = 0
+    for i, (cell, entry) in enumerate(zip(cells, plan["runs"], strict=True), 1):
+        run_dir = sweep_dir / "cells" / cell.folder
+        run_dir.mkdir(parents=True)
+        write_scenario(cell.scenario, run_dir)
+        echo(f"lab: sweep run {i}/{len(cells)}: {cell.folder}")
+        try:
+            raw = execute(cell.scenario, run_dir)
+        except KeyboardInterrupt:
+            entry["status"] = "interrupted"
+            save_plan(plan, sweep_dir)
+            raise
+        except Exception as exc:
+            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            failed += 1
+            echo(f"lab: the run failed: {entry['error']} (logs: {run_dir / 'logs'})")
+        else:
+            summary, _ = write_results(cell.scenario, raw, run_dir)
+            entry["status"] = "done"
+            echo(f"  throughput {summary['throughput_per_second']} tasks/s{_capacity(summary)}")
+        save_plan(plan, sweep_dir)
+    derive_sweep(sweep_dir, runs_too=False)
+    return failed
+
+
+def _capacity(summary: dict[str, Any]) -> str:
+    cap = summary.get("capacity")
+    return f", capacity {cap['per_second']} tasks/s" if cap else ""
