@@ -58,7 +58,7 @@ def test_a_bad_grid_value_is_an_error_naming_the_field() -> None:
     text = "\n".join(exc.value.errors)
     assert "system.workers=-3" in text and "greater than or equal to 0" in text
     assert "system.concurency" in text and "Extra inputs are not permitted" in text
-    with pytest.raises(ScenarioError, match="sweep.grid.seed: cannot be swept"):
+    with pytest.raises(ScenarioError, match=r"sweep\.grid\.seed: cannot be swept"):
         expand(Scenario.model_validate({**BASE, "sweep": {"grid": {"seed": [1, 2]}}}))
 
 
@@ -69,7 +69,7 @@ def test_aggregate_gives_the_t_interval_per_cell_and_metric() -> None:
             {"system.workers": w, "throughput_per_second": 100 * w + rng.normal(0, 5)}
             for w in (1, 2)
             for _ in range(4)
-        ]  # fmt: skip
+        ]
     )
     for metric in ("capacity_per_second", "latency_p50_s", "latency_p99_s", "drain_seconds",
                    "succeeded", "lost", "duplicates"):  # fmt: skip
