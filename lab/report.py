@@ -112,6 +112,31 @@ def blocks(
                 f"{s['offered_per_second']:.1f} tasks/s offered: {s['reason']}."
             )
         )
+    if summary.get("capacity"):
+        c = summary["capacity"]
+        out.append(
+            Para(
+                f"Capacity (backlog drain, warm-up and tail left out): {c['per_second']} "
+                f"tasks/s over {c['from_s']}-{c['to_s']} s ({c['tasks_counted']} tasks)."
+            )
+        )
+    if summary.get("recovery"):
+        out += [
+            Heading("Recovery (per fault)"),
+            TableBlock(
+                ["fault", "start s", "end s", "before /s", "noticed after s",
+                 "recovered after s", "peak backlog", "extra p50 s", "extra p99 s"],
+                [[r["action"], r["start_s"], r["end_s"], r["throughput_before_per_second"],
+                  r["noticed_after_s"], r["recovered_after_s"], r["peak_backlog_tasks"],
+                  r["latency_p50_extra_s"], r["latency_p99_extra_s"]]
+                 for r in summary["recovery"]],
+            ),
+            Para(
+                "Recovered: throughput per window back within 10 % of before the fault "
+                "(0: it never dipped; - : not before the load ended). Noticed: the first "
+                "redelivered or failed task, or failed dependency call (lab.recovery)."
+            ),
+        ]  # fmt: skip
     if summary.get("circuit_breaker"):
         cb = summary["circuit_breaker"]
         out += [

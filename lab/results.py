@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab import analysis, breaker_analysis, capacity, figures, partition_analysis, report
+from lab import analysis, breaker_analysis, capacity, figures, partition_analysis, recovery, report
 from lab.checks import CheckResult, evaluate
 from lab.collect import task_rows
 from lab.runner import RawRun
@@ -127,6 +127,11 @@ def _summary(run: Run) -> tuple[dict[str, Any], list[CheckResult]]:
     )
     if scenario.system.autoscale is not None:
         summary["autoscale"] = analysis.workers_followed(workers, events, load_end_s)
+    faults = recovery.recovery(
+        tasks, events, depth, load_end_s, scenario.report.window_seconds, run.dependency
+    )
+    if faults:
+        summary["recovery"] = faults
     if scenario.load.mode == "backlog":
         summary["capacity"] = capacity.drain_capacity(
             tasks, scenario.report.warmup_share, scenario.report.tail_share
