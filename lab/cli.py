@@ -127,6 +127,36 @@ def _sweep(scenario: Scenario, sweep_dir: Path) -> None:
     sys.exit(RUN_FAILED if failed else 0)
 
 
+@main.command("compare")
+@click.argument(
+    "folders",
+    nargs=-1,
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Where to write the comparison [default: results/compare-<timestamp>].",
+)
+def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
+    """Runs and sweeps side by side: one table and overlaid figures."""
+    from datetime import datetime
+
+    from lab.compare import compare
+    from lab.stored import NotAResultsFolder
+
+    out = out or Path("results") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
+    try:
+        table = compare(list(folders), out)
+    except NotAResultsFolder as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(INVALID)
+    click.echo(table.to_string(index=False, max_colwidth=40))
+    click.echo(f"report: {out / 'report.html'} (and report.md, compare.csv)")
+
+
 @main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from lab.results import Run, load
@@ -80,3 +81,28 @@ def test_report_of_a_folder_without_results_names_the_problem(tmp_path: Path) ->
     assert "neither a run" in done.stderr
     with pytest.raises(NotAResultsFolder, match=str(tmp_path)):
         load(tmp_path)
+
+
+def test_lab_compare_writes_one_table_and_overlaid_figures(run_dir: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    shutil.copytree(run_dir, other)
+    out = tmp_path / "cmp"
+    done = run_lab("compare", str(run_dir), str(other), "--out", str(out))
+    assert done.returncode == 0, done.stdout + done.stderr
+    table = pd.read_csv(out / "compare.csv")
+    assert list(table["label"]) == [run_dir.name, "other"]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert (table["throughput_per_second"] == summary["throughput_per_second"]).all()
+    assert (table["latency_p99_s"] == summary["latency_s"]["p99"]).all()
+    assert {p.name for p in (out / "figures").iterdir()} == {"throughput.png", "latency_cdf.png"}
+    assert "Comparison of 2 result folder(s)" in (out / "report.md").read_text()
+    assert run_lab("compare", str(tmp_path / "cmp")).returncode == 2  # not a results folder
+
+
+def test_recovery_of_the_kill_is_in_the_summary_and_report(run_dir: Path) -> None:
+    run = load(run_dir)
+    (kill,) = run.summary["recovery"]
+    assert kill["action"] == "kill_worker"
+    assert kill["start_s"] == pytest.approx(run.events["effective_s"].iloc[0], abs=1e-3)
+    assert kill["throughput_before_per_second"] > 0
+    assert "Recovery (per fault)" in (run_dir / "report.md").read_text()

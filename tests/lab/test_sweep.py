@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from lab import usl
+from lab.compare import compare
 from lab.results import Sweep, load
 from lab.scenario import Scenario
 from lab.scenario_file import ScenarioError
@@ -124,6 +125,10 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     assert "Sweep of scenario `tiny_sweep`" in (folder / "report.md").read_text()
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["runs_done"] == 4 and summary["scaling_metric"] == "capacity_per_second"
+    # lab compare takes a sweep: one table row per run, and its scaling curve.
+    table = compare([folder], tmp_path / "cmp")
+    assert len(table) == 4 and set(table["capacity_per_second"]) == set(cap["mean"])
+    assert (tmp_path / "cmp" / "figures" / "scaling.png").exists()
     # lab report on a copy without derived files gives the same tables.
     copy = tmp_path / "copy"
     shutil.copytree(folder, copy)
