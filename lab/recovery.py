@@ -6,9 +6,11 @@ dependency back, a paused process resumed); a kill or a Redis crash is instant.
 
 - **before**: completions per second over the ``baseline_seconds`` before the fault (at
   most since the last fault), the reference for "recovered".
-- **noticed**: the first sign in the data that the system reacted: a task redelivered
-  (attempts > 1, started after the fault: a reclaimed lease), a task that failed or
-  errored, or a failed call to the dependency. ``noticed_after_s`` = noticed - start.
+- **noticed**: the first sign in the data that the system reacted: the queue's
+  ``lease_expired`` counter rising (a lease reclaimed; as sampled, so to the sampling
+  interval), a submit refused or failed (Redis away: 503, or 429), or a failed call to
+  the dependency. ``noticed_after_s`` = noticed - start; None when nothing showed (a
+  killed worker that held no task). Handler failures are not signs: they happen anyway.
 - **recovered**: throughput per window (``window_seconds``, by finish time) is compared
   with 90 % of before. If it dipped below after the start, recovery is the start of the
   first later window back at or above it; if it never dipped, 0. None when it did not
@@ -61,17 +63,23 @@ def _fault_end(events: pd.DataFrame, i: int, start: float) -> float:
     return start
 
 
-def _noticed(tasks: pd.DataFrame, dependency: pd.DataFrame | None, start: float) -> float | None:
+def _noticed(
+    tasks: pd.DataFrame,
+    dependency: pd.DataFrame | None,
+    reclaimed: pd.Series[float] | None,
+    start: float,
+) -> float | None:
     signs: list[float] = []
-    redelivered = tasks[(tasks["attempts"] > 1) & (tasks["started_s"] >= start)]
-    if len(redelivered):
-        signs.append(float(redelivered["started_s"].min()))
-    failed = tasks[
-        (tasks["finished_s"] >= start)
-        & ((tasks["state"] == "failed") | (tasks["error"].fillna("") != ""))
-    ]
-    if len(failed):
-        signs.append(float(failed["finished_s"].min()))
+    if reclaimed is not None and len(reclaimed):
+        before = reclaimed[reclaimed.index < start]
+        level = float(before.iloc[-1]) if len(before) else 0.0
+        rose = reclaimed[(reclaimed.index >= start) & (reclaimed > level)]
+        if len(rose):
+            signs.append(float(rose.index[0]))
+    refused = tasks[(tasks["sent_s"] >= start) & (tasks["submit"] != "accepted")]
+    refused = pd.concat([refused, tasks[(tasks["sent_s"] >= start) & (tasks["refusals"] > 0)]])
+    if len(refused):
+        signs.append(float(refused["sent_s"].min()))
     if dependency is not None and len(dependency):
         bad = dependency[(dependency["time_s"] >= start) & (dependency["status"] != 200)]
         if len(bad):
@@ -103,8 +111,11 @@ def recovery(
     load_end_s: float,
     window_seconds: float = 1.0,
     dependency: pd.DataFrame | None = None,
+    reclaimed: pd.Series[float] | None = None,
     baseline_seconds: float = BASELINE_SECONDS,
 ) -> list[dict[str, Any]]:
+    """``depth``: queued tasks over time; ``reclaimed``: the lease_expired counter over
+    time (both from the lab sampler, see ``lab.analysis.lab_series``)."""
     """One dict per fault event (see the module docstring); [] without faults."""
     if not len(events):
         return []
@@ -120,7 +131,7 @@ def recovery(
         end = _fault_end(events, i, start)
         base_from = max(previous_end, start - baseline_seconds, 0.0)
         before = _rate(finished, base_from, start)
-        noticed = _noticed(tasks, dependency, start)
+        noticed = _noticed(tasks, dependency, reclaimed, start)
         back = _recovered(finished, start, before, window_seconds, load_end_s) if before else None
         # The fault's stretch: to recovery (or its lift), at least one window.
         until = max(start + (back or 0.0), end, start + window_seconds)

@@ -127,9 +127,13 @@ def _summary(run: Run) -> tuple[dict[str, Any], list[CheckResult]]:
     )
     if scenario.system.autoscale is not None:
         summary["autoscale"] = analysis.workers_followed(workers, events, load_end_s)
-    faults = recovery.recovery(
-        tasks, events, depth, load_end_s, scenario.report.window_seconds, run.dependency
+    reclaimed = analysis.lab_series(
+        metrics, "taskq_lab_queue_events_total", t0, "event=lease_expired"
     )
+    faults = recovery.recovery(
+        tasks, events, depth, load_end_s, scenario.report.window_seconds, run.dependency,
+        reclaimed,
+    )  # fmt: skip
     if faults:
         summary["recovery"] = faults
     if scenario.load.mode == "backlog":

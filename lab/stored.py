@@ -8,7 +8,8 @@
     sweep = load("results/20260101-130000-scaling_sweep")  # a Sweep
     sweep.aggregate, sweep.cells, sweep.summary, sweep.run(sweep.cells["folder"][0])
 
-The raw files of a run (written once, by ``lab run``) are ``tasks.csv``, ``events.csv``,
+The raw files of a run (written once, by ``lab run``; each table may be gzipped, as
+``tasks.csv.gz``) are ``tasks.csv``, ``events.csv``,
 ``metrics.csv``, ``dependency.csv`` (when the dependency was called), ``run.json`` (start
 time, end of the load, queue counters, breakers), ``environment.json`` and
 ``scenario.resolved.yaml``. Everything else is derived from them (``lab report``).
@@ -40,9 +41,18 @@ class NotAResultsFolder(ValueError):
     """The path holds neither a run (run.json) nor a sweep (sweep.json)."""
 
 
+def table_path(folder: Path, name: str) -> Path:
+    """``name``, or its gzipped form ``name.gz`` (archived and example results)."""
+    plain = folder / name
+    return (
+        plain if plain.exists() or not (folder / f"{name}.gz").exists() else folder / f"{name}.gz"
+    )
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """One stored table, text columns as strings with ``""`` for empty."""
-    text = TEXT_COLUMNS.get(path.name, ())
+    """One stored table (``.csv`` or ``.csv.gz``), text columns as strings, ``""`` for
+    empty."""
+    text = TEXT_COLUMNS.get(path.name.removesuffix(".gz"), ())
     frame = pd.read_csv(path, dtype={c: str for c in text})
     for col in text:
         if col in frame:
@@ -90,14 +100,14 @@ def read_run(folder: Path) -> Run:
     folder = Path(folder)
     if not (folder / RUN_FILE).exists():
         raise NotAResultsFolder(f"{folder}: no {RUN_FILE}; not a run folder written by lab run")
-    dependency = folder / "dependency.csv"
+    dependency = table_path(folder, "dependency.csv")
     return Run(
         path=folder,
         scenario=read_scenario(folder),
         meta=_json(folder / RUN_FILE),
-        tasks=read_table(folder / "tasks.csv"),
-        events=read_table(folder / "events.csv"),
-        metrics=read_table(folder / "metrics.csv"),
+        tasks=read_table(table_path(folder, "tasks.csv")),
+        events=read_table(table_path(folder, "events.csv")),
+        metrics=read_table(table_path(folder, "metrics.csv")),
         dependency=pd.read_csv(dependency) if dependency.exists() else None,
         environment=_json(folder / "environment.json"),
         summary=_json(folder / "summary.json"),

@@ -38,6 +38,7 @@ def draw_scaling(
     rows = agg[agg["metric"] == metric]
     others = [p for p in params if p != x]
     groups = rows.groupby(others, sort=False) if others else [((), rows)]
+    top = 0.0
     for i, (key, group) in enumerate(groups):
         values = key if isinstance(key, tuple) else (key,)
         label = _label(dict(zip(others, values, strict=True))) or metric
@@ -55,11 +56,13 @@ def draw_scaling(
             ax.plot(
                 n, curve, "--", color=color, lw=1.2, label=f"USL fit (R²={fit['r_squared']:.3f})"
             )
-            ax.plot(n, fit["lambda"] * n, ":", color=color, lw=0.8, alpha=0.6)
+            ax.plot(n, fit["lambda"] * n, ":", color=color, lw=0.8, alpha=0.6,
+                    label="linear scaling (N x lambda)")  # fmt: skip
+        top = max(top, float((g["mean"] + half).max()))
     ax.set_xlabel(x)
     ax.set_ylabel(f"{metric} (mean, 95 % CI)")
     ax.set_title("Scaling" + (" with the Universal Scalability Law" if fits else ""))
-    ax.set_ylim(bottom=0)
+    ax.set_ylim(0, top * 1.4 if top > 0 else None)  # the linear line would dwarf the data
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     return _save(fig, out / "scaling.png")

@@ -33,6 +33,8 @@ def steady_tasks(gap: tuple[float, float] | None = None, duration: float = 20.0)
             "attempts": 1,
             "error": "",
             "acked_s": intended,
+            "sent_s": intended,
+            "refusals": 0,
         }
     )
 
@@ -53,12 +55,15 @@ def depth_series(gap: tuple[float, float]) -> pd.Series[float]:
 def test_a_stall_is_measured_from_its_start_to_the_recovered_window() -> None:
     gap = (8.0, 11.0)
     tasks = steady_tasks(gap)
-    tasks.loc[tasks["intended_s"].between(8.0, 8.2), "attempts"] = 2  # redelivered at once
-    events = pd.DataFrame([event("dependency_down", 8.0, lifted=11.0)])
-    (row,) = recovery(tasks, events, depth_series(gap), load_end_s=20.0)
-    assert row["action"] == "dependency_down" and (row["start_s"], row["end_s"]) == (8.0, 11.0)
+    tasks.loc[tasks["intended_s"].between(8.0, 8.2), "attempts"] = 2  # retried: not a sign
+    tasks.loc[tasks["intended_s"].between(8.0, 8.2), "error"] = "planned failure"
+    events = pd.DataFrame([event("kill_worker", 8.0)])
+    # The lease_expired counter, sampled every 0.5 s: 3 before (an earlier fault), 5 at 9.5.
+    reclaimed = pd.Series([3.0, 3.0, 3.0, 5.0, 5.0], index=[7.0, 8.5, 9.0, 9.5, 10.0])
+    (row,) = recovery(tasks, events, depth_series(gap), 20.0, reclaimed=reclaimed)
+    assert row["action"] == "kill_worker" and (row["start_s"], row["end_s"]) == (8.0, 8.0)
     assert row["throughput_before_per_second"] == pytest.approx(RATE, rel=0.02)
-    assert row["noticed_after_s"] == pytest.approx(0.0, abs=0.01)
+    assert row["noticed_after_s"] == pytest.approx(1.5)
     # Windows [8,9), [9,10), [10,11) are empty; [11,12) has the catch-up burst.
     assert row["recovered_after_s"] == pytest.approx(3.0)
     assert row["peak_backlog_tasks"] == pytest.approx(250, abs=1)
@@ -98,11 +103,16 @@ def test_pause_ends_at_its_resume_and_scaling_is_not_a_fault() -> None:
     assert [(r["action"], r["end_s"]) for r in rows] == [("pause", 9.5)]
 
 
-def test_failed_dependency_calls_are_noticed() -> None:
+def test_failed_dependency_calls_and_refused_submits_are_noticed() -> None:
     events = pd.DataFrame([event("dependency_down", 5.0, lifted=6.0)])
     calls = pd.DataFrame({"time_s": [4.0, 5.3, 5.6], "status": [200, 503, 503]})
     (row,) = recovery(steady_tasks(), events, pd.Series(dtype=float), 20.0, dependency=calls)
     assert row["noticed_after_s"] == pytest.approx(0.3)
+    tasks = steady_tasks()
+    tasks.loc[tasks["intended_s"].between(12.095, 12.105), "refusals"] = 1  # a 503 at 12.1
+    events = pd.DataFrame([event("restart_redis", 12.0)])
+    (row,) = recovery(tasks, events, pd.Series(dtype=float), 20.0)
+    assert row["noticed_after_s"] == pytest.approx(0.1, abs=1e-6)
 
 
 def test_drain_capacity_leaves_out_warm_up_and_tail() -> None:
