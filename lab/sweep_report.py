@@ -29,6 +29,7 @@ from lab.stored import SWEEP_FILE, read_scenario
 from lab.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
+UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 METRICS = {  # column of cells.csv -> where it is in a run's summary.json
     "capacity_per_second": ("capacity", "per_second"),
     "throughput_per_second": ("throughput_per_second",),
@@ -189,7 +190,10 @@ def _ci(row: pd.Series[Any]) -> str:
 def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
     def ci(name: str) -> str:
         low, high = fit.get(f"{name}_ci_low"), fit.get(f"{name}_ci_high")
-        return "-" if low is None or high is None else f"[{low:.4g}, {high:.4g}]"
+        if low is None or high is None:
+            return "-"
+        # κ's interval reaching 0 leaves the peak unbounded: say so, not 5e8.
+        return f"[{low:.4g}, inf)" if high > UNBOUNDED else f"[{low:.4g}, {high:.4g}]"
 
     return [
         ["λ (tasks/s of one worker)", fit["lambda"], ci("lambda")],
