@@ -163,7 +163,12 @@ def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
 def validate(file: Path, overrides: tuple[str, ...]) -> None:
     """Check a scenario file; print its errors with field and line."""
     scenario = _load(file, overrides)
-    click.echo(f"{file}: ok ({scenario.name}, {len(scenario.events)} events)")
+    runs = ""
+    if scenario.sweep is not None:
+        from lab.sweep import expand
+
+        runs = f", a sweep of {len(expand(scenario))} runs"
+    click.echo(f"{file}: ok ({scenario.name}, {len(scenario.events)} events{runs})")
 
 
 @main.command("list")

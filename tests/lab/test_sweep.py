@@ -63,6 +63,17 @@ def test_a_bad_grid_value_is_an_error_naming_the_field() -> None:
         expand(Scenario.model_validate({**BASE, "sweep": {"grid": {"seed": [1, 2]}}}))
 
 
+def test_lab_validate_counts_the_runs_and_names_a_bad_cell(
+    scenario_file: Callable[..., Path],
+) -> None:
+    done = run_lab("validate", str(scenario_file(BASE)))
+    assert done.returncode == 0 and "a sweep of 4 runs" in done.stdout, done.stderr
+    bad = {**BASE, "sweep": {"grid": {"system.workers": [1, "many"]}}}
+    done = run_lab("validate", str(scenario_file(bad, "bad.yaml")))
+    assert done.returncode == 2
+    assert "sweep.grid (system.workers='many'): system.workers:" in done.stderr
+
+
 def test_aggregate_gives_the_t_interval_per_cell_and_metric() -> None:
     rng = np.random.default_rng(3)
     cells = pd.DataFrame(
