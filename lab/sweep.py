@@ -16,6 +16,7 @@ grid entry and the field.
 from __future__ import annotations
 
 import copy
+import hashlib
 import itertools
 import json
 import re
@@ -31,6 +32,7 @@ from lab.scenario_file import ScenarioError, apply_override
 from lab.stored import SWEEP_FILE
 
 FORBIDDEN_KEYS = ("name", "sweep", "seed")
+MAX_FOLDER_CHARS = 80
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,10 +53,15 @@ def _short(key: str, keys: list[str]) -> str:
 
 
 def cell_folder(values: dict[str, Any], repetition: int) -> str:
+    """``workers=4_concurrency=8_r2``; a long value (a whole mix) is shortened to a
+    prefix and a hash, so that names stay readable and distinct."""
     keys = list(values)
     parts = [f"{_short(k, keys)}={values[k]}" for k in keys]
-    name = "_".join(parts) + f"_r{repetition + 1}"
-    return re.sub(r"[^A-Za-z0-9_.=-]", "-", name)
+    name = re.sub(r"[^A-Za-z0-9_.=-]", "-", "_".join(parts))
+    if len(name) > MAX_FOLDER_CHARS:
+        digest = hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+        name = f"{name[: MAX_FOLDER_CHARS - 11]}-{digest}"
+    return f"{name}_r{repetition + 1}"
 
 
 def expand(scenario: Scenario) -> list[Cell]:

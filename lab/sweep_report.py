@@ -58,7 +58,7 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
         summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
         rows.append(
             {
-                **entry["values"],
+                **{k: _scalar(v) for k, v in entry["values"].items()},
                 "repetition": entry["repetition"],
                 "seed": entry["seed"],
                 "folder": entry["folder"],
@@ -68,6 +68,11 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+def _scalar(value: Any) -> Any:
+    """Grid values as table cells: a list or mapping (a whole mix) becomes its JSON."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
 
 
 def aggregate(cells: pd.DataFrame, params: list[str]) -> pd.DataFrame:
@@ -123,7 +128,11 @@ def usl_fits(
         if points[WORKERS].nunique() < 3:
             fits.append({"group": label, "metric": metric, "error": "fewer than 3 worker counts"})
             continue
-        fit = usl.fit(points[WORKERS].tolist(), points[metric].tolist(), seed=seed)
+        try:
+            fit = usl.fit(points[WORKERS].tolist(), points[metric].tolist(), seed=seed)
+        except ValueError as exc:  # e.g. a cell with 0 workers
+            fits.append({"group": label, "metric": metric, "error": str(exc)})
+            continue
         entry: dict[str, Any] = {"group": label, "metric": metric}
         fits.append(
             entry
@@ -170,7 +179,7 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     x = x_parameter(cells, params)
     figures: list[Path] = []
-    if x is not None:
+    if x is not None and len(agg):  # nothing to draw when no run finished
         figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits))
     if any("lambda" in f for f in fits):
         figures.append(draw_residuals(folder / "figures", fits))

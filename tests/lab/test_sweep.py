@@ -15,12 +15,12 @@ import pytest
 
 from lab import usl
 from lab.compare import compare
-from lab.results import Sweep, load
+from lab.results import Sweep, load, write_scenario
 from lab.scenario import Scenario
 from lab.scenario_file import ScenarioError
 from lab.stats import estimate
-from lab.sweep import expand
-from lab.sweep_report import aggregate, usl_fits
+from lab.sweep import expand, save_plan, write_plan
+from lab.sweep_report import aggregate, cells_table, derive_sweep, usl_fits
 from tests.lab.conftest import run_lab
 
 BASE: dict[str, Any] = {
@@ -50,6 +50,35 @@ def test_expand_makes_every_combination_and_repetition() -> None:
     assert all(c.scenario.sweep is None for c in cells)
     assert len({c.folder for c in cells}) == len(cells)
     assert cells[0].folder == "workers=1_task_type=io_r1"
+
+
+def test_a_swept_mix_gives_short_distinct_folders_and_json_cells(tmp_path: Path) -> None:
+    mixes = [
+        [{"task_type": "io", "payload": {"ms": ms, "jitter_ms": 5}, "weight": 3}] * 3
+        for ms in (10, 20)
+    ]
+    cells = expand(Scenario.model_validate({**BASE, "sweep": {"grid": {"load.mix": mixes}}}))
+    folders = [c.folder for c in cells]
+    assert len(set(folders)) == 2 and all(len(f) <= 83 for f in folders)
+    assert [c.scenario.load.mix[0].payload["ms"] for c in cells] == [10, 20]
+    plan = {"runs": [{"folder": c.folder, "values": c.values, "repetition": 1, "seed": 4,
+                      "status": "failed"} for c in cells]}  # fmt: skip
+    table = cells_table(tmp_path, plan)
+    assert [json.loads(v)[0]["payload"]["ms"] for v in table["load.mix"]] == [10, 20]
+    assert aggregate(table, ["load.mix"]).empty  # no run finished: nothing to aggregate
+
+
+def test_a_sweep_whose_runs_all_failed_still_gets_a_report(tmp_path: Path) -> None:
+    scenario = Scenario.model_validate(BASE)
+    write_scenario(scenario, tmp_path)
+    plan = write_plan(scenario, expand(scenario), tmp_path)
+    for entry in plan["runs"]:
+        entry["status"] = "failed"
+    save_plan(plan, tmp_path)
+    summary = derive_sweep(tmp_path)
+    assert summary["runs_done"] == 0 and summary["runs"] == 4
+    assert "0 of 4 runs done" in (tmp_path / "report.md").read_text()
+    assert len(pd.read_csv(tmp_path / "cells.csv")) == 4
 
 
 def test_a_bad_grid_value_is_an_error_naming_the_field() -> None:
