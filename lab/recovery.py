@@ -11,14 +11,17 @@ dependency back, a paused process resumed); a kill or a Redis crash is instant.
   interval), a submit refused or failed (Redis away: 503, or 429), or a failed call to
   the dependency. ``noticed_after_s`` = noticed - start; None when nothing showed (a
   killed worker that held no task). Handler failures are not signs: they happen anyway.
-- **recovered**: throughput per window (``window_seconds``, by finish time) is compared
-  with 90 % of before. If it dipped below after the start, recovery is the start of the
-  first later window back at or above it; if it never dipped, 0. None when it did not
-  come back before the load ended.
+- **recovered**: every ``window_seconds`` after the start, the throughput over a trailing
+  window (by finish time; as wide as needed for ~200 completions at the rate before, so
+  that Poisson noise does not fake a dip) is compared with the rate before. A dip is
+  below 90 % of it and more than 3 Poisson standard deviations down; recovery is the
+  first later time it is back within 10 %; 0 when it never dipped; None when it did not
+  come back before the next fault or the end of the load.
 - **peak backlog**: the most tasks queued from the start to recovery (or the load's end).
-- **extra latency**: p50 and p99 latency of the tasks that arrived (intended time) during
-  the fault, from its start to recovery (at least one window), minus the same for the
-  tasks that arrived in the baseline.
+- **extra latency**: p50 and p99 latency of the tasks that *finished* in the fault's
+  stretch (from its start to the latest of recovery, its lift, one window after it was
+  noticed, one window), minus the same for the tasks that finished in the baseline. By
+  finish time, so a task the fault held (a killed worker's, redelivered later) counts.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ import pandas as pd
 
 FAULTS = ("kill_worker", "pause", "restart_redis", "dependency_down")
 RECOVERED_SHARE = 0.9  # within 10 % of the throughput before the fault
+MIN_TASKS_PER_WINDOW = 200
+DIP_SIGMAS = 3.0  # a dip is deeper than this many Poisson standard deviations
 BASELINE_SECONDS = 5.0
 
 
@@ -87,20 +92,29 @@ def _noticed(
     return min(signs) if signs else None
 
 
+def rate_window(before: float, window_seconds: float) -> float:
+    """Wide enough that Poisson noise stays well inside the 10 % band: at least
+    ``MIN_TASKS_PER_WINDOW`` completions expected (noise about 7 %)."""
+    return max(window_seconds, MIN_TASKS_PER_WINDOW / before)
+
+
 def _recovered(
-    finished: pd.Series[float], start: float, before: float, window: float, load_end: float
+    finished: pd.Series[float], start: float, before: float, step: float, horizon: float
 ) -> float | None:
-    """Seconds from the start until throughput was back (0: it never dipped)."""
-    target = RECOVERED_SHARE * before
+    """Seconds from the start until the trailing-window throughput was back (0: it
+    never dipped), checked every ``step`` seconds up to ``horizon``."""
+    width = rate_window(before, step)
+    noise = math.sqrt(before * width) / width  # Poisson sd of a window's rate
+    dip_below = min(RECOVERED_SHARE * before, before - DIP_SIGMAS * noise)
     dipped = False
-    at = start
-    while at + window <= load_end + 1e-9:
-        rate = _rate(finished, at, at + window) or 0.0
-        if rate < target:
+    k = 1
+    while (at := start + k * step) <= horizon + 1e-9:
+        rate = _rate(finished, at - width, at) or 0.0
+        if rate < dip_below:
             dipped = True
-        elif dipped:
+        elif dipped and rate >= RECOVERED_SHARE * before:
             return round(at - start, 3)
-        at += window
+        k += 1
     return None if dipped else 0.0
 
 
@@ -114,15 +128,17 @@ def recovery(
     reclaimed: pd.Series[float] | None = None,
     baseline_seconds: float = BASELINE_SECONDS,
 ) -> list[dict[str, Any]]:
-    """``depth``: queued tasks over time; ``reclaimed``: the lease_expired counter over
+    """One dict per fault event (see the module docstring); [] without faults.
+    ``depth``: queued tasks over time; ``reclaimed``: the lease_expired counter over
     time (both from the lab sampler, see ``lab.analysis.lab_series``)."""
-    """One dict per fault event (see the module docstring); [] without faults."""
     if not len(events):
         return []
     ok = tasks[tasks["state"] == "succeeded"]
     finished = ok["finished_s"].dropna()
     out = []
     previous_end = 0.0
+    faults = events["action"].isin(FAULTS)
+    starts = events["effective_s"].fillna(events["requested_s"]).where(faults, math.inf).tolist()
     for i in range(len(events)):
         e = events.iloc[i]
         if e["action"] not in FAULTS:
@@ -132,13 +148,18 @@ def recovery(
         base_from = max(previous_end, start - baseline_seconds, 0.0)
         before = _rate(finished, base_from, start)
         noticed = _noticed(tasks, dependency, reclaimed, start)
-        back = _recovered(finished, start, before, window_seconds, load_end_s) if before else None
-        # The fault's stretch: to recovery (or its lift), at least one window.
-        until = max(start + (back or 0.0), end, start + window_seconds)
+        later = [float(t) for t in starts[i + 1 :] if t > start]
+        horizon = min([load_end_s, *later])
+        back = _recovered(finished, start, before, window_seconds, horizon) if before else None
+        # The fault's stretch: to recovery, its lift, or one window after it was noticed
+        # (redelivered tasks end then), at least one window.
+        seen = (noticed or start) + window_seconds
+        until = max(start + (back or 0.0), end, seen, start + window_seconds)
         last = until if back is not None else load_end_s
         queued = depth[(depth.index >= start) & (depth.index <= last)]
-        in_base = ok[(ok["intended_s"] >= base_from) & (ok["intended_s"] < start)]
-        in_fault = ok[(ok["intended_s"] >= start) & (ok["intended_s"] < until)]
+        # By finish time: a task the fault delayed ends in its stretch, whenever it came.
+        in_base = ok[(ok["finished_s"] >= base_from) & (ok["finished_s"] < start)]
+        in_fault = ok[(ok["finished_s"] >= start) & (ok["finished_s"] < until)]
         out.append(
             {
                 "index": int(e["index"]) if "index" in e else i,
@@ -156,6 +177,7 @@ def recovery(
                     _p(in_fault["latency_s"], 99), _p(in_base["latency_s"], 99)
                 ),
                 "tasks_in_fault_window": len(in_fault),
+                "fault_window_s": round(until - start, 3),
             }
         )
         previous_end = max(end, start)

@@ -132,9 +132,11 @@ def blocks(
                  for r in summary["recovery"]],
             ),
             Para(
-                "Recovered: throughput per window back within 10 % of before the fault "
-                "(0: it never dipped; - : not before the load ended). Noticed: the first "
-                "redelivered or failed task, or failed dependency call (lab.recovery)."
+                "Recovered: throughput back within 10 % of before the fault after a "
+                "significant dip (0: no dip; - : not before the next fault or the end). "
+                "Noticed: the first reclaimed lease, refused submit or failed dependency "
+                "call. Extra latency: tasks that finished in the fault's stretch against "
+                "those before it. Definitions: lab/recovery.py."
             ),
         ]  # fmt: skip
     if summary.get("circuit_breaker"):

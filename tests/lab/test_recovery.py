@@ -64,12 +64,23 @@ def test_a_stall_is_measured_from_its_start_to_the_recovered_window() -> None:
     assert row["action"] == "kill_worker" and (row["start_s"], row["end_s"]) == (8.0, 8.0)
     assert row["throughput_before_per_second"] == pytest.approx(RATE, rel=0.02)
     assert row["noticed_after_s"] == pytest.approx(1.5)
-    # Windows [8,9), [9,10), [10,11) are empty; [11,12) has the catch-up burst.
-    assert row["recovered_after_s"] == pytest.approx(3.0)
+    # Trailing 2 s windows (200 completions at 100/s), checked every second: the one
+    # ending at 12 s is the first to hold the catch-up burst after 11 s.
+    assert row["recovered_after_s"] == pytest.approx(4.0)
+    assert row["fault_window_s"] == pytest.approx(4.0)
     assert row["peak_backlog_tasks"] == pytest.approx(250, abs=1)
     # Tasks that arrived in the stall waited for its end: up to ~3 s more at p99.
     assert 2.5 < row["latency_p99_extra_s"] < 3.0
     assert row["latency_p50_extra_s"] > 1.0
+
+
+def test_poisson_noise_alone_is_not_a_dip() -> None:
+    rng = np.random.default_rng(11)
+    finished = np.sort(rng.uniform(0.0, 60.0, int(60 * RATE)))  # Poisson, 100/s
+    tasks = steady_tasks(duration=60.0).assign(finished_s=finished)
+    events = pd.DataFrame([event("kill_worker", at) for at in (10.0, 25.0, 40.0)])
+    rows = recovery(tasks, events, pd.Series(dtype=float), load_end_s=60.0)
+    assert [r["recovered_after_s"] for r in rows] == [0.0, 0.0, 0.0]
 
 
 def test_a_fault_without_a_dip_recovers_at_once_and_nobody_notices() -> None:
