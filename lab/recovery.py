@@ -5,7 +5,7 @@ Times are seconds from the start of the load. A fault starts when its event took
 dependency back, a paused process resumed); a kill or a Redis crash is instant.
 
 - **before**: completions per second over the ``baseline_seconds`` before the fault (at
-  most since the last fault), the reference for "recovered".
+  most since the previous fault's stretch ended), the reference for "recovered".
 - **noticed**: the first sign in the data that the system reacted: the queue's
   ``lease_expired`` counter rising (a lease reclaimed; as sampled, so to the sampling
   interval), a submit refused or failed (Redis away: 503, or 429), or a failed call to
@@ -21,7 +21,8 @@ dependency back, a paused process resumed); a kill or a Redis crash is instant.
 - **extra latency**: p50 and p99 latency of the tasks that *finished* in the fault's
   stretch (from its start to the latest of recovery, its lift, one window after it was
   noticed, one window), minus the same for the tasks that finished in the baseline. By
-  finish time, so a task the fault held (a killed worker's, redelivered later) counts.
+  finish time, so a task the fault held (a killed worker's, redelivered later) counts;
+  with few such tasks the p99 hardly moves: ``latency_max_in_fault_s`` shows them.
 """
 
 from __future__ import annotations
@@ -136,7 +137,7 @@ def recovery(
     ok = tasks[tasks["state"] == "succeeded"]
     finished = ok["finished_s"].dropna()
     out = []
-    previous_end = 0.0
+    previous_until = 0.0
     faults = events["action"].isin(FAULTS)
     starts = events["effective_s"].fillna(events["requested_s"]).where(faults, math.inf).tolist()
     for i in range(len(events)):
@@ -145,7 +146,7 @@ def recovery(
             continue
         start = float(e["effective_s"] if pd.notna(e["effective_s"]) else e["requested_s"])
         end = _fault_end(events, i, start)
-        base_from = max(previous_end, start - baseline_seconds, 0.0)
+        base_from = max(previous_until, start - baseline_seconds, 0.0)
         before = _rate(finished, base_from, start)
         noticed = _noticed(tasks, dependency, reclaimed, start)
         later = [float(t) for t in starts[i + 1 :] if t > start]
@@ -176,11 +177,12 @@ def recovery(
                 "latency_p99_extra_s": _minus(
                     _p(in_fault["latency_s"], 99), _p(in_base["latency_s"], 99)
                 ),
+                "latency_max_in_fault_s": _p(in_fault["latency_s"], 100),
                 "tasks_in_fault_window": len(in_fault),
                 "fault_window_s": round(until - start, 3),
             }
         )
-        previous_end = max(end, start)
+        previous_until = until
     return [{k: _finite(v) for k, v in row.items()} for row in out]
 
 

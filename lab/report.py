@@ -125,10 +125,12 @@ def blocks(
             Heading("Recovery (per fault)"),
             TableBlock(
                 ["fault", "start s", "end s", "before /s", "noticed after s",
-                 "recovered after s", "peak backlog", "extra p50 s", "extra p99 s"],
+                 "recovered after s", "peak backlog", "extra p50 s", "extra p99 s",
+                 "max in fault s"],
                 [[r["action"], r["start_s"], r["end_s"], r["throughput_before_per_second"],
                   r["noticed_after_s"], r["recovered_after_s"], r["peak_backlog_tasks"],
-                  r["latency_p50_extra_s"], r["latency_p99_extra_s"]]
+                  r["latency_p50_extra_s"], r["latency_p99_extra_s"],
+                  r.get("latency_max_in_fault_s")]
                  for r in summary["recovery"]],
             ),
             Para(

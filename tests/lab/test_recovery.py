@@ -72,6 +72,7 @@ def test_a_stall_is_measured_from_its_start_to_the_recovered_window() -> None:
     # Tasks that arrived in the stall waited for its end: up to ~3 s more at p99.
     assert 2.5 < row["latency_p99_extra_s"] < 3.0
     assert row["latency_p50_extra_s"] > 1.0
+    assert 2.9 < row["latency_max_in_fault_s"] <= 3.05
 
 
 def test_poisson_noise_alone_is_not_a_dip() -> None:
