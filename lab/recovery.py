@@ -177,7 +177,7 @@ def recovery(
                 "latency_p99_extra_s": _minus(
                     _p(in_fault["latency_s"], 99), _p(in_base["latency_s"], 99)
                 ),
-                "latency_max_in_fault_s": _p(in_fault["latency_s"], 100),
+                "latency_max_in_fault_s": _minus(_p(in_fault["latency_s"], 100), 0.0),
                 "tasks_in_fault_window": len(in_fault),
                 "fault_window_s": round(until - start, 3),
             }

@@ -204,13 +204,17 @@ def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
         # κ's interval reaching 0 leaves the peak unbounded: say so, not 5e8.
         return f"[{low:.4g}, inf)" if high > UNBOUNDED else f"[{low:.4g}, {high:.4g}]"
 
+    def big(name: str) -> Any:
+        value = fit[name]  # None (infinite) or beyond any measured scale: unbounded
+        return "unbounded" if value is None or value > UNBOUNDED else value
+
     return [
         ["λ (tasks/s of one worker)", fit["lambda"], ci("lambda")],
         ["σ (contention)", fit["sigma"], ci("sigma")],
         ["κ (coherency)", fit["kappa"], ci("kappa")],
-        ["peak N (workers)", fit["peak_workers"], ci("peak_workers")],
-        ["peak throughput (tasks/s)", fit["peak_throughput"], "-"],
-        ["Amdahl ceiling λ/σ (tasks/s)", fit["amdahl_ceiling"], "-"],
+        ["peak N (workers)", big("peak_workers"), ci("peak_workers")],
+        ["peak throughput (tasks/s)", big("peak_throughput"), "-"],
+        ["Amdahl ceiling λ/σ (tasks/s)", big("amdahl_ceiling"), "-"],
         ["R²", fit["r_squared"], "-"],
         ["points", fit["points"], "-"],
     ]
