@@ -23,7 +23,7 @@ from lab.collect import task_rows
 from lab.runner import RawRun
 from lab.scenario import CUT_OFF_ACTIONS, Scenario
 from lab.scenario_file import dump_resolved
-from lab.stored import RUN_FILE, Run, Sweep, load, read_run
+from lab.stored import RUN_FILE, TASK_COLUMNS, Run, Sweep, load, read_run
 
 __all__ = ["Run", "Sweep", "derive", "load", "write_raw", "write_results"]
 
@@ -39,13 +39,6 @@ EVENT_COLUMNS = [
     "note",
     "lifted",
 ]
-
-
-TASK_COLUMNS = [
-    "seq", "task_id", "task_type", "intended_s", "sent_s", "acked_s", "send_lag_s", "submit",
-    "refusals", "state", "attempts", "worker", "eligible_s", "started_s", "finished_s",
-    "latency_s", "error",
-]  # fmt: skip
 
 
 def write_scenario(scenario: Scenario, run_dir: Path) -> None:

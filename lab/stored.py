@@ -30,6 +30,12 @@ import yaml
 from lab.scenario import Scenario
 
 RUN_FILE, SWEEP_FILE = "run.json", "sweep.json"
+# tasks.csv, in order; a run written before a column existed reads it back as empty.
+TASK_COLUMNS = [
+    "seq", "task_id", "task_type", "intended_s", "sent_s", "acked_s", "send_lag_s", "submit",
+    "refusals", "state", "attempts", "worker", "eligible_s", "started_s", "finished_s",
+    "latency_s", "error",
+]  # fmt: skip
 TEXT_COLUMNS = {
     "tasks.csv": ("task_id", "task_type", "submit", "state", "worker", "error"),
     "events.csv": ("action", "detail", "processes", "note"),
@@ -58,6 +64,15 @@ def read_table(path: Path) -> pd.DataFrame:
         if col in frame:
             frame[col] = frame[col].fillna("")
     return frame
+
+
+def _with_task_columns(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Columns a run from an older version did not write are added empty (extra ones are
+    kept), so that today's analysis runs on it."""
+    for col in TASK_COLUMNS:
+        if col not in tasks:
+            tasks[col] = "" if col in TEXT_COLUMNS["tasks.csv"] else float("nan")
+    return tasks
 
 
 def read_scenario(folder: Path) -> Scenario:
@@ -105,7 +120,7 @@ def read_run(folder: Path) -> Run:
         path=folder,
         scenario=read_scenario(folder),
         meta=_json(folder / RUN_FILE),
-        tasks=read_table(table_path(folder, "tasks.csv")),
+        tasks=_with_task_columns(read_table(table_path(folder, "tasks.csv"))),
         events=read_table(table_path(folder, "events.csv")),
         metrics=read_table(table_path(folder, "metrics.csv")),
         dependency=pd.read_csv(dependency) if dependency.exists() else None,

@@ -75,6 +75,21 @@ def test_lab_report_regenerates_a_copied_folder(run_dir: Path, tmp_path: Path) -
     assert (copy / "report.html").stat().st_size > 10_000
 
 
+def test_a_run_from_before_a_column_existed_still_reports(run_dir: Path, tmp_path: Path) -> None:
+    old = tmp_path / run_dir.name
+    shutil.copytree(run_dir, old)
+    tasks = pd.read_csv(old / "tasks.csv").drop(columns=["eligible_s", "worker"])
+    tasks.to_csv(old / "tasks.csv", index=False)
+    done = run_lab("report", str(old))
+    assert done.returncode == 0, done.stderr
+    run = load(old)
+    assert isinstance(run, Run)
+    assert run.tasks["eligible_s"].isna().all() and (run.tasks["worker"] == "").all()
+    assert (
+        run.summary["succeeded"] == json.loads((run_dir / "summary.json").read_text())["succeeded"]
+    )
+
+
 def test_report_of_a_folder_without_results_names_the_problem(tmp_path: Path) -> None:
     done = run_lab("report", str(tmp_path))
     assert done.returncode == 2
