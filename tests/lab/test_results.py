@@ -19,7 +19,7 @@ from tests.lab.conftest import run_lab
 KILL_RUN: dict[str, Any] = {
     "name": "stored",
     "seed": 5,
-    "system": {"workers": 2, "concurrency": 8, "lease_seconds": 1},
+    "system": {"workers": 2, "concurrency": 8, "lease_seconds": 1, "prometheus": "off"},
     "load": {
         "duration_seconds": 4,
         "arrivals": {"kind": "constant", "rate_per_second": 30},

@@ -26,7 +26,7 @@ from tests.lab.conftest import run_lab
 BASE: dict[str, Any] = {
     "name": "tiny_sweep",
     "seed": 4,
-    "system": {"workers": 1, "concurrency": 4},
+    "system": {"workers": 1, "concurrency": 4, "prometheus": "off"},  # seconds per run
     "load": {
         "mode": "backlog",
         "backlog_tasks": 150,
