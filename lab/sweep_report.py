@@ -30,6 +30,7 @@ from lab.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
+PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
 METRICS = {  # column of cells.csv -> where it is in a run's summary.json
     "capacity_per_second": ("capacity", "per_second"),
     "throughput_per_second": ("throughput_per_second",),
@@ -197,12 +198,15 @@ def _ci(row: pd.Series[Any]) -> str:
 
 
 def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
+    most_workers = max((r["workers"] for r in fit["residuals"]), default=1)
+
     def ci(name: str) -> str:
         low, high = fit.get(f"{name}_ci_low"), fit.get(f"{name}_ci_high")
         if low is None or high is None:
             return "-"
-        # κ's interval reaching 0 leaves the peak unbounded: say so, not 5e8.
-        return f"[{low:.4g}, inf)" if high > UNBOUNDED else f"[{low:.4g}, {high:.4g}]"
+        # κ's interval reaching 0 leaves the peak unbounded: say so, not 5e8 workers.
+        limit = UNBOUNDED if name != "peak_workers" else PEAK_BEYOND_DATA * most_workers
+        return f"[{low:.4g}, inf)" if high > limit else f"[{low:.4g}, {high:.4g}]"
 
     def big(name: str) -> Any:
         value = fit[name]  # None (infinite) or beyond any measured scale: unbounded
