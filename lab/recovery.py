@@ -2,7 +2,8 @@
 
 Times are seconds from the start of the load. A fault starts when its event took effect
 (``effective_s``; the request time when it never did) and ends when it was lifted (a
-dependency back, a paused process resumed); a kill or a Redis crash is instant.
+dependency back, a network toxic or partition removed, a paused process resumed); a kill
+or a Redis crash is instant.
 
 - **before**: completions per second over the ``baseline_seconds`` before the fault (at
   most since the previous fault's stretch ended), the reference for "recovered".
@@ -33,7 +34,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-FAULTS = ("kill_worker", "pause", "restart_redis", "dependency_down")
+FAULTS = (
+    "kill_worker", "pause", "restart_redis", "dependency_down",  # processes, dependency
+    "latency", "jitter", "bandwidth", "partition", "reset", "blackhole",  # network
+)  # fmt: skip
 RECOVERED_SHARE = 0.9  # within 10 % of the throughput before the fault
 MIN_TASKS_PER_WINDOW = 200
 DIP_SIGMAS = 3.0  # a dip is deeper than this many Poisson standard deviations

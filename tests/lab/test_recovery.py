@@ -115,6 +115,14 @@ def test_pause_ends_at_its_resume_and_scaling_is_not_a_fault() -> None:
     assert [(r["action"], r["end_s"]) for r in rows] == [("pause", 9.5)]
 
 
+def test_a_network_partition_is_a_fault_that_ends_when_lifted() -> None:
+    gap = (6.0, 9.0)
+    events = pd.DataFrame([event("partition", 6.0, lifted=9.0, detail="target=worker")])
+    (row,) = recovery(steady_tasks(gap), events, depth_series(gap), 20.0)
+    assert (row["action"], row["end_s"]) == ("partition", 9.0)
+    assert row["recovered_after_s"] == pytest.approx(4.0)  # as the stall above
+
+
 def test_failed_dependency_calls_and_refused_submits_are_noticed() -> None:
     events = pd.DataFrame([event("dependency_down", 5.0, lifted=6.0)])
     calls = pd.DataFrame({"time_s": [4.0, 5.3, 5.6], "status": [200, 503, 503]})
