@@ -119,9 +119,11 @@ def _cdf(out: Path, runs: list[tuple[str, Run]]) -> Path:
 def _scaling(out: Path, sweeps: list[tuple[str, Sweep]]) -> Path | None:
     fig, ax = plt.subplots(figsize=(7, 4))
     drawn = False
+    xs: set[str] = set()
     for name, sw in sweeps:
         metric = sw.summary.get("scaling_metric", "throughput_per_second")
         x = "system.workers" if "system.workers" in sw.parameters else sw.parameters[0]
+        xs.add(x)
         rows = sw.aggregate[sw.aggregate["metric"] == metric]
         if x not in rows or not pd.api.types.is_numeric_dtype(rows[x]):
             continue
@@ -137,7 +139,7 @@ def _scaling(out: Path, sweeps: list[tuple[str, Sweep]]) -> Path | None:
         plt.close(fig)
         return None
     ax.set_title("Scaling (mean, 95 % CI)")
-    ax.set_xlabel("swept parameter")
+    ax.set_xlabel(xs.pop() if len(xs) == 1 else "swept parameter")
     ax.set_ylabel("tasks / s")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
