@@ -21,9 +21,9 @@ import yaml
 from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
 from system.client import AsyncClient
 from system.core import ops
-from system.redis_server import RedisServer, free_port
-from system.supervisor import TaskqProcess
+from system.redis_server import RedisServer
 from tests.lab.conftest import REPO, run_lab
+from tests.system.api.conftest import running_api
 
 
 def test_partition_scenario_short(tmp_path: Path) -> None:
@@ -76,27 +76,11 @@ def _api_stack(
         client = ToxiproxyClient(server.url)
         upstream = redis_server.url.split("//", 1)[1].split("/", 1)[0]
         listen = client.create_proxy("redis-api", upstream)["listen"]
-        port = free_port()
-        api = TaskqProcess(
-            f"redis://{listen}/0",
-            ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            log_path=tmp_path_factory.mktemp("api") / "api.log",
-            command="api",
-        )
-        url = f"http://127.0.0.1:{port}"
+        log = tmp_path_factory.mktemp("api") / "api.log"
         try:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert api.alive() and time.monotonic() < deadline, "the API did not start"
-                time.sleep(0.05)
-            yield url, client
+            with running_api(f"redis://{listen}/0", log) as url:
+                yield url, client
         finally:
-            api.stop(10)
             client.close()
 
 
