@@ -7,6 +7,7 @@ do not land at the same instant.
 
 from __future__ import annotations
 
+import logging
 import random
 
 
@@ -37,3 +38,25 @@ class Reconnect:
 
     def reset(self) -> None:
         self.failures = 0
+
+
+class OutageLog:
+    """One warning when a background loop first finds Redis away and one line when it
+    answers again, instead of a warning every round (loops that run every 0.1 s would
+    otherwise fill the log during an outage)."""
+
+    def __init__(self, logger: logging.Logger, what: str) -> None:
+        self.logger = logger
+        self.what = what
+        self.failures = 0
+
+    def failed(self, exc: Exception) -> None:
+        self.failures += 1
+        if self.failures == 1:
+            self.logger.warning("%s: Redis unavailable (%s); retrying quietly", self.what, exc)
+
+    def ok(self) -> None:
+        if self.failures:
+            self.logger.info("%s: Redis answers again (%d failed rounds)", self.what,
+                             self.failures)  # fmt: skip
+            self.failures = 0

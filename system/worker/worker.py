@@ -56,7 +56,7 @@ from system.worker.context import TaskContext
 from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
 from system.worker.exposition import MetricsServer, process_died
 from system.worker.instruments import WorkerMetrics
-from system.worker.retry import Reconnect, retry_delay_ms
+from system.worker.retry import OutageLog, Reconnect, retry_delay_ms
 
 log = logging.getLogger("taskq.worker")
 REAP_LIMIT = 1000
@@ -442,13 +442,16 @@ class Worker:
         return self._loops_stop.is_set()
 
     async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        name = getattr(action, "__name__", str(action)).lstrip("_")
+        outage = OutageLog(log, name)
         while not await self._pause(seconds):
             try:
                 await action()
+                outage.ok()
             except redis.RedisError as exc:  # Redis away: the next round tries again
-                log.warning("%s: Redis unavailable (%s)", getattr(action, "__name__", action), exc)
+                outage.failed(exc)
             except Exception:
-                log.exception("%s failed; will retry", getattr(action, "__name__", action))
+                log.exception("%s failed; will retry", name)
 
     async def _heartbeat(self) -> None:
         by_queue: dict[str, list[tuple[str, str]]] = {}
@@ -502,6 +505,7 @@ class Worker:
         interval = self.ws.scheduler_interval_seconds
         leader_ms = int(self.ws.leader_lease_seconds * 1000)
         next_reap: dict[str, float] = {}
+        outage = OutageLog(log, "maintenance")
         while not self._loops_stop.is_set():
             try:
                 for queue in self.queues:
@@ -512,8 +516,9 @@ class Worker:
                             log.info("leading maintenance of %s (token %d)", queue, token)
                     if token:
                         await self._maintain(queue, token, next_reap)
+                outage.ok()
             except redis.RedisError as exc:  # Redis away: the next round tries again
-                log.warning("maintenance: Redis unavailable (%s)", exc)
+                outage.failed(exc)
             except Exception:
                 log.exception("maintenance failed; will retry")
             await self._pause(interval)

@@ -33,7 +33,10 @@ def redis_url(redis_server: RedisServer) -> str:
 
 
 def test_worker_survives_a_redis_crash_and_a_pause(
-    redis_server: RedisServer, queue_name: str, start_worker: Callable[..., TaskqProcess]
+    redis_server: RedisServer,
+    queue_name: str,
+    start_worker: Callable[..., TaskqProcess],
+    tmp_path: Path,
 ) -> None:
     settings = QueueSettings(result_ttl_seconds=600)
     worker = start_worker("-Q", queue_name, "-c", "8")
@@ -57,3 +60,8 @@ def test_worker_survives_a_redis_crash_and_a_pause(
         assert worker.alive
         # Work done after the outage: the worker claims again (not only the reaper).
         assert client.stats(queue_name).counters["succeeded"] >= 16
+    # Its loops say once that Redis went away and once that it came back, not every
+    # round (the maintenance loop runs every 0.05 s here).
+    log = (tmp_path / "worker-0.log").read_text()
+    assert log.count("maintenance: Redis unavailable") <= 2, log[-3000:]
+    assert "maintenance: Redis answers again" in log
