@@ -102,25 +102,23 @@ class Timeline:
             scheduled = t0 + event.at_seconds
             if (delay := scheduled - time.time()) > 0:
                 await asyncio.sleep(delay)
-            index, now = len(self.records), time.time()
-            rec = EventRecord(index, event.action, _detail(event), scheduled, now)
-            self.records.append(rec)
-            try:
-                await self.apply(event, rec)
-            except Exception as exc:  # recorded; the run and the other events go on
-                rec.note = f"failed: {type(exc).__name__}: {exc}"
+            await self._record(event, event.action, _detail(event), scheduled)
         await asyncio.gather(*self._lifts)
         return self.records
 
     async def scale_now(self, action: str, detail: str, workers: int) -> EventRecord:
         """A scaling decision taken during the run (not on the scenario's timeline)."""
-        now = time.time()
-        rec = EventRecord(len(self.records), action, detail, now, now)
+        scale = ScaleWorkers(action="scale_workers", at_seconds=0, workers=workers)
+        return await self._record(scale, action, detail, time.time())
+
+    async def _record(
+        self, event: Event, action: str, detail: str, scheduled: float
+    ) -> EventRecord:
+        rec = EventRecord(len(self.records), action, detail, scheduled, time.time())
         self.records.append(rec)
         try:
-            await self._scale(workers, rec)
-            rec.effective = time.time()
-        except Exception as exc:
+            await self.apply(event, rec)
+        except Exception as exc:  # recorded; the run and the other events go on
             rec.note = f"failed: {type(exc).__name__}: {exc}"
         return rec
 
