@@ -40,7 +40,7 @@ class QueueSettings(BaseModel):
     retry_backoff_seconds: float = Field(
         1.0,
         ge=0,
-        description="Base of the exponential retry backoff: base * 2^(attempt-1), full jitter.",
+        description="Base of the exponential retry backoff: base * 2^(attempt-1), equal jitter.",
     )
     retry_backoff_max_seconds: float = Field(300.0, ge=0, description="Cap of the backoff.")
 

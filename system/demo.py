@@ -1,6 +1,7 @@
-"""``taskq demo``: the short end-to-end run the README starts with (until the lab's
-quickstart scenario replaces it). Private Redis, N worker processes, a mix of built-in
-tasks (including failures that are retried), then a summary of what happened."""
+"""``taskq demo``: a tour of the queue that needs nothing but the system itself (no lab
+extra): a private Redis, N worker processes, a mix of built-in tasks (including failures
+that are retried), then a summary of what happened. The lab's quickstart scenario
+(``make run``) is the fuller tour, with a worker killed and a report."""
 
 from __future__ import annotations
 

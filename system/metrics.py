@@ -1,4 +1,4 @@
-"""Every Prometheus metric of taskq, defined once (the README lists them with meanings).
+"""Every Prometheus metric of taskq, defined once (docs/monitoring.md lists them with meanings).
 
 Two kinds:
 

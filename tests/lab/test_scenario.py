@@ -104,9 +104,9 @@ def test_schema_and_shipped_scenarios() -> None:
     assert listed.returncode == 0 and "scaling.yaml" in listed.stdout
 
 
-def test_readme_example_is_a_valid_scenario(tmp_path: Path) -> None:
-    readme = (REPO / "README.md").read_text()
-    block = readme.split("## Lab", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+def test_documented_example_is_a_valid_scenario(tmp_path: Path) -> None:
+    reference = (REPO / "docs" / "lab.md").read_text()
+    block = reference.split("```yaml\n", 1)[1].split("```", 1)[0]
     path = tmp_path / "example.yaml"
     path.write_text(block)
     scenario = load_scenario(path)
