@@ -12,7 +12,7 @@ venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -e '.[test,embedded,dev]'
+	$(BIN)/python -m pip install -e '.[lab,test,embedded,dev]'
 	touch $@
 
 test: venv
