@@ -25,10 +25,12 @@ from tests.monitoring.conftest import need
 SCALED: dict[str, Any] = {
     "name": "prom",
     "seed": 5,
-    "system": {"workers": 1, "concurrency": 8, "prometheus": "on"},
+    # One task at a time per worker (about 13 tasks/s) under 20 tasks/s: a backlog builds,
+    # so the worker spawned mid-run gets tasks however late a loaded machine starts it.
+    "system": {"workers": 1, "concurrency": 1, "prometheus": "on"},
     "load": {
         "duration_seconds": 4,
-        "arrivals": {"kind": "constant", "rate_per_second": 30},
+        "arrivals": {"kind": "constant", "rate_per_second": 20},
         "mix": [
             {"task_type": "io", "weight": 3, "payload": {"ms": 100}},
             {"task_type": "echo", "payload": {"x": 1}},
