@@ -1,4 +1,7 @@
-"""From the raw tables to the numbers of ``summary.json`` (pure pandas, no I/O).
+"""From the raw tables to the numbers of ``summary.json`` (pure pandas, no I/O):
+``summarize(run)`` gives a stored run's ``RunSummary`` (``lab.run_summary``), measured by
+this module, ``lab.recovery``, ``lab.capacity``, ``lab.breaker_analysis`` and
+``lab.partition_analysis``, then judged by ``lab.checks``.
 
 Definitions, in seconds from the start of the load unless said otherwise:
 
@@ -19,26 +22,39 @@ Definitions, in seconds from the start of the load unless said otherwise:
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from lab import breaker_analysis, capacity, partition_analysis, recovery
+from lab.checks import evaluate
+from lab.run_summary import (
+    AutoscaleSummary,
+    Measurements,
+    Percentiles,
+    Phase,
+    RedisRestart,
+    RunSummary,
+    Saturation,
+)
 from lab.scenario import CUT_OFF_ACTIONS
+
+if TYPE_CHECKING:
+    from lab.stored import Run
 
 TERMINAL = ("succeeded", "failed", "cancelled")
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 
 
-def _pct(values: pd.Series[float], prefix: str = "") -> dict[str, float | None]:
+def percentiles(values: pd.Series[float]) -> Percentiles:
     v = values.dropna().to_numpy()
     if len(v) == 0:
-        return {f"{prefix}{k}": None for k in [*PERCENTILES, "max"]}
-    out: dict[str, float | None] = {
-        f"{prefix}{k}": round(float(np.percentile(v, q)), 6) for k, q in PERCENTILES.items()
-    }
-    out[f"{prefix}max"] = round(float(v.max()), 6)
-    return out
+        return Percentiles()
+    return Percentiles(
+        **{k: round(float(np.percentile(v, q)), 6) for k, q in PERCENTILES.items()},
+        max=round(float(v.max()), 6),
+    )
 
 
 def lab_series(metrics: pd.DataFrame, name: str, t0: float, label: str = "") -> pd.Series[float]:
@@ -79,7 +95,7 @@ def windows(tasks: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
 
 def phases(
     tasks: pd.DataFrame, events: pd.DataFrame, workers: pd.Series[float], load_end_s: float
-) -> list[dict[str, Any]]:
+) -> list[Phase]:
     """Stretches between events (and the end of the load): workers, throughput, p99."""
     cuts = [0.0, *sorted(events["effective_s"].dropna().tolist()), load_end_s]
     cuts = sorted({c for c in cuts if 0.0 <= c <= load_end_s})
@@ -91,20 +107,20 @@ def phases(
         in_phase = done[(done["finished_s"] >= a) & (done["finished_s"] < b)]
         w = workers[(workers.index >= a) & (workers.index < b)]
         out.append(
-            {
-                "from_s": round(a, 3),
-                "to_s": round(b, 3),
-                "workers": float(w.median()) if len(w) else None,
-                "throughput_per_second": round(len(in_phase) / (b - a), 3),
-                "latency_p99_s": _pct(in_phase["latency_s"])["p99"],
-            }
+            Phase(
+                from_s=round(a, 3),
+                to_s=round(b, 3),
+                workers=float(w.median()) if len(w) else None,
+                throughput_per_second=round(len(in_phase) / (b - a), 3),
+                latency_p99_s=percentiles(in_phase["latency_s"]).p99,
+            )
         )
     return out
 
 
 def saturation(
     win: pd.DataFrame, depth: pd.Series[float], latency_limit_s: float, backlog_limit: float
-) -> dict[str, Any] | None:
+) -> Saturation | None:
     """The first window where p99 latency or the backlog ran past its limit, and the load
     offered then (for stress runs: where the system stopped keeping up)."""
     for _, w in win.iterrows():
@@ -116,7 +132,7 @@ def saturation(
         elif len(queued) and queued.max() > backlog_limit:
             reason = f"backlog {queued.max():.0f} > {backlog_limit:g} tasks"
         if reason:
-            return {"at_s": at, "offered_per_second": float(w["offered_per_s"]), "reason": reason}
+            return Saturation(at_s=at, offered_per_second=float(w["offered_per_s"]), reason=reason)
     return None
 
 
@@ -124,9 +140,29 @@ def _step(win: pd.DataFrame) -> float:
     return float(win["start_s"].iloc[1] - win["start_s"].iloc[0]) if len(win) > 1 else 1.0
 
 
-def summarize(
-    tasks: pd.DataFrame, events: pd.DataFrame, counters: dict[str, int], load_end_s: float
-) -> dict[str, Any]:
+def summarize(run: Run) -> RunSummary:
+    """The whole summary of a stored run: measured, then judged by the scenario's checks."""
+    measured = measure(run)
+    scenario = run.scenario
+    checks = evaluate(scenario.checks, measured)
+    if scenario.checks.circuit_breaker is not None:
+        checks += breaker_analysis.evaluate(
+            scenario.checks.circuit_breaker, measured.circuit_breaker
+        )
+    if _cut_off(run) and scenario.checks.partition is not None:
+        checks += partition_analysis.evaluate(scenario.checks.partition, measured.partition)
+    return RunSummary.judged(measured, checks)
+
+
+def _cut_off(run: Run) -> bool:
+    return any(e.action in CUT_OFF_ACTIONS for e in run.scenario.events)
+
+
+def measure(run: Run) -> Measurements:
+    """Every number of ``summary.json`` but the checks (see the module docstring)."""
+    scenario, tasks, events, metrics, t0 = run.scenario, run.tasks, run.events, run.metrics, run.t0
+    counters: dict[str, int] = run.meta.get("counters", {})
+    load_end_s = float(run.meta["load_end"]) - t0
     accepted = tasks[tasks["submit"] == "accepted"]
     ended = accepted[accepted["state"].isin(TERMINAL)]
     states = accepted["state"].value_counts().to_dict()
@@ -134,62 +170,105 @@ def summarize(
     first = float(tasks["intended_s"].min()) if len(tasks) else 0.0
     span = (last_end - first) if last_end is not None else None
     extra = int((accepted["attempts"] - 1).clip(lower=0).sum())
+    retried = int(counters.get("retried", 0))
     kills = events[events["action"] == "kill_worker"] if len(events) else events
     cuts = events[events["action"].isin(CUT_OFF_ACTIONS)] if len(events) else events
-    return {
-        "offered": len(tasks),
-        "submit": tasks["submit"].value_counts().to_dict(),
-        "submit_errors": int((tasks["submit"] == "error").sum()),
-        "accepted": len(accepted),
-        "states": {str(k): int(v) for k, v in states.items()},
-        "succeeded": int(states.get("succeeded", 0)),
-        "lost": len(accepted) - len(ended),
-        "throughput_per_second": round(len(ended) / span, 3) if span else None,
-        "latency_s": _pct(accepted[accepted["state"] == "succeeded"]["latency_s"]),
-        "send_lag_s": _pct(tasks["send_lag_s"]),
-        "queue_wait_s": _pct(accepted["started_s"] - accepted["eligible_s"]),
-        "load_end_s": round(load_end_s, 3),
-        "last_end_s": None if last_end is None else round(last_end, 3),
+    win = windows(tasks, scenario.report.window_seconds)
+    workers = lab_series(metrics, "taskq_lab_worker_processes", t0)
+    depth = lab_series(metrics, "taskq_lab_queue_depth", t0, "state=queued")
+    reclaimed = lab_series(metrics, "taskq_lab_queue_events_total", t0, "event=lease_expired")
+    report = scenario.report
+    breaker = scenario.checks.circuit_breaker
+    calls = (
+        []
+        if run.dependency is None
+        else list(zip(run.dependency["time"], run.dependency["status"], strict=True))
+    )
+    return Measurements(
+        scenario=scenario.name,
+        seed=scenario.seed,
+        run=run.name,
+        drained=run.meta.get("drained"),
+        metrics_source=run.environment.get("metrics_source"),
+        prometheus=run.environment.get("prometheus"),
+        metrics_note=run.environment.get("prometheus_note"),
+        offered=len(tasks),
+        submit=tasks["submit"].value_counts().to_dict(),
+        submit_errors=int((tasks["submit"] == "error").sum()),
+        accepted=len(accepted),
+        states={str(k): int(v) for k, v in states.items()},
+        succeeded=int(states.get("succeeded", 0)),
+        lost=len(accepted) - len(ended),
+        throughput_per_second=round(len(ended) / span, 3) if span else None,
+        latency_s=percentiles(accepted[accepted["state"] == "succeeded"]["latency_s"]),
+        send_lag_s=percentiles(tasks["send_lag_s"]),
+        queue_wait_s=percentiles(accepted["started_s"] - accepted["eligible_s"]),
+        load_end_s=round(load_end_s, 3),
+        last_end_s=None if last_end is None else round(last_end, 3),
         # None: the backlog never drained (some acknowledged task did not end).
-        "drain_seconds": None
+        drain_seconds=None
         if last_end is None or len(ended) < len(accepted)
         else round(max(0.0, last_end - load_end_s), 3),
-        "executions_beyond_first": extra,
-        "retried": int(counters.get("retried", 0)),
-        "lease_expired": int(counters.get("lease_expired", 0)),
-        "duplicates": max(0, extra - int(counters.get("retried", 0))),
-        "in_flight_at_kills": int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
-        "kills": len(kills),
-        "redis_restarts": _recoveries(events, "restart_redis"),
+        executions_beyond_first=extra,
+        retried=retried,
+        lease_expired=int(counters.get("lease_expired", 0)),
+        duplicates=max(0, extra - retried),
+        in_flight_at_kills=int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
+        kills=len(kills),
+        redis_restarts=_recoveries(events, "restart_redis"),
         # A worker cut off past its lease has its tasks redelivered: duplicates, like a kill.
-        "in_flight_at_partitions": int(cuts["in_flight"].fillna(0).sum()) if len(cuts) else 0,
-    }
+        in_flight_at_partitions=int(cuts["in_flight"].fillna(0).sum()) if len(cuts) else 0,
+        phases=phases(tasks, events, workers, load_end_s),
+        queue_depth_max=float(depth.max()) if len(depth) else None,
+        saturation=saturation(
+            win, depth, report.runaway_latency_seconds, report.runaway_backlog_tasks
+        ),
+        autoscale=None
+        if scenario.system.autoscale is None
+        else workers_followed(workers, events, load_end_s),
+        recovery=recovery.recovery(
+            tasks, events, depth, load_end_s, report.window_seconds, run.dependency, reclaimed
+        ),
+        capacity=None
+        if scenario.load.mode != "backlog"
+        else capacity.drain_capacity(tasks, report.warmup_share, report.tail_share),
+        circuit_breaker=None
+        if breaker is None
+        else breaker_analysis.summarize(
+            tasks, events, calls, run.meta.get("breakers", []), counters, breaker.task_type, t0
+        ),
+        partition=None
+        if not _cut_off(run)
+        else partition_analysis.summarize(
+            tasks, events, run.meta.get("cut_off", {}), counters, load_end_s
+        ),
+    )
 
 
-def _recoveries(events: pd.DataFrame, action: str) -> list[dict[str, float | None]]:
+def _recoveries(events: pd.DataFrame, action: str) -> list[RedisRestart]:
     """Each such event: when it was requested and how long until it had taken effect (for
     a Redis restart: until Redis answered again)."""
     rows = events[events["action"] == action] if len(events) else events
     return [
-        {
-            "at_s": round(float(r["requested_s"]), 3),
-            "recovery_s": None
+        RedisRestart(
+            at_s=round(float(r["requested_s"]), 3),
+            recovery_s=None
             if pd.isna(r["effective_s"])
             else round(float(r["effective_s"] - r["requested_s"]), 3),
-        }
+        )
         for _, r in rows.iterrows()
     ]
 
 
 def workers_followed(
     workers: pd.Series[float], events: pd.DataFrame, load_end_s: float
-) -> dict[str, Any]:
+) -> AutoscaleSummary:
     """An autoscaled run: how far the worker count went, where it ended, how often the
     autoscaler changed it."""
     during = workers[workers.index <= load_end_s]
     changes = events[events["action"] == "autoscale"] if len(events) else events
-    return {
-        "changes": len(changes),
-        "peak_workers": int(during.max()) if len(during) else None,
-        "workers_at_load_end": int(during.iloc[-1]) if len(during) else None,
-    }
+    return AutoscaleSummary(
+        changes=len(changes),
+        peak_workers=int(during.max()) if len(during) else None,
+        workers_at_load_end=int(during.iloc[-1]) if len(during) else None,
+    )

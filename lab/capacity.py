@@ -15,16 +15,15 @@ Capacity = completions in (start, end] / (end - start).
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import pandas as pd
+
+from lab.run_summary import Capacity
 
 MIN_TASKS = 10  # fewer completions than this give no meaningful rate
 
 
-def drain_capacity(
-    tasks: pd.DataFrame, warmup_share: float, tail_share: float
-) -> dict[str, Any] | None:
+def drain_capacity(tasks: pd.DataFrame, warmup_share: float, tail_share: float) -> Capacity | None:
     """None when too few tasks succeeded to measure a rate."""
     ok = tasks[(tasks["submit"] == "accepted") & (tasks["state"] == "succeeded")]
     done = ok["finished_s"].dropna().sort_values().to_numpy()
@@ -37,10 +36,10 @@ def drain_capacity(
     counted = int(((done > start) & (done <= end)).sum())
     if end <= start or counted < 2:
         return None
-    return {
-        "per_second": round(counted / (end - start), 3),
-        "from_s": round(start, 3),
-        "to_s": round(end, 3),
-        "tasks_counted": counted,
-        "tasks_succeeded": n,
-    }
+    return Capacity(
+        per_second=round(counted / (end - start), 3),
+        from_s=round(start, 3),
+        to_s=round(end, 3),
+        tasks_counted=counted,
+        tasks_succeeded=n,
+    )

@@ -77,18 +77,18 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
-    summary, checks = write_results(scenario, raw, run_dir)
-    lat = summary["latency_s"]
+    summary = write_results(scenario, raw, run_dir)
+    lat = summary.latency_s
     click.echo(
-        f"accepted {summary['accepted']}, succeeded {summary['succeeded']}, lost "
-        f"{summary['lost']}, duplicates {summary['duplicates']}; throughput "
-        f"{summary['throughput_per_second']} tasks/s; latency p50 {lat['p50']} s, "
-        f"p99 {lat['p99']} s"
+        f"accepted {summary.accepted}, succeeded {summary.succeeded}, lost "
+        f"{summary.lost}, duplicates {summary.duplicates}; throughput "
+        f"{summary.throughput_per_second} tasks/s; latency p50 {lat.p50} s, "
+        f"p99 {lat.p99} s"
     )
-    for c in checks:
+    for c in summary.checks:
         click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
     click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
-    sys.exit(0 if all(c.passed for c in checks) else 1)
+    sys.exit(0 if summary.passed else 1)
 
 
 @main.command("report")

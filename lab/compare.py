@@ -1,6 +1,7 @@
 """``lab compare RUN_OR_SWEEP...``: several results side by side, written to one folder::
 
-compare.csv   one row per run (a sweep gives one per repetition, labelled sweep/cell)
+compare.csv   one row per run (a sweep gives one per repetition, labelled sweep/cell):
+              its settings, then every column of ``lab.columns``
 figures/throughput.png   completions per second over time, every run overlaid
 figures/latency_cdf.png  latency CDFs overlaid (log x)
 figures/scaling.png      when sweeps are given: each sweep's scaling curve (mean, 95 % CI)
@@ -22,30 +23,10 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lab import analysis, report
+from lab import analysis, columns, report
 from lab.figures import _save
 from lab.report import Block, Heading, Image, Para, TableBlock
 from lab.stored import Run, Sweep, load
-
-COLUMNS = {  # column -> (summary path)
-    "offered": ("offered",),
-    "succeeded": ("succeeded",),
-    "lost": ("lost",),
-    "duplicates": ("duplicates",),
-    "throughput_per_second": ("throughput_per_second",),
-    "capacity_per_second": ("capacity", "per_second"),
-    "latency_p50_s": ("latency_s", "p50"),
-    "latency_p99_s": ("latency_s", "p99"),
-    "drain_seconds": ("drain_seconds",),
-    "passed": ("passed",),
-}
-
-
-def _dig(summary: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = summary
-    for part in path:
-        value = value.get(part) if isinstance(value, dict) else None
-    return value
 
 
 def _row(label: str, run: Run) -> dict[str, Any]:
@@ -57,7 +38,7 @@ def _row(label: str, run: Run) -> dict[str, Any]:
         "concurrency": sysc.concurrency,
         "persistence": sysc.redis.persistence,
         "load": s.load.mode,
-        **{k: _dig(run.summary, p) for k, p in COLUMNS.items()},
+        **{name: columns.value(name, run.summary) for name in columns.COLUMNS},
     }
 
 

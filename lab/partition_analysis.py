@@ -14,11 +14,9 @@ counters:
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-from lab.checks import CheckResult
+from lab.run_summary import CheckResult, PartitionSummary
 from lab.scenario import CUT_OFF_ACTIONS, PartitionCheck
 
 
@@ -34,7 +32,7 @@ def summarize(
     cut_off: dict[str, str],
     counters: dict[str, int],
     load_end_s: float,
-) -> dict[str, Any] | None:
+) -> PartitionSummary | None:
     """None when the run had no cut that took effect and was lifted."""
     cuts = events[events["action"].isin(CUT_OFF_ACTIONS)] if len(events) else events
     cuts = cuts.dropna(subset=["effective_s", "lifted_s"]) if len(cuts) else cuts
@@ -49,55 +47,63 @@ def summarize(
     finished = tasks["finished_s"].dropna()
     before = _per_second(finished, 0.0, start)
     after = _per_second(finished, end, load_end_s)
-    return {
-        "cut_off_from_s": round(start, 3),
-        "cut_off_to_s": round(end, 3),
-        "held_at_cut": len(held),
-        "held_redelivered": len(redelivered_held),
-        "redelivered": int(counters.get("lease_expired", 0)),
-        "stale_completions_rejected": int(counters.get("stale_rejected", 0)),
-        "results_from_cut_off_worker": len(overwritten),
-        "throughput_before_per_second": before,
-        "throughput_during_per_second": _per_second(finished, start, end),
-        "throughput_after_per_second": after,
-        "throughput_recovery_ratio": round(after / before, 3) if before and after else None,
-    }
+    return PartitionSummary(
+        cut_off_from_s=round(start, 3),
+        cut_off_to_s=round(end, 3),
+        held_at_cut=len(held),
+        held_redelivered=len(redelivered_held),
+        redelivered=int(counters.get("lease_expired", 0)),
+        stale_completions_rejected=int(counters.get("stale_rejected", 0)),
+        results_from_cut_off_worker=len(overwritten),
+        throughput_before_per_second=before,
+        throughput_during_per_second=_per_second(finished, start, end),
+        throughput_after_per_second=after,
+        throughput_recovery_ratio=round(after / before, 3) if before and after else None,
+    )
 
 
-def evaluate(check: PartitionCheck, s: dict[str, Any] | None) -> list[CheckResult]:
+def evaluate(check: PartitionCheck, s: PartitionSummary | None) -> list[CheckResult]:
     if s is None:
-        return [CheckResult("partition", False, None, None, "no partition took effect")]
-    stale, redelivered = s["stale_completions_rejected"], s["redelivered"]
-    overwrites, ratio = s["results_from_cut_off_worker"], s["throughput_recovery_ratio"]
+        return [
+            CheckResult(
+                name="partition",
+                passed=False,
+                value=None,
+                limit=None,
+                detail="no partition took effect",
+            )
+        ]
+    stale, redelivered = s.stale_completions_rejected, s.redelivered
+    overwrites, ratio = s.results_from_cut_off_worker, s.throughput_recovery_ratio
     return [
         CheckResult(
-            "stale_rejected_above",
-            stale > check.stale_rejected_above,
-            stale,
-            check.stale_rejected_above,
-            f"{stale} late completions rejected by fencing",
+            name="stale_rejected_above",
+            passed=stale > check.stale_rejected_above,
+            value=stale,
+            limit=check.stale_rejected_above,
+            detail=f"{stale} late completions rejected by fencing",
         ),
         CheckResult(
-            "redelivered_above",
-            redelivered > check.redelivered_above,
-            redelivered,
-            check.redelivered_above,
-            f"{redelivered} expired leases redelivered ({s['held_redelivered']} of the "
-            f"{s['held_at_cut']} tasks the cut-off worker held)",
+            name="redelivered_above",
+            passed=redelivered > check.redelivered_above,
+            value=redelivered,
+            limit=check.redelivered_above,
+            detail=f"{redelivered} expired leases redelivered ({s.held_redelivered} of the "
+            f"{s.held_at_cut} tasks the cut-off worker held)",
         ),
         CheckResult(
-            "no_result_overwritten",
-            overwrites <= check.max_results_from_cut_off_worker,
-            overwrites,
-            check.max_results_from_cut_off_worker,
-            f"{overwrites} redelivered tasks end with the cut-off worker's result",
+            name="no_result_overwritten",
+            passed=overwrites <= check.max_results_from_cut_off_worker,
+            value=overwrites,
+            limit=check.max_results_from_cut_off_worker,
+            detail=f"{overwrites} redelivered tasks end with the cut-off worker's result",
         ),
         CheckResult(
-            "throughput_recovers",
-            ratio is not None and ratio > check.throughput_recovery_ratio_above,
-            ratio,
-            check.throughput_recovery_ratio_above,
-            f"throughput after the fault {s['throughput_after_per_second']} /s, before "
-            f"{s['throughput_before_per_second']} /s",
+            name="throughput_recovers",
+            passed=ratio is not None and ratio > check.throughput_recovery_ratio_above,
+            value=ratio,
+            limit=check.throughput_recovery_ratio_above,
+            detail=f"throughput after the fault {s.throughput_after_per_second} /s, before "
+            f"{s.throughput_before_per_second} /s",
         ),
     ]

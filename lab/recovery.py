@@ -29,10 +29,11 @@ or a Redis crash is instant.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from lab.run_summary import FaultRecovery
 
 FAULTS = (
     "kill_worker", "pause", "restart_redis", "dependency_down",  # processes, dependency
@@ -132,8 +133,8 @@ def recovery(
     dependency: pd.DataFrame | None = None,
     reclaimed: pd.Series[float] | None = None,
     baseline_seconds: float = BASELINE_SECONDS,
-) -> list[dict[str, Any]]:
-    """One dict per fault event (see the module docstring); [] without faults.
+) -> list[FaultRecovery]:
+    """One row per fault event (see the module docstring); [] without faults.
     ``depth``: queued tasks over time; ``reclaimed``: the lease_expired counter over
     time (both from the lab sampler, see ``lab.analysis.lab_series``)."""
     if not len(events):
@@ -166,29 +167,29 @@ def recovery(
         in_base = ok[(ok["finished_s"] >= base_from) & (ok["finished_s"] < start)]
         in_fault = ok[(ok["finished_s"] >= start) & (ok["finished_s"] < until)]
         out.append(
-            {
-                "index": int(e["index"]) if "index" in e else i,
-                "action": str(e["action"]),
-                "start_s": round(start, 3),
-                "end_s": round(end, 3),
-                "throughput_before_per_second": None if before is None else round(before, 3),
-                "noticed_after_s": None if noticed is None else round(noticed - start, 3),
-                "recovered_after_s": back,
-                "peak_backlog_tasks": None if not len(queued) else int(queued.max()),
-                "latency_p50_extra_s": _minus(
-                    _p(in_fault["latency_s"], 50), _p(in_base["latency_s"], 50)
+            FaultRecovery(
+                index=int(e["index"]) if "index" in e else i,
+                action=str(e["action"]),
+                start_s=round(start, 3),
+                end_s=round(end, 3),
+                throughput_before_per_second=None if before is None else round(before, 3),
+                noticed_after_s=None if noticed is None else round(noticed - start, 3),
+                recovered_after_s=back,
+                peak_backlog_tasks=None if not len(queued) else int(queued.max()),
+                latency_p50_extra_s=_finite(
+                    _minus(_p(in_fault["latency_s"], 50), _p(in_base["latency_s"], 50))
                 ),
-                "latency_p99_extra_s": _minus(
-                    _p(in_fault["latency_s"], 99), _p(in_base["latency_s"], 99)
+                latency_p99_extra_s=_finite(
+                    _minus(_p(in_fault["latency_s"], 99), _p(in_base["latency_s"], 99))
                 ),
-                "latency_max_in_fault_s": _minus(_p(in_fault["latency_s"], 100), 0.0),
-                "tasks_in_fault_window": len(in_fault),
-                "fault_window_s": round(until - start, 3),
-            }
+                latency_max_in_fault_s=_finite(_minus(_p(in_fault["latency_s"], 100), 0.0)),
+                tasks_in_fault_window=len(in_fault),
+                fault_window_s=_finite(round(until - start, 3)),
+            )
         )
         previous_until = until
-    return [{k: _finite(v) for k, v in row.items()} for row in out]
+    return out
 
 
-def _finite(v: Any) -> Any:
-    return None if isinstance(v, float) and not math.isfinite(v) else v
+def _finite(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else v

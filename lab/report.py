@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.checks import CheckResult
+from lab.run_summary import RunSummary
+from lab.scenario import Scenario
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +48,13 @@ def _fmt(v: Any) -> str:
 
 
 def blocks(
-    scenario: Any,
-    summary: dict[str, Any],
-    checks: list[CheckResult],
+    scenario: Scenario,
+    summary: RunSummary,
     events: list[dict[str, Any]],
     figures: list[Path],
     env: dict[str, Any],
 ) -> list[Block]:
-    lat, lag = summary["latency_s"], summary["send_lag_s"]
+    lat, lag, checks = summary.latency_s, summary.send_lag_s, summary.checks
     verdict = "PASS" if all(c.passed for c in checks) else "FAIL"
     out: list[Block] = [
         Heading(f"Run of scenario `{scenario.name}`: {verdict}"),
@@ -73,65 +73,58 @@ def blocks(
         TableBlock(
             ["quantity", "value"],
             [
-                ["offered / accepted", f"{summary['offered']} / {summary['accepted']}"],
-                ["submit outcomes", summary["submit"]],
-                ["final states", summary["states"]],
-                ["lost", summary["lost"]],
-                ["throughput (tasks/s)", summary["throughput_per_second"]],
+                ["offered / accepted", f"{summary.offered} / {summary.accepted}"],
+                ["submit outcomes", summary.submit],
+                ["final states", summary.states],
+                ["lost", summary.lost],
+                ["throughput (tasks/s)", summary.throughput_per_second],
                 [
                     "latency p50 / p95 / p99 / max (s)",
-                    " / ".join(_fmt(lat[k]) for k in ("p50", "p95", "p99", "max")),
+                    " / ".join(_fmt(v) for v in (lat.p50, lat.p95, lat.p99, lat.max)),
                 ],
                 [
                     "send lag p50 / p99 / max (s)",
-                    " / ".join(_fmt(lag[k]) for k in ("p50", "p99", "max")),
+                    " / ".join(_fmt(v) for v in (lag.p50, lag.p99, lag.max)),
                 ],
-                ["drain after load (s)", summary["drain_seconds"]],
-                ["most tasks waiting (sampled)", summary.get("queue_depth_max")],
+                ["drain after load (s)", summary.drain_seconds],
+                ["most tasks waiting (sampled)", summary.queue_depth_max],
                 [
                     "Redis restarts: at s (back after s)",
-                    ", ".join(
-                        f"{r['at_s']} ({r['recovery_s']})"
-                        for r in summary.get("redis_restarts", [])
-                    )
-                    or "-",
+                    ", ".join(f"{r.at_s} ({r.recovery_s})" for r in summary.redis_restarts) or "-",
                 ],
                 [
                     "duplicates (in flight at kills)",
-                    f"{summary['duplicates']} ({summary['in_flight_at_kills']})",
+                    f"{summary.duplicates} ({summary.in_flight_at_kills})",
                 ],
-                ["retried / lease expired", f"{summary['retried']} / {summary['lease_expired']}"],
+                ["retried / lease expired", f"{summary.retried} / {summary.lease_expired}"],
             ],
         ),
     ]
-    if summary.get("saturation"):
-        s = summary["saturation"]
+    if (s := summary.saturation) is not None:
         out.append(
             Para(
-                f"The system stopped keeping up at {s['at_s']:.1f} s, with "
-                f"{s['offered_per_second']:.1f} tasks/s offered: {s['reason']}."
+                f"The system stopped keeping up at {s.at_s:.1f} s, with "
+                f"{s.offered_per_second:.1f} tasks/s offered: {s.reason}."
             )
         )
-    if summary.get("capacity"):
-        c = summary["capacity"]
+    if (c := summary.capacity) is not None:
         out.append(
             Para(
-                f"Capacity (backlog drain, warm-up and tail left out): {c['per_second']} "
-                f"tasks/s over {c['from_s']}-{c['to_s']} s ({c['tasks_counted']} tasks)."
+                f"Capacity (backlog drain, warm-up and tail left out): {c.per_second} "
+                f"tasks/s over {c.from_s}-{c.to_s} s ({c.tasks_counted} tasks)."
             )
         )
-    if summary.get("recovery"):
+    if summary.recovery:
         out += [
             Heading("Recovery (per fault)"),
             TableBlock(
                 ["fault", "start s", "end s", "before /s", "noticed after s",
                  "recovered after s", "peak backlog", "extra p50 s", "extra p99 s",
                  "max in fault s"],
-                [[r["action"], r["start_s"], r["end_s"], r["throughput_before_per_second"],
-                  r["noticed_after_s"], r["recovered_after_s"], r["peak_backlog_tasks"],
-                  r["latency_p50_extra_s"], r["latency_p99_extra_s"],
-                  r.get("latency_max_in_fault_s")]
-                 for r in summary["recovery"]],
+                [[r.action, r.start_s, r.end_s, r.throughput_before_per_second,
+                  r.noticed_after_s, r.recovered_after_s, r.peak_backlog_tasks,
+                  r.latency_p50_extra_s, r.latency_p99_extra_s, r.latency_max_in_fault_s]
+                 for r in summary.recovery],
             ),
             Para(
                 "Recovered: throughput back within 10 % of before the fault after a "
@@ -141,33 +134,24 @@ def blocks(
                 "those before it. Definitions: lab/recovery.py."
             ),
         ]  # fmt: skip
-    if summary.get("circuit_breaker"):
-        cb = summary["circuit_breaker"]
+    if (cb := summary.circuit_breaker) is not None:
         out += [
-            Heading(f"Circuit breaker of `{cb['task_type']}`"),
-            TableBlock(["quantity", "value"], [[k.replace("_", " "), _fmt(v)] for k, v in cb.items()
-                                               if k != "task_type"]),
-        ]  # fmt: skip
-    if summary.get("partition"):
+            Heading(f"Circuit breaker of `{cb.task_type}`"),
+            _quantities(cb.model_dump(exclude={"task_type"})),
+        ]
+    if summary.partition is not None:
         out += [
             Heading("Partition: leases and fencing"),
-            TableBlock(["quantity", "value"],
-                       [[k.replace("_", " "), _fmt(v)] for k, v in summary["partition"].items()]),
-        ]  # fmt: skip
-    if summary.get("phases"):
+            _quantities(summary.partition.model_dump()),
+        ]
+    if summary.phases:
         out += [
             Heading("Phases (between events)"),
             TableBlock(
                 ["from s", "to s", "workers", "throughput/s", "p99 s"],
                 [
-                    [
-                        p["from_s"],
-                        p["to_s"],
-                        p["workers"],
-                        p["throughput_per_second"],
-                        p["latency_p99_s"],
-                    ]
-                    for p in summary["phases"]
+                    [p.from_s, p.to_s, p.workers, p.throughput_per_second, p.latency_p99_s]
+                    for p in summary.phases
                 ],
             ),
         ]
@@ -202,9 +186,9 @@ def blocks(
         ]
     out.append(Heading("Figures"))
     out += [Image(p, p.stem.replace("_", " ")) for p in figures]
-    source = summary.get("metrics_source") or "scrape"
-    if summary.get("prometheus"):
-        source += f" {summary['prometheus']}"
+    source = summary.metrics_source or "scrape"
+    if summary.prometheus:
+        source += f" {summary.prometheus}"
     out.append(
         Para(
             "Tables: tasks.csv (one row per submission), events.csv, metrics.csv "
@@ -213,6 +197,13 @@ def blocks(
         )
     )
     return out
+
+
+def _quantities(values: dict[str, Any]) -> TableBlock:
+    """A section's fields as a two-column table, in the summary's order."""
+    return TableBlock(
+        ["quantity", "value"], [[k.replace("_", " "), _fmt(v)] for k, v in values.items()]
+    )
 
 
 def markdown(bs: list[Block]) -> str:

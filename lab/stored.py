@@ -4,7 +4,7 @@
 
     from lab.results import load
     run = load("results/20260101-120000-quickstart")   # a Run
-    run.tasks, run.events, run.metrics, run.summary, run.scenario
+    run.tasks, run.events, run.metrics, run.summary, run.scenario   # summary: a RunSummary
     sweep = load("results/20260101-130000-scaling_sweep")  # a Sweep
     sweep.aggregate, sweep.cells, sweep.summary, sweep.run(sweep.cells["folder"][0])
 
@@ -19,7 +19,7 @@ Empty text cells read back as ``""`` (not NaN), as the run wrote them.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -27,9 +27,10 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from lab.run_summary import RunSummary
 from lab.scenario import Scenario
 
-RUN_FILE, SWEEP_FILE = "run.json", "sweep.json"
+RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"
 # tasks.csv, in order; a run written before a column existed reads it back as empty.
 TASK_COLUMNS = [
     "seq", "task_id", "task_type", "intended_s", "sent_s", "acked_s", "send_lag_s", "submit",
@@ -80,6 +81,12 @@ def read_scenario(folder: Path) -> Scenario:
     return Scenario.model_validate(data)
 
 
+def read_summary(folder: Path) -> RunSummary | None:
+    """A run's ``summary.json``; None before ``lab report`` (or for a run that failed)."""
+    path = folder / SUMMARY_FILE
+    return RunSummary.model_validate(json.loads(path.read_text())) if path.exists() else None
+
+
 def _json(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
@@ -100,7 +107,7 @@ class Run:
     metrics: pd.DataFrame
     dependency: pd.DataFrame | None
     environment: dict[str, Any]
-    summary: dict[str, Any] = field(default_factory=dict)  # {} before `lab report`
+    summary: RunSummary | None = None  # None before `lab report`
 
     @property
     def t0(self) -> float:
@@ -125,7 +132,7 @@ def read_run(folder: Path) -> Run:
         metrics=read_table(table_path(folder, "metrics.csv")),
         dependency=pd.read_csv(dependency) if dependency.exists() else None,
         environment=_json(folder / "environment.json"),
-        summary=_json(folder / "summary.json"),
+        summary=read_summary(folder),
     )
 
 
@@ -163,7 +170,7 @@ def read_sweep(folder: Path) -> Sweep:
         path=folder,
         scenario=read_scenario(folder),
         meta=_json(folder / SWEEP_FILE),
-        summary=_json(folder / "summary.json"),
+        summary=_json(folder / SUMMARY_FILE),
         cells=pd.read_csv(cells) if cells.exists() else pd.DataFrame(),
         aggregate=pd.read_csv(aggregate) if aggregate.exists() else pd.DataFrame(),
     )

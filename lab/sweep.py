@@ -27,6 +27,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from lab.run_summary import RunSummary
 from lab.scenario import Scenario
 from lab.scenario_file import ScenarioError, apply_override
 from lab.stored import SWEEP_FILE
@@ -158,14 +159,14 @@ def run_sweep(scenario: Scenario, sweep_dir: Path, echo: Callable[[str], None]) 
             failed += 1
             echo(f"lab: the run failed: {entry['error']} (logs: {run_dir / 'logs'})")
         else:
-            summary, _ = write_results(cell.scenario, raw, run_dir)
+            summary = write_results(cell.scenario, raw, run_dir)
             entry["status"] = "done"
-            echo(f"  throughput {summary['throughput_per_second']} tasks/s{_capacity(summary)}")
+            echo(f"  throughput {summary.throughput_per_second} tasks/s{_capacity(summary)}")
         save_plan(plan, sweep_dir)
     derive_sweep(sweep_dir, runs_too=False)
     return failed
 
 
-def _capacity(summary: dict[str, Any]) -> str:
-    cap = summary.get("capacity")
-    return f", capacity {cap['per_second']} tasks/s" if cap else ""
+def _capacity(summary: RunSummary) -> str:
+    cap = summary.capacity
+    return f", capacity {cap.per_second} tasks/s" if cap else ""

@@ -1,6 +1,7 @@
 """A sweep's derived files, from its runs' stored data::
 
 cells.csv       one row per run: the grid's values, repetition, folder, its numbers
+                (``passed`` and the ``METRICS`` columns of ``lab.columns``)
 aggregate.csv   one row per cell and metric: n, mean, sd, ci_low, ci_high (95 %, t)
 summary.json    the grid, the runs' status and, when workers vary, the USL fit(s)
 figures/        scaling.png (the metric against the first numeric parameter, error bars
@@ -22,41 +23,32 @@ from typing import Any
 
 import pandas as pd
 
-from lab import report, usl
+from lab import columns, report, usl
 from lab.report import Block, Heading, Image, Para, TableBlock
+from lab.run_summary import RunSummary
 from lab.stats import estimate
-from lab.stored import SWEEP_FILE, read_scenario
+from lab.stored import SWEEP_FILE, read_scenario, read_summary
 from lab.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
-METRICS = {  # column of cells.csv -> where it is in a run's summary.json
-    "capacity_per_second": ("capacity", "per_second"),
-    "throughput_per_second": ("throughput_per_second",),
-    "latency_p50_s": ("latency_s", "p50"),
-    "latency_p99_s": ("latency_s", "p99"),
-    "drain_seconds": ("drain_seconds",),
-    "succeeded": ("succeeded",),
-    "lost": ("lost",),
-    "duplicates": ("duplicates",),
-}
+# Columns of cells.csv (from lab.columns) aggregated per cell, in this order.
+METRICS = (
+    "capacity_per_second", "throughput_per_second", "latency_p50_s", "latency_p99_s",
+    "drain_seconds", "succeeded", "lost", "duplicates",
+)  # fmt: skip
 
 
-def _dig(summary: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    value: Any = summary
-    for part in path:
-        if not isinstance(value, dict) or value.get(part) is None:
-            return None
-        value = value[part]
-    return float(value)
+def _number(name: str, summary: RunSummary | None) -> float | None:
+    value = columns.value(name, summary)
+    return None if value is None else float(value)
 
 
 def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for entry in plan["runs"]:
-        summary_file = folder / "cells" / entry["folder"] / "summary.json"
-        summary = json.loads(summary_file.read_text()) if summary_file.exists() else {}
+        summary = read_summary(folder / "cells" / entry["folder"])
         rows.append(
             {
                 **{k: _scalar(v) for k, v in entry["values"].items()},
@@ -64,8 +56,8 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
                 "seed": entry["seed"],
                 "folder": entry["folder"],
                 "status": entry["status"],
-                "passed": summary.get("passed"),
-                **{name: _dig(summary, path) for name, path in METRICS.items()},
+                "passed": columns.value("passed", summary),
+                **{name: _number(name, summary) for name in METRICS},
             }
         )
     return pd.DataFrame(rows)

@@ -47,10 +47,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_load_reads_the_run_as_tables(run_dir: Path) -> None:
     run = load(str(run_dir))
-    assert isinstance(run, Run)
-    assert run.scenario.name == "stored" and run.summary["run"] == run_dir.name
-    assert len(run.tasks) == run.summary["offered"] == 120
-    assert (run.tasks["state"] == "succeeded").sum() == run.summary["succeeded"]
+    assert isinstance(run, Run) and run.summary is not None
+    assert run.scenario.name == "stored" and run.summary.run == run_dir.name
+    assert len(run.tasks) == run.summary.offered == 120
+    assert (run.tasks["state"] == "succeeded").sum() == run.summary.succeeded
     # Text columns read back as text, empty as "" (not NaN).
     assert run.tasks["error"].map(type).eq(str).all()
     assert list(run.events["action"]) == ["kill_worker", "scale_workers"]
@@ -83,11 +83,9 @@ def test_a_run_from_before_a_column_existed_still_reports(run_dir: Path, tmp_pat
     done = run_lab("report", str(old))
     assert done.returncode == 0, done.stderr
     run = load(old)
-    assert isinstance(run, Run)
+    assert isinstance(run, Run) and run.summary is not None
     assert run.tasks["eligible_s"].isna().all() and (run.tasks["worker"] == "").all()
-    assert (
-        run.summary["succeeded"] == json.loads((run_dir / "summary.json").read_text())["succeeded"]
-    )
+    assert run.summary.succeeded == json.loads((run_dir / "summary.json").read_text())["succeeded"]
 
 
 def test_report_of_a_folder_without_results_names_the_problem(tmp_path: Path) -> None:
@@ -116,8 +114,9 @@ def test_lab_compare_writes_one_table_and_overlaid_figures(run_dir: Path, tmp_pa
 
 def test_recovery_of_the_kill_is_in_the_summary_and_report(run_dir: Path) -> None:
     run = load(run_dir)
-    (kill,) = run.summary["recovery"]
-    assert kill["action"] == "kill_worker"
-    assert kill["start_s"] == pytest.approx(run.events["effective_s"].iloc[0], abs=1e-3)
-    assert kill["throughput_before_per_second"] > 0
+    assert run.summary is not None
+    (kill,) = run.summary.recovery
+    assert kill.action == "kill_worker"
+    assert kill.start_s == pytest.approx(run.events["effective_s"].iloc[0], abs=1e-3)
+    assert kill.throughput_before_per_second > 0
     assert "Recovery (per fault)" in (run_dir / "report.md").read_text()

@@ -157,8 +157,9 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     for _, cell in sweep.cells.iterrows():
         run = sweep.run(cell["folder"])
         assert run.scenario.system.workers == cell["system.workers"]
-        assert run.summary["capacity"]["per_second"] == cell["capacity_per_second"]
-        assert run.summary["succeeded"] == 150
+        assert run.summary is not None and run.summary.capacity is not None
+        assert run.summary.capacity.per_second == cell["capacity_per_second"]
+        assert run.summary.succeeded == 150
     means = cap.set_index(["system.workers", "system.concurrency"])["mean"]
     assert means[(2, 8)] > means[(1, 2)]
     assert (folder / "figures" / "scaling.png").stat().st_size > 0
