@@ -57,12 +57,12 @@ def percentiles(values: pd.Series[float]) -> Percentiles:
     )
 
 
-def lab_series(metrics: pd.DataFrame, name: str, t0: float, label: str = "") -> pd.Series[float]:
-    """One series of the lab sampler (job=lab) indexed by seconds since t0."""
+def lab_series(metrics: pd.DataFrame, name: str, t0_s: float, label: str = "") -> pd.Series[float]:
+    """One series of the lab sampler (job=lab) indexed by seconds since t0_s."""
     rows = metrics[(metrics["metric"] == name) & metrics["labels"].str.contains("job=lab")]
     if label:
         rows = rows[rows["labels"].str.contains(label, regex=False)]
-    return pd.Series(rows["value"].to_numpy(), index=rows["time"].to_numpy() - t0, dtype=float)
+    return pd.Series(rows["value"].to_numpy(), index=rows["time"].to_numpy() - t0_s, dtype=float)
 
 
 def windows(tasks: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
@@ -160,9 +160,9 @@ def _cut_off(run: Run) -> bool:
 
 def measure(run: Run) -> Measurements:
     """Every number of ``summary.json`` but the checks (see the module docstring)."""
-    scenario, tasks, events, metrics, t0 = run.scenario, run.tasks, run.events, run.metrics, run.t0
+    scenario, tasks, events, metrics = run.scenario, run.tasks, run.events, run.metrics
+    t0_s, load_end_s = run.t0_s, run.load_end_s
     counters: dict[str, int] = run.meta.get("counters", {})
-    load_end_s = float(run.meta["load_end"]) - t0
     accepted = tasks[tasks["submit"] == "accepted"]
     ended = accepted[accepted["state"].isin(TERMINAL)]
     states = accepted["state"].value_counts().to_dict()
@@ -174,9 +174,9 @@ def measure(run: Run) -> Measurements:
     kills = events[events["action"] == "kill_worker"] if len(events) else events
     cuts = events[events["action"].isin(CUT_OFF_ACTIONS)] if len(events) else events
     win = windows(tasks, scenario.report.window_seconds)
-    workers = lab_series(metrics, "taskq_lab_worker_processes", t0)
-    depth = lab_series(metrics, "taskq_lab_queue_depth", t0, "state=queued")
-    reclaimed = lab_series(metrics, "taskq_lab_queue_events_total", t0, "event=lease_expired")
+    workers = lab_series(metrics, "taskq_lab_worker_processes", t0_s)
+    depth = lab_series(metrics, "taskq_lab_queue_depth", t0_s, "state=queued")
+    reclaimed = lab_series(metrics, "taskq_lab_queue_events_total", t0_s, "event=lease_expired")
     report = scenario.report
     breaker = scenario.checks.circuit_breaker
     calls = (
@@ -235,7 +235,7 @@ def measure(run: Run) -> Measurements:
         circuit_breaker=None
         if breaker is None
         else breaker_analysis.summarize(
-            tasks, events, calls, run.meta.get("breakers", []), counters, breaker.task_type, t0
+            tasks, events, calls, run.meta.get("breakers", []), counters, breaker.task_type, t0_s
         ),
         partition=None
         if not _cut_off(run)

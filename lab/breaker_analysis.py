@@ -33,7 +33,7 @@ def summarize(
     breakers: Sequence[dict[str, Any]],
     counters: dict[str, int],
     task_type: str,
-    t0: float,
+    t0_s: float,
 ) -> BreakerSummary | None:
     """None when the run had no dependency_down event that took effect and was lifted."""
     downs = events[(events["action"] == "dependency_down")] if len(events) else events
@@ -45,7 +45,7 @@ def summarize(
     guarded = accepted[accepted["task_type"] == task_type]
     others = accepted[accepted["task_type"] != task_type]
     arrived = int(((guarded["intended_s"] >= start) & (guarded["intended_s"] < end)).sum())
-    during = [s for t, s in calls if start <= t - t0 < end]
+    during = [s for t, s in calls if start <= t - t0_s < end]
     before = _per_second(others["finished_s"], 0.0, start)
     while_down = _per_second(others["finished_s"], start, end)
     breaker = next((b for b in breakers if b["task_type"] == task_type), None)

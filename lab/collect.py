@@ -168,7 +168,7 @@ class PrometheusSource:
 
 
 def metrics_from_prometheus(
-    url: str, instances: Sequence[str], rows: list[MetricRow], t0: float, interval_seconds: float
+    url: str, instances: Sequence[str], rows: list[MetricRow], t0_s: float, interval_seconds: float
 ) -> tuple[list[MetricRow], str | None]:
     """The lab sampler's rows kept, the processes' series from Prometheus, once it has
     scraped each of ``instances`` after now (the series end with the final counts).
@@ -181,7 +181,7 @@ def metrics_from_prometheus(
     try:
         if not wait_until_scraped(url, instances, time.time(), 2 * interval_seconds + 10):
             note = "not every target was scraped after the drain"
-        return sampler + PrometheusSource(url).fetch(t0, time.time(), interval_seconds), note
+        return sampler + PrometheusSource(url).fetch(t0_s, time.time(), interval_seconds), note
     except (httpx.HTTPError, RequestException, PrometheusApiClientException, KeyError) as exc:
         print(f"lab: reading metrics from Prometheus failed: {exc!r}", flush=True)
         return sampler, f"reading metrics from Prometheus failed: {exc!r}"
@@ -205,13 +205,16 @@ def _s(ms: str | None) -> float | None:
 
 
 def task_rows(
-    subs: Sequence[Submission], records: dict[str, dict[str, Any]], kinds: Sequence[str], t0: float
+    subs: Sequence[Submission],
+    records: dict[str, dict[str, Any]],
+    kinds: Sequence[str],
+    t0_s: float,
 ) -> list[dict[str, Any]]:
     """One row per submission: the generator's view joined with the task's record.
     Times are seconds from the start of the load; latency is finished - intended."""
 
     def rel(t: float | None) -> float | None:
-        return None if t is None else t - t0
+        return None if t is None else t - t0_s
 
     rows = []
     for sub in subs:
@@ -223,10 +226,10 @@ def task_rows(
                 "seq": sub.seq,
                 "task_id": sub.task_id or "",
                 "task_type": kinds[sub.kind],
-                "intended_s": rel(sub.intended),
-                "sent_s": rel(sub.sent),
-                "acked_s": rel(sub.acked),
-                "send_lag_s": None if sub.sent is None else sub.sent - sub.intended,
+                "intended_s": rel(sub.intended_s),
+                "sent_s": rel(sub.sent_s),
+                "acked_s": rel(sub.acked_s),
+                "send_lag_s": None if sub.sent_s is None else sub.sent_s - sub.intended_s,
                 "submit": sub.status,
                 "refusals": sub.refusals,
                 "state": state,
@@ -236,7 +239,7 @@ def task_rows(
                 "eligible_s": rel(_s(h.get("eligible_ms") or h.get("created_ms"))),
                 "started_s": rel(_s(h.get("started_ms"))),
                 "finished_s": rel(finished),
-                "latency_s": None if finished is None else finished - sub.intended,
+                "latency_s": None if finished is None else finished - sub.intended_s,
                 "error": h.get("error") or sub.error or "",
             }
         )

@@ -23,7 +23,7 @@ MAX_DELAY_MS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Call:
-    at: float  # epoch seconds
+    at_s: float  # epoch seconds
     status: int
 
 

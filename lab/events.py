@@ -1,11 +1,11 @@
 """Events on the run's timeline: scale, kill, pause/resume, restart Redis, take the
 dependency down, network faults on a process's Redis connection (``lab.network_faults``).
 
-Each event is recorded with three times (epoch seconds): ``scheduled`` (the scenario's
-``at_seconds``), ``requested`` (when the lab issued it; later than scheduled if an earlier
-event was still taking effect) and ``effective`` (when it had happened: new workers
-registered, a killed worker reaped, Redis answering again). An event with a duration
-also records ``lifted``, when it was undone. A kill also records
+Each event is recorded with three times (epoch seconds): ``scheduled_s`` (the scenario's
+``at_seconds``), ``requested_s`` (when the lab issued it; later than scheduled if an
+earlier event was still taking effect) and ``effective_s`` (when it had happened: new
+workers registered, a killed worker reaped, Redis answering again). An event with a
+duration also records ``lifted_s``, when it was undone. A kill also records
 ``in_flight``: the tasks the worker held when it died, read from the running set, which
 bounds the duplicate executions that kill can cause; a partition or blackhole records
 the same for the workers it cuts off (and keeps their task ids in ``Timeline.cut_off``).
@@ -49,16 +49,18 @@ POLL_SECONDS = 0.02
 
 @dataclass(slots=True)
 class EventRecord:
+    """One event as it happened; times are epoch seconds."""
+
     index: int
     action: str
     detail: str
-    scheduled: float
-    requested: float
-    effective: float | None = None
+    scheduled_s: float
+    requested_s: float
+    effective_s: float | None = None
     processes: str = ""  # which process(es) it acted on
     in_flight: int | None = None
     note: str = ""
-    lifted: float | None = None
+    lifted_s: float | None = None
 
     def row(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,9 +99,9 @@ class Timeline:
         self._lifts: list[asyncio.Task[None]] = []  # undo events that have a duration
         self.cut_off: dict[str, str] = {}  # task id -> the worker that held it at a partition
 
-    async def run(self, events: list[Event], t0: float) -> list[EventRecord]:
+    async def run(self, events: list[Event], t0_s: float) -> list[EventRecord]:
         for event in events:
-            scheduled = t0 + event.at_seconds
+            scheduled = t0_s + event.at_seconds
             if (delay := scheduled - time.time()) > 0:
                 await asyncio.sleep(delay)
             await self._record(event, event.action, _detail(event), scheduled)
@@ -128,7 +130,7 @@ class Timeline:
                 await asyncio.sleep(seconds)
             finally:  # also when the run is cut short: never leave a fault behind
                 undo()
-                rec.lifted = time.time()
+                rec.lifted_s = time.time()
 
         self._lifts.append(asyncio.create_task(lift()))
 
@@ -162,7 +164,7 @@ class Timeline:
             case _:
                 if not await self._network(event, rec):
                     return
-        rec.effective = time.time()
+        rec.effective_s = time.time()
 
     async def _network(self, event: NetworkEvent, rec: EventRecord) -> bool:
         url = self.backend.toxiproxy_url

@@ -88,7 +88,7 @@ def draw_all(
     win: pd.DataFrame,
     events: pd.DataFrame,
     metrics: pd.DataFrame,
-    t0: float,
+    t0_s: float,
 ) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     t = win.set_index(win["start_s"])
@@ -114,7 +114,7 @@ def draw_all(
             "Queue depth",
             "tasks",
             {
-                s: lab_series(metrics, "taskq_lab_queue_depth", t0, f"state={s}")
+                s: lab_series(metrics, "taskq_lab_queue_depth", t0_s, f"state={s}")
                 for s in ("queued", "scheduled", "running")
             },
             events,
@@ -125,8 +125,8 @@ def draw_all(
             "Workers",
             "processes",
             {
-                "alive": lab_series(metrics, "taskq_lab_worker_processes", t0),
-                "registered": lab_series(metrics, "taskq_lab_workers_registered", t0),
+                "alive": lab_series(metrics, "taskq_lab_worker_processes", t0_s),
+                "registered": lab_series(metrics, "taskq_lab_workers_registered", t0_s),
             },
             events,
             step=True,

@@ -2,7 +2,7 @@
 
 Coordinated omission: every submission keeps its *intended* send time (the schedule's),
 and latency is measured from it, so a system that slows the generator down is charged for
-the wait. ``sent`` - ``intended`` is recorded as the send lag. A refused submit (429 / 503)
+the wait. ``sent_s`` - ``intended_s`` is recorded as the send lag. A refused submit (429 / 503)
 waits its Retry-After and is retried ``retries_when_refused`` times, then counts as
 ``rejected`` / ``unavailable``: refused, never acknowledged, so not lost.
 """
@@ -29,9 +29,9 @@ class Submission:
 
     seq: int
     kind: int
-    intended: float
-    sent: float | None = None  # first attempt
-    acked: float | None = None
+    intended_s: float
+    sent_s: float | None = None  # first attempt
+    acked_s: float | None = None
     status: str = "pending"  # accepted, rejected, unavailable, error
     task_id: str | None = None
     refusals: int = 0
@@ -70,22 +70,22 @@ class LoadGenerator:
     def load(self) -> LoadConfig:
         return self.scenario.load
 
-    async def run(self, t0: float) -> list[Submission]:
-        """Offer the load; ``t0`` is the epoch time the load starts (offset 0)."""
+    async def run(self, t0_s: float) -> list[Submission]:
+        """Offer the load; ``t0_s`` is the epoch time the load starts (offset 0)."""
         try:
             if self.load.mode == "closed":
-                await self._closed(t0)
+                await self._closed(t0_s)
             elif self.load.mode == "backlog":
-                await self._backlog(t0)
+                await self._backlog(t0_s)
             else:
-                await self._open(t0)
+                await self._open(t0_s)
         finally:
             self.progress.done = True
         return self.submissions
 
     async def _submit(self, sub: Submission) -> None:
         kind = self.load.mix[sub.kind]
-        sub.sent = time.time()
+        sub.sent_s = time.time()
         self.progress.sent += 1
         while True:
             try:
@@ -102,11 +102,11 @@ class LoadGenerator:
                 sub.status, sub.error = "error", f"{type(exc).__name__}: {exc}"
                 self.progress.failed += 1
                 return
-            sub.acked, sub.status = time.time(), "accepted"
+            sub.acked_s, sub.status = time.time(), "accepted"
             self.progress.accepted += 1
             return
 
-    async def _open(self, t0: float) -> None:
+    async def _open(self, t0_s: float) -> None:
         arrivals = schedule(self.load, self.scenario.seed)
         self.progress.planned = len(arrivals)
         outstanding = asyncio.Semaphore(self.load.max_outstanding_requests)
@@ -119,31 +119,31 @@ class LoadGenerator:
                 outstanding.release()
 
         for a in arrivals:
-            delay = t0 + a.offset_seconds - time.time()
+            delay = t0_s + a.offset_seconds - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
             # At the cap the dispatcher waits: later arrivals are sent late, and their
             # send lag shows it.
             await outstanding.acquire()
-            sub = self._new(a, t0)
+            sub = self._new(a, t0_s)
             task = asyncio.create_task(one(sub))
             running.add(task)
             task.add_done_callback(running.discard)
         await asyncio.gather(*running)
 
-    def _new(self, a: Arrival, t0: float) -> Submission:
-        sub = Submission(a.seq, a.kind, t0 + a.offset_seconds)
+    def _new(self, a: Arrival, t0_s: float) -> Submission:
+        sub = Submission(a.seq, a.kind, t0_s + a.offset_seconds)
         self.submissions.append(sub)
         return sub
 
-    async def _backlog(self, t0: float) -> None:
+    async def _backlog(self, t0_s: float) -> None:
         """All tasks at once (batched), to measure how fast the system drains them; with
         a gate the queue is paused until the last one is acknowledged (pre-filled)."""
         arrivals = schedule(self.load, self.scenario.seed)
         self.progress.planned = len(arrivals)
-        subs = [self._new(a, t0) for a in arrivals]
+        subs = [self._new(a, t0_s) for a in arrivals]
         # Not before the load's start: times (and the capacity window) are measured from it.
-        await asyncio.sleep(max(0.0, t0 - time.time()))
+        await asyncio.sleep(max(0.0, t0_s - time.time()))
         sent = time.time()
         self.progress.sent = len(subs)
         if self.gate is not None:
@@ -152,7 +152,7 @@ class LoadGenerator:
             ids = await self.sender.submit_many([self.load.mix[s.kind] for s in subs])
         except Exception as exc:
             for s in subs:
-                s.sent, s.status, s.error = sent, "error", f"{type(exc).__name__}: {exc}"
+                s.sent_s, s.status, s.error = sent, "error", f"{type(exc).__name__}: {exc}"
             self.progress.failed = len(subs)
             return
         finally:
@@ -160,12 +160,12 @@ class LoadGenerator:
                 await self.gate.resume(DEFAULT_QUEUE)
         acked = time.time()
         for s, task_id in zip(subs, ids, strict=True):
-            s.sent, s.acked, s.status, s.task_id = sent, acked, "accepted", task_id
+            s.sent_s, s.acked_s, s.status, s.task_id = sent, acked, "accepted", task_id
         self.progress.accepted = len(subs)
 
-    async def _closed(self, t0: float) -> None:
+    async def _closed(self, t0_s: float) -> None:
         """``clients`` loops of submit-then-wait until the duration is over."""
-        end = t0 + self.load.duration_seconds
+        end = t0_s + self.load.duration_seconds
         seq = iter(range(10**9))
 
         async def client(i: int) -> None:
@@ -173,7 +173,7 @@ class LoadGenerator:
             weights = [k.weight for k in self.load.mix]
             while (now := time.time()) < end:
                 kind = rng.choices(range(len(self.load.mix)), weights=weights)[0]
-                sub = self._new(Arrival(next(seq), now - t0, kind), t0)
+                sub = self._new(Arrival(next(seq), now - t0_s, kind), t0_s)
                 self.progress.planned += 1
                 await self._submit(sub)
                 if sub.task_id is not None:

@@ -27,18 +27,9 @@ from lab.stored import RUN_FILE, SUMMARY_FILE, TASK_COLUMNS, Run, Sweep, load, r
 
 __all__ = ["Run", "Sweep", "derive", "load", "write_raw", "write_results"]
 
-EVENT_COLUMNS = [
-    "index",
-    "action",
-    "detail",
-    "scheduled",
-    "requested",
-    "effective",
-    "processes",
-    "in_flight",
-    "note",
-    "lifted",
-]
+# events.csv, in order; the times are seconds from the start of the load.
+EVENT_TIMES = ["scheduled_s", "requested_s", "effective_s", "lifted_s"]
+EVENT_COLUMNS = ["index", "action", "detail", "processes", "in_flight", "note", *EVENT_TIMES]
 
 
 def write_scenario(scenario: Scenario, run_dir: Path) -> None:
@@ -47,8 +38,8 @@ def write_scenario(scenario: Scenario, run_dir: Path) -> None:
 
 def _events_frame(raw: RawRun) -> pd.DataFrame:
     events = pd.DataFrame([e.row() for e in raw.events], columns=EVENT_COLUMNS)
-    for col in ("scheduled", "requested", "effective", "lifted"):
-        events[f"{col}_s"] = pd.to_numeric(events.pop(col)) - raw.t0
+    for col in EVENT_TIMES:  # epoch seconds in the records
+        events[col] = pd.to_numeric(events[col]) - raw.t0_s
     events["in_flight"] = pd.to_numeric(events["in_flight"])
     return events
 
@@ -61,7 +52,7 @@ def write_results(scenario: Scenario, raw: RawRun, run_dir: Path) -> RunSummary:
 def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
     """The raw tables and run.json: everything ``derive`` needs, nothing derived."""
     kinds = [k.task_type for k in scenario.load.mix]
-    tasks = pd.DataFrame(task_rows(raw.submissions, raw.records, kinds, raw.t0))
+    tasks = pd.DataFrame(task_rows(raw.submissions, raw.records, kinds, raw.t0_s))
     if tasks.empty:
         tasks = pd.DataFrame(columns=TASK_COLUMNS)
     tasks.to_csv(run_dir / "tasks.csv", index=False)
@@ -70,13 +61,13 @@ def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
     metrics.to_csv(run_dir / "metrics.csv", index=False)
     if raw.dependency_calls:
         calls = pd.DataFrame(raw.dependency_calls, columns=["time", "status"])
-        calls.insert(1, "time_s", calls["time"] - raw.t0)
+        calls.insert(1, "time_s", calls["time"] - raw.t0_s)
         calls.to_csv(run_dir / "dependency.csv", index=False)
     (run_dir / "environment.json").write_text(json.dumps(raw.environment, indent=2) + "\n")
     meta = {
         "run": run_dir.name,
-        "t0": raw.t0,
-        "load_end": raw.load_end,
+        "t0": raw.t0_s,
+        "load_end": raw.load_end_s,
         "drained": raw.drained,
         "counters": raw.counters,
         "breakers": raw.breakers,
@@ -98,7 +89,7 @@ def derive(run_dir: Path) -> RunSummary:
 def _report(run: Run, summary: RunSummary) -> None:
     run_dir, events = run.path, run.events
     win = analysis.windows(run.tasks, run.scenario.report.window_seconds)
-    paths = figures.draw_all(run_dir / "figures", run.tasks, win, events, run.metrics, run.t0)
+    paths = figures.draw_all(run_dir / "figures", run.tasks, win, events, run.metrics, run.t0_s)
     rel = [p.relative_to(run_dir) for p in paths]
     event_rows: list[dict[str, Any]] = [
         {str(k): v for k, v in row.items()}

@@ -49,8 +49,8 @@ DRAIN_POLL_SECONDS = 0.2
 class RawRun:
     """What a run produced, before analysis. Times are epoch seconds."""
 
-    t0: float = 0.0
-    load_end: float = 0.0
+    t0_s: float = 0.0  # the start of the load
+    load_end_s: float = 0.0
     submissions: list[Submission] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     metrics: list[MetricRow] = field(default_factory=list)
@@ -129,13 +129,14 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
                 ours = (
                     [t.instance for t in backend.scrape_targets()] if backend.prometheus_url else []
                 )
+                interval = scenario.report.metrics_interval_seconds
                 raw.metrics, note = metrics_from_prometheus(
-                    prometheus, ours, raw.metrics, raw.t0, scenario.report.metrics_interval_seconds
+                    prometheus, ours, raw.metrics, raw.t0_s, interval
                 )
                 raw.environment |= {"prometheus_note": note} if note else {}
         finally:
             backend.stop()
-        raw.dependency_calls = [(c.at, c.status) for c in dependency.calls]
+        raw.dependency_calls = [(c.at_s, c.status) for c in dependency.calls]
     return raw
 
 
@@ -175,11 +176,11 @@ async def _drive(
                 scenario.system.autoscale, backend.redis_url, timeline, stop
             )
             background.append(asyncio.create_task(autoscale))
-        raw.t0 = time.time() + START_LEAD_SECONDS
-        events = asyncio.create_task(timeline.run(scenario.events, raw.t0))
+        raw.t0_s = time.time() + START_LEAD_SECONDS
+        events = asyncio.create_task(timeline.run(scenario.events, raw.t0_s))
         try:
-            raw.submissions = await generator.run(raw.t0)
-            raw.load_end = time.time()
+            raw.submissions = await generator.run(raw.t0_s)
+            raw.load_end_s = time.time()
             await events
             raw.drained = await _drain(client, scenario.report.drain_timeout_seconds)
             raw.counters = (await client.stats(DEFAULT_QUEUE)).counters

@@ -97,7 +97,7 @@ def _json(path: Path) -> dict[str, Any]:
 @dataclass
 class Run:
     """One run's stored data. Times in the tables are seconds from the start of the load
-    (``metrics.time`` is epoch seconds; ``meta["t0"]`` is the start)."""
+    (``metrics.time`` is epoch seconds; ``t0_s`` is the start)."""
 
     path: Path
     scenario: Scenario
@@ -110,8 +110,14 @@ class Run:
     summary: RunSummary | None = None  # None before `lab report`
 
     @property
-    def t0(self) -> float:
+    def t0_s(self) -> float:
+        """The start of the load, epoch seconds (``t0`` in run.json)."""
         return float(self.meta["t0"])
+
+    @property
+    def load_end_s(self) -> float:
+        """The end of the load, seconds from its start (``load_end`` in run.json is epoch)."""
+        return float(self.meta["load_end"]) - self.t0_s
 
     @property
     def name(self) -> str:

@@ -54,7 +54,7 @@ def test_load_reads_the_run_as_tables(run_dir: Path) -> None:
     # Text columns read back as text, empty as "" (not NaN).
     assert run.tasks["error"].map(type).eq(str).all()
     assert list(run.events["action"]) == ["kill_worker", "scale_workers"]
-    assert run.metrics["time"].min() > run.t0 - 5
+    assert run.metrics["time"].min() > run.t0_s - 5
     assert run.environment["cpu_count"] >= 1
 
 
