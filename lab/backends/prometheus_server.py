@@ -1,4 +1,4 @@
-"""A Prometheus for taskq processes on this machine (the lab, the tests).
+"""A Prometheus for taskq processes on this machine (the lab's backends, the tests).
 
 ``render_prometheus_config`` gives the same jobs and rule files as
 ``monitoring/prometheus.yml`` (the compose stack's) with loopback targets: the API as a
@@ -22,7 +22,7 @@ from typing import IO, Self
 
 from system.redis_server import die_with_parent, free_port
 
-MONITORING_DIR = Path(__file__).resolve().parent.parent / "monitoring"
+MONITORING_DIR = Path(__file__).resolve().parents[2] / "monitoring"
 API_JOB = "taskq-api"
 WORKER_JOB = "taskq-worker"
 
