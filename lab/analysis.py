@@ -6,7 +6,7 @@ this module, ``lab.recovery``, ``lab.capacity``, ``lab.breaker_analysis`` and
 Definitions, in seconds from the start of the load unless said otherwise:
 
 - **latency**: ``finished - intended`` of a succeeded task (intended: the schedule's send
-  time, so time the generator spent late counts; see ``lab.load``).
+  time, so time the generator spent late counts; see ``lab.run.generator``).
 - **throughput**: tasks that ended / (last end - first intended send).
 - **lost**: acknowledged submits whose task is not in a terminal state at the end (or whose
   record is gone).

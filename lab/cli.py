@@ -59,7 +59,7 @@ def main() -> None:
 def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
     """Run a scenario and write its results folder."""
     from lab.results import write_results, write_scenario
-    from lab.runner import execute, run_dir_for
+    from lab.run.runner import execute, run_dir_for
 
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
@@ -115,7 +115,7 @@ def report_(folder: Path) -> None:
 
 def _sweep(scenario: Scenario, sweep_dir: Path) -> None:
     """Exit 0 when every run was done, RUN_FAILED when some failed."""
-    from lab.sweep import run_sweep
+    from lab.run.sweep import run_sweep
 
     click.echo(f"lab: sweep {scenario.name} -> {sweep_dir}")
     try:

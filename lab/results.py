@@ -18,9 +18,9 @@ from typing import Any
 import pandas as pd
 
 from lab import analysis, figures, report
-from lab.collect import task_rows
+from lab.run.runner import RawRun
+from lab.run.task_records import task_rows
 from lab.run_summary import RunSummary
-from lab.runner import RawRun
 from lab.scenario import Scenario
 from lab.scenario_file import dump_resolved
 from lab.stored import RUN_FILE, SUMMARY_FILE, TASK_COLUMNS, Run, Sweep, load, read_run

