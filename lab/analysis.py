@@ -38,7 +38,7 @@ from lab.run_summary import (
     RunSummary,
     Saturation,
 )
-from lab.scenario import CUT_OFF_ACTIONS
+from lab.scenario.events import CUT_OFF_ACTIONS
 
 if TYPE_CHECKING:
     from lab.stored import Run

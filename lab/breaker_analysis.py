@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from lab.run_summary import BreakerSummary, CheckResult
-from lab.scenario import CircuitBreakerCheck
+from lab.scenario.model import CircuitBreakerCheck
 
 
 def _per_second(finished: pd.Series[float], start: float, end: float) -> float | None:

@@ -5,7 +5,7 @@ The circuit breaker's and the partition's own checks are in ``lab.breaker_analys
 from __future__ import annotations
 
 from lab.run_summary import CheckResult, Measurements
-from lab.scenario import AutoscaleCheck, Checks
+from lab.scenario.model import AutoscaleCheck, Checks
 
 
 def evaluate(checks: Checks, summary: Measurements) -> list[CheckResult]:

@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import yaml
 
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError, load_scenario
+from lab.scenario.loader import ScenarioError, load_scenario
+from lab.scenario.model import Scenario
 
 INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
@@ -25,7 +25,7 @@ def _load(file: Path, overrides: tuple[str, ...]) -> Scenario:
     try:
         scenario = load_scenario(file, overrides)
         if scenario.sweep is not None:  # every cell must be valid before anything runs
-            from lab.sweep import expand
+            from lab.scenario.sweep import expand
 
             expand(scenario)
         return scenario
@@ -165,7 +165,7 @@ def validate(file: Path, overrides: tuple[str, ...]) -> None:
     scenario = _load(file, overrides)
     runs = ""
     if scenario.sweep is not None:
-        from lab.sweep import expand
+        from lab.scenario.sweep import expand
 
         runs = f", a sweep of {len(expand(scenario))} runs"
     click.echo(f"{file}: ok ({scenario.name}, {len(scenario.events)} events{runs})")

@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.scenario import Bandwidth, Blackhole, Jitter, Latency, NetworkEvent, Partition, Reset
+from lab.scenario.events import (
+    Bandwidth,
+    Blackhole,
+    Jitter,
+    Latency,
+    NetworkEvent,
+    Partition,
+    Reset,
+)
 from lab.toxiproxy import ToxiproxyClient
 
 Action = Callable[[], None]

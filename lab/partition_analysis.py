@@ -17,7 +17,8 @@ from __future__ import annotations
 import pandas as pd
 
 from lab.run_summary import CheckResult, PartitionSummary
-from lab.scenario import CUT_OFF_ACTIONS, PartitionCheck
+from lab.scenario.events import CUT_OFF_ACTIONS
+from lab.scenario.model import PartitionCheck
 
 
 def _per_second(finished: pd.Series[float], start: float, end: float) -> float | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.run_summary import RunSummary
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,8 @@ from lab import analysis, figures, report
 from lab.run.runner import RawRun
 from lab.run.task_records import task_rows
 from lab.run_summary import RunSummary
-from lab.scenario import Scenario
-from lab.scenario_file import dump_resolved
+from lab.scenario.loader import dump_resolved
+from lab.scenario.model import Scenario
 from lab.stored import RUN_FILE, SUMMARY_FILE, TASK_COLUMNS, Run, Sweep, load, read_run
 
 __all__ = ["Run", "Sweep", "derive", "load", "write_raw", "write_results"]

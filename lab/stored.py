@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from lab.run_summary import RunSummary
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 
 RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"
 # tasks.csv, in order; a run written before a column existed reads it back as empty.

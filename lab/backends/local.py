@@ -25,7 +25,7 @@ import redis
 from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from lab.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess

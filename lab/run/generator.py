@@ -17,7 +17,7 @@ from typing import Protocol
 
 from lab.run.schedule import Arrival, schedule
 from lab.run.senders import Refused, Sender
-from lab.scenario import LoadConfig, Scenario
+from lab.scenario.model import LoadConfig, Scenario
 from system.core.submission import DEFAULT_QUEUE
 
 CLOSED_LOOP_WAIT_SECONDS = 30.0

@@ -33,7 +33,7 @@ from lab.run.scrape import MetricRow, Scraper
 from lab.run.senders import create_sender, queue_settings
 from lab.run.task_records import fetch_records
 from lab.run.timeline import EventRecord, Timeline
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from system.client import AsyncClient, Client
 from system.core.submission import DEFAULT_QUEUE
 

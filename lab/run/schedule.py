@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lab.scenario import (
+from lab.scenario.model import (
     Arrivals,
     BurstArrivals,
     ConstantArrivals,

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import httpx
 import redis.exceptions
 
-from lab.scenario import Scenario, TaskKind
+from lab.scenario.model import Scenario, TaskKind
 from system.client import AsyncClient
 from system.config import QueueSettings
 from system.core.submission import TaskRequest

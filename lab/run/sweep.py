@@ -1,6 +1,6 @@
 """Running a sweep: its plan (``sweep.json``: every run's folder, values, seed and status,
 saved after each run), every cell in turn, then the sweep's tables and report. The grid
-itself (cells, folders, validation) is ``lab.sweep``."""
+itself (cells, folders, validation) is ``lab.scenario.sweep``."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from typing import Any
 from lab.results import write_results, write_scenario
 from lab.run.runner import execute
 from lab.run_summary import RunSummary
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
+from lab.scenario.sweep import Cell, expand
 from lab.stored import SWEEP_FILE
-from lab.sweep import Cell, expand
 from lab.sweep_report import derive_sweep
 
 

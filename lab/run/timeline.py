@@ -27,7 +27,7 @@ import httpx
 from lab.backends import Backend
 from lab.dependency import Dependency
 from lab.network_faults import fault
-from lab.scenario import (
+from lab.scenario.events import (
     CUT_OFF_ACTIONS,
     DependencyDown,
     Event,

@@ -173,7 +173,7 @@ def test_client_reports_a_reset_connection_as_a_connection_error(
 def test_network_event_needs_network_faults() -> None:
     from pydantic import ValidationError
 
-    from lab.scenario import Scenario
+    from lab.scenario.model import Scenario
 
     event = {"at_seconds": 1, "action": "partition", "duration_seconds": 2}
     with pytest.raises(ValidationError, match=r"events\[0\] \(partition\) needs system.network"):

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from lab.backends.local import LocalBackend
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 from tests.lab.conftest import run_lab
 from tests.monitoring.conftest import need
 

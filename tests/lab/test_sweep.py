@@ -17,10 +17,10 @@ from lab import usl
 from lab.compare import compare
 from lab.results import Sweep, load, write_scenario
 from lab.run.sweep import save_plan, write_plan
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError
+from lab.scenario.loader import ScenarioError
+from lab.scenario.model import Scenario
+from lab.scenario.sweep import expand
 from lab.stats import estimate
-from lab.sweep import expand
 from lab.sweep_report import aggregate, cells_table, derive_sweep, usl_fits
 from tests.lab.conftest import run_lab
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from lab.run.schedule import schedule
-from lab.scenario import LoadConfig
+from lab.scenario.model import LoadConfig
 
 KINDS: list[dict[str, Any]] = [
     {"kind": "constant", "rate_per_second": 20},

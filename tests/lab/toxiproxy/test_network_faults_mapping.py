@@ -8,7 +8,7 @@ import pytest
 from pydantic import TypeAdapter
 
 from lab.network_faults import fault
-from lab.scenario import Event, NetworkEvent
+from lab.scenario.events import Event, NetworkEvent
 from lab.toxiproxy import ToxiproxyClient
 
 BASE = {"at_seconds": 0, "target": "worker", "duration_seconds": 1}

@@ -26,8 +26,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError, apply_override
+from lab.scenario.loader import ScenarioError, apply_override
+from lab.scenario.model import Scenario
 
 FORBIDDEN_KEYS = ("name", "sweep", "seed")
 MAX_FOLDER_CHARS = 80

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError, load_scenario
+from lab.scenario.loader import ScenarioError, load_scenario
+from lab.scenario.model import Scenario
 from tests.lab.conftest import REPO, run_lab
 
 BAD_FIELDS = """\

@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 
 Path_ = tuple[str | int, ...]
 
