@@ -22,8 +22,8 @@ from typing import Any
 import redis
 
 from lab.backends import Backend, create_backend
-from lab.dependency import URL_VARIABLE as DEPENDENCY_URL
-from lab.dependency import Dependency
+from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
+from lab.faults.dependency import Dependency
 from lab.run import autoscaling
 from lab.run.environment import environment
 from lab.run.generator import LoadGenerator, Submission
@@ -86,7 +86,7 @@ def _sigterm_interrupts() -> Iterator[None]:
 @contextlib.contextmanager
 def _dependency() -> Iterator[Dependency]:
     """The lab's fault-injectable dependency, its address in the environment the system's
-    processes inherit (``lab.handlers.dependency_call`` reads it)."""
+    processes inherit (``lab.faults.handlers.dependency_call`` reads it)."""
     dependency = Dependency().start()
     previous = os.environ.get(DEPENDENCY_URL)
     os.environ[DEPENDENCY_URL] = dependency.url

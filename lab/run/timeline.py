@@ -1,5 +1,5 @@
 """Events on the run's timeline: scale, kill, pause/resume, restart Redis, take the
-dependency down, network faults on a process's Redis connection (``lab.network_faults``).
+dependency down, network faults on a process's Redis connection (``lab.faults.network``).
 
 Each event is recorded with three times (epoch seconds): ``scheduled_s`` (the scenario's
 ``at_seconds``), ``requested_s`` (when the lab issued it; later than scheduled if an
@@ -25,8 +25,9 @@ from typing import Any
 import httpx
 
 from lab.backends import Backend
-from lab.dependency import Dependency
-from lab.network_faults import fault
+from lab.faults.dependency import Dependency
+from lab.faults.network import fault
+from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyError
 from lab.scenario.events import (
     CUT_OFF_ACTIONS,
     DependencyDown,
@@ -38,7 +39,6 @@ from lab.scenario.events import (
     Resume,
     ScaleWorkers,
 )
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyError
 from system.client import AsyncClient
 from system.core.keys import queue_keys
 from system.core.submission import DEFAULT_QUEUE

@@ -57,8 +57,9 @@ class SystemConfig(_Model):
     )
     imports: list[str] = Field(
         default_factory=list,
-        description="Modules with @task handlers for the API and workers (lab.handlers: "
-        "dependency_call, which calls the lab's fault-injectable dependency).",
+        description="Modules with @task handlers for the API and workers "
+        "(lab.faults.handlers: dependency_call, which calls the lab's fault-injectable "
+        "dependency).",
     )
     autoscale: AutoscaleConfig | None = Field(
         None,
@@ -76,7 +77,8 @@ class SystemConfig(_Model):
     network_faults: bool = Field(
         False,
         description="Route the API's and each worker's Redis connection through its own "
-        "proxy (lab.toxiproxy: redis-api, redis-worker-N) so network events can hit them.",
+        "proxy (lab.faults.toxiproxy: redis-api, redis-worker-N) so network events can hit "
+        "them.",
     )
 
     @field_validator("prometheus", mode="before")

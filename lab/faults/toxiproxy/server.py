@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from lab.toxiproxy.proxy import Proxy
-from lab.toxiproxy.toxics import ToxicError, toxic_from_json, update_from_json
+from lab.faults.toxiproxy.proxy import Proxy
+from lab.faults.toxiproxy.toxics import ToxicError, toxic_from_json, update_from_json
 
 VERSION = "2.12.0-taskq-lab"  # the Toxiproxy API version this speaks, and who serves it
 

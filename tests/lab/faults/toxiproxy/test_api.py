@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from tests.lab.toxiproxy.conftest import connect
+from tests.lab.faults.toxiproxy.conftest import connect
 
 
 def _create(api: httpx.Client, echo_address: str, name: str = "echo") -> dict[str, object]:

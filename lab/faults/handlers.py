@@ -1,7 +1,7 @@
 """Task handlers for lab scenarios, loaded into the API and the workers with
-``system.imports: [lab.handlers]`` in a scenario.
+``system.imports: [lab.faults.handlers]`` in a scenario.
 
-``dependency_call`` calls the lab's ``Dependency`` (``lab.dependency``) and fails when it
+``dependency_call`` calls the lab's ``Dependency`` (``lab.faults.dependency``) and fails when it
 answers anything but 200. A circuit breaker guards it: the circuit-breaker scenario takes
 the dependency down and watches the breaker open, defer, probe and close.
 """
@@ -13,7 +13,7 @@ import os
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from lab.dependency import URL_VARIABLE
+from lab.faults.dependency import URL_VARIABLE
 from system.registry import task
 
 _client: httpx.AsyncClient | None = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from lab.faults.toxiproxy import ToxiproxyClient
 from lab.scenario.events import (
     Bandwidth,
     Blackhole,
@@ -15,7 +16,6 @@ from lab.scenario.events import (
     Partition,
     Reset,
 )
-from lab.toxiproxy import ToxiproxyClient
 
 Action = Callable[[], None]
 

@@ -21,7 +21,7 @@ from types import TracebackType
 import httpx
 import uvicorn
 
-from lab.toxiproxy.server import ProxyCollection, create_app
+from lab.faults.toxiproxy.server import ProxyCollection, create_app
 from system.redis_server import die_with_parent, free_port
 
 START_TIMEOUT_SECONDS = 10.0
@@ -81,7 +81,7 @@ class ToxiproxyServer:
 
 
 class ToxiproxyProcess:
-    """``python -m lab.toxiproxy`` as a child in its own process group that dies with us."""
+    """``python -m lab.faults.toxiproxy`` as a child in its own process group that dies with us."""
 
     def __init__(self, *, seed: int | str = 0, log_path: Path | None = None) -> None:
         self.port = free_port()
@@ -94,7 +94,7 @@ class ToxiproxyProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ToxiproxyProcess:
-        cmd = [sys.executable, "-m", "lab.toxiproxy", "--port", str(self.port),
+        cmd = [sys.executable, "-m", "lab.faults.toxiproxy", "--port", str(self.port),
                "--seed", str(self.seed), "--log-level", "warning"]  # fmt: skip
         parent = os.getpid()
         log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115

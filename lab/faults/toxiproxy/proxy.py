@@ -19,7 +19,7 @@ import socket
 import struct
 import time
 
-from lab.toxiproxy.toxics import (
+from lab.faults.toxiproxy.toxics import (
     Stream,
     Toxic,
     ToxicError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import httpx
 
-from lab.dependency import URL_VARIABLE, Dependency
+from lab.faults.dependency import URL_VARIABLE, Dependency
 from system.client import Client
 from system.config import QueueSettings
 from system.core.task import TaskRecord, TaskState
@@ -41,7 +41,7 @@ def test_dependency_call_task_succeeds_or_fails_with_the_dependency(
 ) -> None:
     dep = Dependency().start()
     env = {URL_VARIABLE: dep.url, "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": "0.1"}
-    args = ["--import", "lab.handlers", "-Q", "dep"]
+    args = ["--import", "lab.faults.handlers", "-Q", "dep"]
     worker = TaskqProcess(redis_url, args, env=env, log_path=tmp_path / "worker.log")
     try:
         with Client(redis_url, QueueSettings(result_ttl_seconds=600)) as client:

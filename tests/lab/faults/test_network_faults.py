@@ -18,7 +18,7 @@ import redis
 import uvloop
 import yaml
 
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyServer
 from system.client import AsyncClient
 from system.core import ops
 from system.redis_server import RedisServer

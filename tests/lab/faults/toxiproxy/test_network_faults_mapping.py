@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter
 
-from lab.network_faults import fault
+from lab.faults.network import fault
+from lab.faults.toxiproxy import ToxiproxyClient
 from lab.scenario.events import Event, NetworkEvent
-from lab.toxiproxy import ToxiproxyClient
 
 BASE = {"at_seconds": 0, "target": "worker", "duration_seconds": 1}
 

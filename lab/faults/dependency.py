@@ -5,7 +5,8 @@ process: it waits N ms and answers 200, or, while it is down (``dependency_down`
 events), 503 after the down delay (0: at once; a second or so looks like a timing-out
 service, which ties up the caller's worker slots). Every call is logged with its time
 and status, so a run can show what reached the dependency: for instance that calls stop
-while a circuit breaker is open. The handler that calls it is ``lab.handlers.dependency_call``.
+while a circuit breaker is open. The handler that calls it is
+``lab.faults.handlers.dependency_call``.
 """
 
 from __future__ import annotations

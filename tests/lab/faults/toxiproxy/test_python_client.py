@@ -9,8 +9,8 @@ import pytest
 from toxiproxy import Toxiproxy  # type: ignore[import-untyped]
 from toxiproxy.exceptions import NotFound, ProxyExists  # type: ignore[import-untyped]
 
-from lab.toxiproxy import ToxiproxyServer
-from tests.lab.toxiproxy.conftest import connect
+from lab.faults.toxiproxy import ToxiproxyServer
+from tests.lab.faults.toxiproxy.conftest import connect
 
 
 @pytest.fixture

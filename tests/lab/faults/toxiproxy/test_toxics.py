@@ -8,8 +8,8 @@ import time
 import pytest
 import redis
 
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
-from tests.lab.toxiproxy.conftest import connect, recv_exactly
+from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from tests.lab.faults.toxiproxy.conftest import connect, recv_exactly
 
 
 def _proxy(client: ToxiproxyClient, upstream: str, name: str = "echo") -> str:

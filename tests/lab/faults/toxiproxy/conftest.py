@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyServer
+from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyServer
 
 
 class _Echo(socketserver.BaseRequestHandler):

@@ -1,4 +1,5 @@
-"""``python -m lab.toxiproxy --port 8474``: serve the Toxiproxy-compatible API on loopback."""
+"""``python -m lab.faults.toxiproxy --port 8474``: serve the Toxiproxy-compatible API on
+loopback."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ import asyncio
 
 import uvicorn
 
-from lab.toxiproxy.server import ProxyCollection, create_app
+from lab.faults.toxiproxy.server import ProxyCollection, create_app
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lab.toxiproxy", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lab.faults.toxiproxy", description=__doc__)
     parser.add_argument("--port", type=int, default=8474, help="API port on 127.0.0.1")
     parser.add_argument("--seed", default="0", help="seed of the toxicity rolls")
     parser.add_argument("--log-level", default="info", help="uvicorn's log level")
