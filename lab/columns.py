@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from lab.run_summary import RunSummary
+from lab.analysis.model import RunSummary
 
 Value = float | int | bool | None
 

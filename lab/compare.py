@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lab import analysis, columns, report
+from lab import columns, report
+from lab.analysis import series
 from lab.figures import _save
 from lab.report import Block, Heading, Image, Para, TableBlock
 from lab.stored import Run, Sweep, load
@@ -71,7 +72,7 @@ def _overlaid(
 def _throughput(out: Path, runs: list[tuple[str, Run]]) -> Path:
     fig, ax = plt.subplots(figsize=(9, 4))
     for label, run in runs:
-        win = analysis.windows(run.tasks, run.scenario.report.window_seconds)
+        win = series.windows(run.tasks, run.scenario.report.window_seconds)
         ax.step(win["start_s"], win["completed_per_s"], where="post", label=label, lw=1.2)
     ax.set_title("Throughput (completions per window)")
     ax.set_xlabel("seconds since the load started")

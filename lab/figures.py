@@ -14,7 +14,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from lab.analysis import TERMINAL, lab_series
+from lab.analysis.series import TERMINAL, lab_series
 
 MIN_SPAN_SECONDS = 0.15  # so that an instant event is still visible
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.run_summary import RunSummary
+from lab.analysis.model import RunSummary
 from lab.scenario.model import Scenario
 
 

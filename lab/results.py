@@ -17,10 +17,12 @@ from typing import Any
 
 import pandas as pd
 
-from lab import analysis, figures, report
+from lab import figures, report
+from lab.analysis.model import RunSummary
+from lab.analysis.series import windows
+from lab.analysis.summary import summarize
 from lab.run.runner import RawRun
 from lab.run.task_records import task_rows
-from lab.run_summary import RunSummary
 from lab.scenario.loader import dump_resolved
 from lab.scenario.model import Scenario
 from lab.stored import RUN_FILE, SUMMARY_FILE, TASK_COLUMNS, Run, Sweep, load, read_run
@@ -79,7 +81,7 @@ def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
 def derive(run_dir: Path) -> RunSummary:
     """summary.json, figures and report files from the raw files of ``run_dir``."""
     run = read_run(run_dir)
-    summary = analysis.summarize(run)
+    summary = summarize(run)
     text = json.dumps(summary.model_dump(mode="json"), indent=2)
     (run_dir / SUMMARY_FILE).write_text(text + "\n")
     _report(run, summary)
@@ -88,7 +90,7 @@ def derive(run_dir: Path) -> RunSummary:
 
 def _report(run: Run, summary: RunSummary) -> None:
     run_dir, events = run.path, run.events
-    win = analysis.windows(run.tasks, run.scenario.report.window_seconds)
+    win = windows(run.tasks, run.scenario.report.window_seconds)
     paths = figures.draw_all(run_dir / "figures", run.tasks, win, events, run.metrics, run.t0_s)
     rel = [p.relative_to(run_dir) for p in paths]
     event_rows: list[dict[str, Any]] = [

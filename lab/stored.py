@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from lab.run_summary import RunSummary
+from lab.analysis.model import RunSummary
 from lab.scenario.model import Scenario
 
 RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lab import usl
+from lab.analysis import usl
 from lab.figures import _save
 
 WORKERS = "system.workers"

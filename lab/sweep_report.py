@@ -23,10 +23,11 @@ from typing import Any
 
 import pandas as pd
 
-from lab import columns, report, usl
+from lab import columns, report
+from lab.analysis import usl
+from lab.analysis.model import RunSummary
+from lab.analysis.stats import estimate
 from lab.report import Block, Heading, Image, Para, TableBlock
-from lab.run_summary import RunSummary
-from lab.stats import estimate
 from lab.stored import SWEEP_FILE, read_scenario, read_summary
 from lab.sweep_figures import draw_residuals, draw_scaling
 

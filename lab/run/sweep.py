@@ -9,9 +9,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.analysis.model import RunSummary
 from lab.results import write_results, write_scenario
 from lab.run.runner import execute
-from lab.run_summary import RunSummary
 from lab.scenario.model import Scenario
 from lab.scenario.sweep import Cell, expand
 from lab.stored import SWEEP_FILE

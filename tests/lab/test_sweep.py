@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import usl
+from lab.analysis import usl
+from lab.analysis.stats import estimate
 from lab.compare import compare
 from lab.results import Sweep, load, write_scenario
 from lab.run.sweep import save_plan, write_plan
 from lab.scenario.loader import ScenarioError
 from lab.scenario.model import Scenario
 from lab.scenario.sweep import expand
-from lab.stats import estimate
 from lab.sweep_report import aggregate, cells_table, derive_sweep, usl_fits
 from tests.lab.conftest import run_lab
 

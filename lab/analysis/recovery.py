@@ -33,7 +33,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from lab.run_summary import FaultRecovery
+from lab.analysis.model import FaultRecovery
 
 FAULTS = (
     "kill_worker", "pause", "restart_redis", "dependency_down",  # processes, dependency

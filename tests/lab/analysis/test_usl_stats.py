@@ -8,8 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from lab import usl
-from lab.stats import estimate
+from lab.analysis import usl
+from lab.analysis.stats import estimate
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,7 @@
 """From the raw tables to the numbers of ``summary.json`` (pure pandas, no I/O):
-``summarize(run)`` gives a stored run's ``RunSummary`` (``lab.run_summary``), measured by
-this module, ``lab.recovery``, ``lab.capacity``, ``lab.breaker_analysis`` and
-``lab.partition_analysis``, then judged by ``lab.checks``.
+``summarize(run)`` gives a stored run's ``RunSummary`` (``lab.analysis.model``), measured
+by this module (counts, latency, phases, saturation, autoscale, Redis restarts),
+``recovery``, ``capacity``, ``breaker`` and ``partition``, then judged by ``checks``.
 
 Definitions, in seconds from the start of the load unless said otherwise:
 
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lab import breaker_analysis, capacity, partition_analysis, recovery
-from lab.checks import evaluate
-from lab.run_summary import (
+from lab.analysis import breaker, capacity, partition, recovery
+from lab.analysis.checks import evaluate
+from lab.analysis.model import (
     AutoscaleSummary,
     Measurements,
     Percentiles,
@@ -38,12 +38,12 @@ from lab.run_summary import (
     RunSummary,
     Saturation,
 )
+from lab.analysis.series import TERMINAL, lab_series, windows
 from lab.scenario.events import CUT_OFF_ACTIONS
 
 if TYPE_CHECKING:
     from lab.stored import Run
 
-TERMINAL = ("succeeded", "failed", "cancelled")
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 
 
@@ -55,42 +55,6 @@ def percentiles(values: pd.Series[float]) -> Percentiles:
         **{k: round(float(np.percentile(v, q)), 6) for k, q in PERCENTILES.items()},
         max=round(float(v.max()), 6),
     )
-
-
-def lab_series(metrics: pd.DataFrame, name: str, t0_s: float, label: str = "") -> pd.Series[float]:
-    """One series of the lab sampler (job=lab) indexed by seconds since t0_s."""
-    rows = metrics[(metrics["metric"] == name) & metrics["labels"].str.contains("job=lab")]
-    if label:
-        rows = rows[rows["labels"].str.contains(label, regex=False)]
-    return pd.Series(rows["value"].to_numpy(), index=rows["time"].to_numpy() - t0_s, dtype=float)
-
-
-def windows(tasks: pd.DataFrame, window_seconds: float) -> pd.DataFrame:
-    """Per time window: offered (by intended time), completed and latency percentiles (by
-    finish time)."""
-    done = tasks[tasks["state"].isin(TERMINAL) & tasks["finished_s"].notna()]
-    end = max(tasks["intended_s"].max(), done["finished_s"].max() if len(done) else 0.0)
-    edges = np.arange(0.0, float(end) + window_seconds, window_seconds)
-    if len(edges) < 2:
-        edges = np.array([0.0, window_seconds])
-    offered = np.histogram(tasks["intended_s"].dropna(), edges)[0]
-    completed = np.histogram(done["finished_s"], edges)[0]
-    which = np.digitize(done["finished_s"], edges) - 1
-    rows = []
-    for i in range(len(edges) - 1):
-        lat = done["latency_s"][which == i].dropna()
-        q = np.percentile(lat, [50, 95, 99]) if len(lat) else [np.nan] * 3
-        rows.append(
-            {
-                "start_s": edges[i],
-                "offered_per_s": offered[i] / window_seconds,
-                "completed_per_s": completed[i] / window_seconds,
-                "p50_s": q[0],
-                "p95_s": q[1],
-                "p99_s": q[2],
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def phases(
@@ -146,11 +110,9 @@ def summarize(run: Run) -> RunSummary:
     scenario = run.scenario
     checks = evaluate(scenario.checks, measured)
     if scenario.checks.circuit_breaker is not None:
-        checks += breaker_analysis.evaluate(
-            scenario.checks.circuit_breaker, measured.circuit_breaker
-        )
+        checks += breaker.evaluate(scenario.checks.circuit_breaker, measured.circuit_breaker)
     if _cut_off(run) and scenario.checks.partition is not None:
-        checks += partition_analysis.evaluate(scenario.checks.partition, measured.partition)
+        checks += partition.evaluate(scenario.checks.partition, measured.partition)
     return RunSummary.judged(measured, checks)
 
 
@@ -178,7 +140,7 @@ def measure(run: Run) -> Measurements:
     depth = lab_series(metrics, "taskq_lab_queue_depth", t0_s, "state=queued")
     reclaimed = lab_series(metrics, "taskq_lab_queue_events_total", t0_s, "event=lease_expired")
     report = scenario.report
-    breaker = scenario.checks.circuit_breaker
+    guarded = scenario.checks.circuit_breaker
     calls = (
         []
         if run.dependency is None
@@ -215,7 +177,7 @@ def measure(run: Run) -> Measurements:
         duplicates=max(0, extra - retried),
         in_flight_at_kills=int(kills["in_flight"].fillna(0).sum()) if len(kills) else 0,
         kills=len(kills),
-        redis_restarts=_recoveries(events, "restart_redis"),
+        redis_restarts=redis_restarts(events),
         # A worker cut off past its lease has its tasks redelivered: duplicates, like a kill.
         in_flight_at_partitions=int(cuts["in_flight"].fillna(0).sum()) if len(cuts) else 0,
         phases=phases(tasks, events, workers, load_end_s),
@@ -233,19 +195,17 @@ def measure(run: Run) -> Measurements:
         if scenario.load.mode != "backlog"
         else capacity.drain_capacity(tasks, report.warmup_share, report.tail_share),
         circuit_breaker=None
-        if breaker is None
-        else breaker_analysis.summarize(
-            tasks, events, calls, run.meta.get("breakers", []), counters, breaker.task_type, t0_s
+        if guarded is None
+        else breaker.summarize(
+            tasks, events, calls, run.meta.get("breakers", []), counters, guarded.task_type, t0_s
         ),
         partition=None
         if not _cut_off(run)
-        else partition_analysis.summarize(
-            tasks, events, run.meta.get("cut_off", {}), counters, load_end_s
-        ),
+        else partition.summarize(tasks, events, run.meta.get("cut_off", {}), counters, load_end_s),
     )
 
 
-def _recoveries(events: pd.DataFrame, action: str) -> list[RedisRestart]:
+def redis_restarts(events: pd.DataFrame, action: str = "restart_redis") -> list[RedisRestart]:
     """Each such event: when it was requested and how long until it had taken effect (for
     a Redis restart: until Redis answered again)."""
     rows = events[events["action"] == action] if len(events) else events

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lab.run_summary import CheckResult, PartitionSummary
+from lab.analysis.model import CheckResult, PartitionSummary
 from lab.scenario.events import CUT_OFF_ACTIONS
 from lab.scenario.model import PartitionCheck
 

@@ -18,7 +18,7 @@ import math
 
 import pandas as pd
 
-from lab.run_summary import Capacity
+from lab.analysis.model import Capacity
 
 MIN_TASKS = 10  # fewer completions than this give no meaningful rate
 

@@ -4,7 +4,7 @@ The circuit breaker's and the partition's own checks are in ``lab.breaker_analys
 
 from __future__ import annotations
 
-from lab.run_summary import CheckResult, Measurements
+from lab.analysis.model import CheckResult, Measurements
 from lab.scenario.model import AutoscaleCheck, Checks
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from lab.analysis.model import RunSummary
 from lab.columns import COLUMNS, value
-from lab.run_summary import RunSummary
 from tests.lab.conftest import REPO
 
 EXAMPLE = REPO / "results" / "examples" / "fault_run" / "summary.json"

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from lab.run_summary import BreakerSummary, CheckResult
+from lab.analysis.model import BreakerSummary, CheckResult
 from lab.scenario.model import CircuitBreakerCheck
 
 

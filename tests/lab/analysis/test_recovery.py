@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab.capacity import drain_capacity
-from lab.recovery import recovery
+from lab.analysis.capacity import drain_capacity
+from lab.analysis.recovery import recovery
 
 RATE = 100.0  # tasks/s
 
