@@ -58,7 +58,8 @@ def main() -> None:
 )
 def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
     """Run a scenario and write its results folder."""
-    from lab.results import write_results, write_scenario
+    from lab.report.derive import write_results
+    from lab.report.folder import write_scenario
     from lab.run.runner import execute, run_dir_for
 
     scenario = _load(file, overrides)
@@ -96,8 +97,8 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
 def report_(folder: Path) -> None:
     """Regenerate summary, figures and report files of a run or sweep folder from its
     stored raw data (no service needed)."""
-    from lab.results import derive
-    from lab.stored import NotAResultsFolder, Sweep, load
+    from lab.report.derive import derive
+    from lab.report.folder import NotAResultsFolder, Sweep, load
 
     try:
         stored = load(folder)
@@ -105,7 +106,7 @@ def report_(folder: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(INVALID)
     if isinstance(stored, Sweep):
-        from lab.sweep_report import derive_sweep
+        from lab.report.sweep import derive_sweep
 
         derive_sweep(folder)
     else:
@@ -144,8 +145,8 @@ def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
     """Runs and sweeps side by side: one table and overlaid figures."""
     from datetime import datetime
 
-    from lab.compare import compare
-    from lab.stored import NotAResultsFolder
+    from lab.report.compare import compare
+    from lab.report.folder import NotAResultsFolder
 
     out = out or Path("results") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     try:

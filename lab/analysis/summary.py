@@ -42,7 +42,7 @@ from lab.analysis.series import TERMINAL, lab_series, windows
 from lab.scenario.events import CUT_OFF_ACTIONS
 
 if TYPE_CHECKING:
-    from lab.stored import Run
+    from lab.report.folder import Run
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
 

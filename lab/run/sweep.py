@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from lab.analysis.model import RunSummary
-from lab.results import write_results, write_scenario
+from lab.report.derive import write_results
+from lab.report.folder import SWEEP_FILE, write_scenario
+from lab.report.sweep import derive_sweep
 from lab.run.runner import execute
 from lab.scenario.model import Scenario
 from lab.scenario.sweep import Cell, expand
-from lab.stored import SWEEP_FILE
-from lab.sweep_report import derive_sweep
 
 
 def write_plan(scenario: Scenario, cells: list[Cell], sweep_dir: Path) -> dict[str, Any]:

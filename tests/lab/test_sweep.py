@@ -15,13 +15,13 @@ import pytest
 
 from lab.analysis import usl
 from lab.analysis.stats import estimate
-from lab.compare import compare
-from lab.results import Sweep, load, write_scenario
+from lab.report.compare import compare
+from lab.report.folder import Sweep, load, write_scenario
+from lab.report.sweep import aggregate, cells_table, derive_sweep, usl_fits
 from lab.run.sweep import save_plan, write_plan
 from lab.scenario.loader import ScenarioError
 from lab.scenario.model import Scenario
 from lab.scenario.sweep import expand
-from lab.sweep_report import aggregate, cells_table, derive_sweep, usl_fits
 from tests.lab.conftest import run_lab
 
 BASE: dict[str, Any] = {

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lab.analysis.model import RunSummary
-from lab.columns import COLUMNS, value
+from lab.report.columns import COLUMNS, value
 from tests.lab.conftest import REPO
 
 EXAMPLE = REPO / "results" / "examples" / "fault_run" / "summary.json"

@@ -46,7 +46,7 @@ def _shade(ax: Axes, events: pd.DataFrame) -> None:
             ax.axvspan(paused_at.pop(target), end, color="grey", alpha=0.2, lw=0)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save(fig: Figure, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
@@ -79,7 +79,7 @@ def _series_figure(
     ax.grid(alpha=0.3)
     if series:
         ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def draw_all(
@@ -141,5 +141,5 @@ def draw_all(
     ax.set_xlabel("seconds from intended send to finish")
     ax.set_ylabel("fraction of tasks")
     ax.grid(alpha=0.3)
-    paths.append(_save(fig, out / "latency_cdf.png"))
+    paths.append(save(fig, out / "latency_cdf.png"))
     return paths

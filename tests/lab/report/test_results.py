@@ -12,8 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from lab.results import Run, load
-from lab.stored import NotAResultsFolder
+from lab.results import NotAResultsFolder, Run, load
 from tests.lab.conftest import run_lab
 
 KILL_RUN: dict[str, Any] = {

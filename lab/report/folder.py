@@ -1,8 +1,16 @@
-"""Reading stored results back: a run folder or a sweep folder, as pandas tables.
+"""The results folder of a run or a sweep: its layout, writing a run's raw files, and
+reading either back as pandas tables::
 
-``load(path)`` is the entry point (also ``lab.results.load``)::
+    scenario.resolved.yaml  environment.json  run.json  tasks.csv  events.csv  metrics.csv
+    [dependency.csv]  logs/*.log                          <- raw, written once by lab run
+    summary.json  report.md  report.html  figures/*.png   <- derived (lab.report.derive)
 
-    from lab.results import load
+A sweep's folder (``sweep.json``, ``cells/<run>/``...) is described in
+``lab.scenario.sweep``.
+
+``load(path)`` is the entry point for reading (also ``lab.results.load``)::
+
+    from lab.report.folder import load
     run = load("results/20260101-120000-quickstart")   # a Run
     run.tasks, run.events, run.metrics, run.summary, run.scenario   # summary: a RunSummary
     sweep = load("results/20260101-130000-scaling_sweep")  # a Sweep
@@ -28,6 +36,9 @@ import pandas as pd
 import yaml
 
 from lab.analysis.model import RunSummary
+from lab.run.runner import RawRun
+from lab.run.task_records import task_rows
+from lab.scenario.loader import dump_resolved
 from lab.scenario.model import Scenario
 
 RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"
@@ -42,6 +53,56 @@ TEXT_COLUMNS = {
     "events.csv": ("action", "detail", "processes", "note"),
     "metrics.csv": ("metric", "labels"),
 }
+
+
+# events.csv, in order; the times are seconds from the start of the load.
+EVENT_TIMES = ["scheduled_s", "requested_s", "effective_s", "lifted_s"]
+EVENT_COLUMNS = ["index", "action", "detail", "processes", "in_flight", "note", *EVENT_TIMES]
+
+
+def write_scenario(scenario: Scenario, run_dir: Path) -> None:
+    (run_dir / "scenario.resolved.yaml").write_text(dump_resolved(scenario))
+
+
+def _events_frame(raw: RawRun) -> pd.DataFrame:
+    events = pd.DataFrame([e.row() for e in raw.events], columns=EVENT_COLUMNS)
+    for col in EVENT_TIMES:  # epoch seconds in the records
+        events[col] = pd.to_numeric(events[col]) - raw.t0_s
+    events["in_flight"] = pd.to_numeric(events["in_flight"])
+    return events
+
+
+def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
+    """The raw tables and run.json: everything ``derive`` needs, nothing derived."""
+    kinds = [k.task_type for k in scenario.load.mix]
+    tasks = pd.DataFrame(task_rows(raw.submissions, raw.records, kinds, raw.t0_s))
+    if tasks.empty:
+        tasks = pd.DataFrame(columns=TASK_COLUMNS)
+    tasks.to_csv(run_dir / "tasks.csv", index=False)
+    _events_frame(raw).to_csv(run_dir / "events.csv", index=False)
+    metrics = pd.DataFrame(raw.metrics, columns=["time", "metric", "labels", "value"])
+    metrics.to_csv(run_dir / "metrics.csv", index=False)
+    if raw.dependency_calls:
+        calls = pd.DataFrame(raw.dependency_calls, columns=["time", "status"])
+        calls.insert(1, "time_s", calls["time"] - raw.t0_s)
+        calls.to_csv(run_dir / "dependency.csv", index=False)
+    (run_dir / "environment.json").write_text(json.dumps(raw.environment, indent=2) + "\n")
+    meta = {
+        "run": run_dir.name,
+        "t0": raw.t0_s,
+        "load_end": raw.load_end_s,
+        "drained": raw.drained,
+        "counters": raw.counters,
+        "breakers": raw.breakers,
+        "cut_off": raw.cut_off,
+    }
+    (run_dir / RUN_FILE).write_text(json.dumps(meta, indent=2, default=_numpy) + "\n")
+
+
+def _numpy(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"not JSON: {type(value).__name__}")
 
 
 class NotAResultsFolder(ValueError):

@@ -23,13 +23,14 @@ from typing import Any
 
 import pandas as pd
 
-from lab import columns, report
 from lab.analysis import usl
 from lab.analysis.model import RunSummary
 from lab.analysis.stats import estimate
-from lab.report import Block, Heading, Image, Para, TableBlock
-from lab.stored import SWEEP_FILE, read_scenario, read_summary
-from lab.sweep_figures import draw_residuals, draw_scaling
+from lab.report import columns, document
+from lab.report.derive import derive
+from lab.report.document import Block, Heading, Image, Para, TableBlock
+from lab.report.folder import SWEEP_FILE, read_scenario, read_summary
+from lab.report.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
@@ -143,8 +144,6 @@ def usl_fits(
 
 def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     """Every derived file of the sweep (and, with ``runs_too``, of each run first)."""
-    from lab.results import derive
-
     folder = Path(folder)
     plan: dict[str, Any] = json.loads((folder / SWEEP_FILE).read_text())
     if runs_too:
@@ -179,8 +178,8 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
         figures.append(draw_residuals(folder / "figures", fits))
     rel = [p.relative_to(folder) for p in figures]
     bs = _blocks(scenario.name, scenario.description, summary, agg, params, metric, rel)
-    (folder / "report.md").write_text(report.markdown(bs))
-    (folder / "report.html").write_text(report.html_page(bs, folder, f"sweep {scenario.name}"))
+    (folder / "report.md").write_text(document.markdown(bs))
+    (folder / "report.html").write_text(document.html_page(bs, folder, f"sweep {scenario.name}"))
     return summary
 
 

@@ -23,11 +23,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from lab import columns, report
 from lab.analysis import series
-from lab.figures import _save
-from lab.report import Block, Heading, Image, Para, TableBlock
-from lab.stored import Run, Sweep, load
+from lab.report import columns, document
+from lab.report.document import Block, Heading, Image, Para, TableBlock
+from lab.report.figures import save
+from lab.report.folder import Run, Sweep, load
 
 
 def _row(label: str, run: Run) -> dict[str, Any]:
@@ -79,7 +79,7 @@ def _throughput(out: Path, runs: list[tuple[str, Run]]) -> Path:
     ax.set_ylabel("tasks / s")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out / "throughput.png")
+    return save(fig, out / "throughput.png")
 
 
 def _cdf(out: Path, runs: list[tuple[str, Run]]) -> Path:
@@ -95,7 +95,7 @@ def _cdf(out: Path, runs: list[tuple[str, Run]]) -> Path:
     ax.set_ylabel("fraction of tasks")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out / "latency_cdf.png")
+    return save(fig, out / "latency_cdf.png")
 
 
 def _scaling(out: Path, sweeps: list[tuple[str, Sweep]]) -> Path | None:
@@ -126,7 +126,7 @@ def _scaling(out: Path, sweeps: list[tuple[str, Sweep]]) -> Path | None:
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    return _save(fig, out / "scaling.png")
+    return save(fig, out / "scaling.png")
 
 
 def _cells(frame: pd.DataFrame) -> list[list[Any]]:
@@ -154,6 +154,6 @@ def compare(paths: list[Path], out: Path) -> pd.DataFrame:
         *[Image(p.relative_to(out), p.stem.replace("_", " ")) for p in figures],
         Para("compare.csv has every column for every run."),
     ]  # fmt: skip
-    (out / "report.md").write_text(report.markdown(bs))
-    (out / "report.html").write_text(report.html_page(bs, out, "comparison"))
+    (out / "report.md").write_text(document.markdown(bs))
+    (out / "report.html").write_text(document.html_page(bs, out, "comparison"))
     return table

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from lab.analysis import usl
-from lab.figures import _save
+from lab.report.figures import save
 
 WORKERS = "system.workers"
 
@@ -65,7 +65,7 @@ def draw_scaling(
     ax.set_ylim(0, top * 1.4 if top > 0 else None)  # the linear line would dwarf the data
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
-    return _save(fig, out / "scaling.png")
+    return save(fig, out / "scaling.png")
 
 
 def draw_residuals(out: Path, fits: list[dict[str, Any]]) -> Path:
@@ -81,4 +81,4 @@ def draw_residuals(out: Path, fits: list[dict[str, Any]]) -> Path:
     ax.set_title("USL fit residuals (measured - fit)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, out / "usl_residuals.png")
+    return save(fig, out / "usl_residuals.png")
