@@ -1,6 +1,7 @@
-"""The invariants a run is judged by, evaluated on its measurements (see ``lab.analysis``).
-The circuit breaker's and the partition's own checks are in ``lab.breaker_analysis`` and
-``lab.partition_analysis``."""
+"""The invariants a run is judged by, evaluated on its measurements
+(``lab.analysis.summary``).
+The circuit breaker's and the partition's own checks are in ``lab.analysis.breaker`` and
+``lab.analysis.partition``."""
 
 from __future__ import annotations
 

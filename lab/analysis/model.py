@@ -9,8 +9,8 @@ absent sections were written as ``null``) still loads; keys it has that the mode
 not know are ignored.
 
 Times are seconds from the start of the load; latencies in seconds; rates per second.
-How each number is defined: ``lab.analysis`` (counts, latency, phases, saturation),
-``lab.recovery``, ``lab.capacity``, ``lab.breaker_analysis``, ``lab.partition_analysis``.
+How each number is defined: ``lab.analysis.summary`` (counts, latency, phases,
+saturation), ``recovery``, ``capacity``, ``breaker`` and ``partition`` of ``lab.analysis``.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class AutoscaleSummary(_Frozen):
 
 
 class FaultRecovery(_Frozen):
-    """One fault event's recovery (``lab.recovery``)."""
+    """One fault event's recovery (``lab.analysis.recovery``)."""
 
     index: int  # the event's row in events.csv
     action: str
@@ -81,7 +81,7 @@ class FaultRecovery(_Frozen):
 
 
 class Capacity(_Frozen):
-    """Saturation throughput of a backlog drain (``lab.capacity``)."""
+    """Saturation throughput of a backlog drain (``lab.analysis.capacity``)."""
 
     per_second: float
     from_s: float
@@ -91,7 +91,7 @@ class Capacity(_Frozen):
 
 
 class BreakerSummary(_Frozen):
-    """A circuit breaker over a ``dependency_down`` event (``lab.breaker_analysis``)."""
+    """A circuit breaker over a ``dependency_down`` event (``lab.analysis.breaker``)."""
 
     task_type: str
     fault_s: list[float]  # [start, end]
@@ -110,7 +110,7 @@ class BreakerSummary(_Frozen):
 
 
 class PartitionSummary(_Frozen):
-    """Leases and fencing over a worker cut off from Redis (``lab.partition_analysis``)."""
+    """Leases and fencing over a worker cut off from Redis (``lab.analysis.partition``)."""
 
     cut_off_from_s: float
     cut_off_to_s: float
@@ -126,7 +126,7 @@ class PartitionSummary(_Frozen):
 
 
 class CheckResult(_Frozen):
-    """One invariant of the run, judged (``lab.checks``)."""
+    """One invariant of the run, judged (``lab.analysis.checks``)."""
 
     name: str
     passed: bool

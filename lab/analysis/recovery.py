@@ -136,7 +136,7 @@ def recovery(
 ) -> list[FaultRecovery]:
     """One row per fault event (see the module docstring); [] without faults.
     ``depth``: queued tasks over time; ``reclaimed``: the lease_expired counter over
-    time (both from the lab sampler, see ``lab.analysis.lab_series``)."""
+    time (both from the lab sampler, see ``lab.analysis.series.lab_series``)."""
     if not len(events):
         return []
     ok = tasks[tasks["state"] == "succeeded"]

@@ -1,7 +1,7 @@
 """``lab compare RUN_OR_SWEEP...``: several results side by side, written to one folder::
 
 compare.csv   one row per run (a sweep gives one per repetition, labelled sweep/cell):
-              its settings, then every column of ``lab.columns``
+              its settings, then every column of ``lab.report.columns``
 figures/throughput.png   completions per second over time, every run overlaid
 figures/latency_cdf.png  latency CDFs overlaid (log x)
 figures/scaling.png      when sweeps are given: each sweep's scaling curve (mean, 95 % CI)

@@ -96,7 +96,7 @@ def blocks(
                 "significant dip (0: no dip; - : not before the next fault or the end). "
                 "Noticed: the first reclaimed lease, refused submit or failed dependency "
                 "call. Extra latency: tasks that finished in the fault's stretch against "
-                "those before it. Definitions: lab/recovery.py."
+                "those before it. Definitions: lab/analysis/recovery.py."
             ),
         ]  # fmt: skip
     if (cb := summary.circuit_breaker) is not None:

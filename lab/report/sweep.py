@@ -1,7 +1,7 @@
 """A sweep's derived files, from its runs' stored data::
 
 cells.csv       one row per run: the grid's values, repetition, folder, its numbers
-                (``passed`` and the ``METRICS`` columns of ``lab.columns``)
+                (``passed`` and the ``METRICS`` columns of ``lab.report.columns``)
 aggregate.csv   one row per cell and metric: n, mean, sd, ci_low, ci_high (95 %, t)
 summary.json    the grid, the runs' status and, when workers vary, the USL fit(s)
 figures/        scaling.png (the metric against the first numeric parameter, error bars
@@ -35,7 +35,7 @@ from lab.report.sweep_figures import draw_residuals, draw_scaling
 WORKERS = "system.workers"
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
-# Columns of cells.csv (from lab.columns) aggregated per cell, in this order.
+# Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
 METRICS = (
     "capacity_per_second", "throughput_per_second", "latency_p50_s", "latency_p99_s",
     "drain_seconds", "succeeded", "lost", "duplicates",

@@ -10,7 +10,7 @@ overrides; repetition r runs it with seed + r. Every run is an ordinary run fold
         cells.csv aggregate.csv summary.json report.md report.html figures/   (derived)
 
 Every cell is validated before anything runs, so a bad value fails at once, naming the
-grid entry and the field. ``lab.run.sweep`` runs the cells; ``lab.sweep_report`` derives
+grid entry and the field. ``lab.run.sweep`` runs the cells; ``lab.report.sweep`` derives
 the sweep's tables and report.
 """
 
