@@ -42,9 +42,13 @@ def summarize(
     start, end = float(cuts["effective_s"].iloc[0]), float(cuts["lifted_s"].iloc[0])
     held = tasks[tasks["task_id"].isin(list(cut_off))] if "task_id" in tasks else tasks[:0]
     redelivered_held = held[held["attempts"] > 1]
-    overwritten = redelivered_held[
-        redelivered_held.apply(lambda r: r["worker"] == cut_off[r["task_id"]], axis=1)
-    ] if len(redelivered_held) else redelivered_held  # fmt: skip
+    overwritten = (
+        redelivered_held[
+            redelivered_held.apply(lambda r: r["worker"] == cut_off[r["task_id"]], axis=1)
+        ]
+        if len(redelivered_held)
+        else redelivered_held
+    )
     finished = tasks["finished_s"].dropna()
     before = _per_second(finished, 0.0, start)
     after = _per_second(finished, end, load_end_s)

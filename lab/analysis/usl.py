@@ -79,12 +79,15 @@ class UslFit:
             return round(x, 6) if math.isfinite(x) else None
 
         out: dict[str, float | int | None] = {
-            "lambda": finite(self.lam), "sigma": finite(self.sigma),
-            "kappa": finite(self.kappa), "r_squared": finite(self.r_squared),
+            "lambda": finite(self.lam),
+            "sigma": finite(self.sigma),
+            "kappa": finite(self.kappa),
+            "r_squared": finite(self.r_squared),
             "peak_workers": finite(self.peak_workers),
             "peak_throughput": finite(self.peak_throughput),
-            "amdahl_ceiling": finite(self.amdahl_ceiling), "points": self.n_points,
-        }  # fmt: skip
+            "amdahl_ceiling": finite(self.amdahl_ceiling),
+            "points": self.n_points,
+        }
         for name, iv in self.intervals.items():
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = finite(iv.low), finite(iv.high)
         return out
@@ -105,9 +108,12 @@ def _solve(n: NDArray[np.float64], x: NDArray[np.float64]) -> tuple[float, float
 
 
 def fit(
-    workers: Sequence[float], measured: Sequence[float], *, seed: int = 0,
+    workers: Sequence[float],
+    measured: Sequence[float],
+    *,
+    seed: int = 0,
     bootstrap: int = BOOTSTRAP_SAMPLES,
-) -> UslFit:  # fmt: skip
+) -> UslFit:
     """Fit the law to (workers, throughput) points; needs at least 3 distinct worker
     counts. ``bootstrap`` = 0 skips the intervals."""
     n = np.asarray(workers, dtype=float)

@@ -144,8 +144,17 @@ def compare(paths: list[Path], out: Path) -> pd.DataFrame:
     figures = [_throughput(out / "figures", shown), _cdf(out / "figures", shown)]
     scaling = _scaling(out / "figures", sweeps)
     figures += [scaling] if scaling else []
-    cols = ["label", "workers", "persistence", "throughput_per_second", "capacity_per_second",
-            "latency_p50_s", "latency_p99_s", "lost", "duplicates"]  # fmt: skip
+    cols = [
+        "label",
+        "workers",
+        "persistence",
+        "throughput_per_second",
+        "capacity_per_second",
+        "latency_p50_s",
+        "latency_p99_s",
+        "lost",
+        "duplicates",
+    ]
     bs: list[Block] = [
         Heading(f"Comparison of {len(paths)} result folder(s)"),
         Para(", ".join(p.name for p in paths)),
@@ -153,7 +162,7 @@ def compare(paths: list[Path], out: Path) -> pd.DataFrame:
         Heading("Figures"),
         *[Image(p.relative_to(out), p.stem.replace("_", " ")) for p in figures],
         Para("compare.csv has every column for every run."),
-    ]  # fmt: skip
+    ]
     (out / "report.md").write_text(document.markdown(bs))
     (out / "report.html").write_text(document.html_page(bs, out, "comparison"))
     return table

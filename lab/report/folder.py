@@ -44,10 +44,24 @@ from lab.scenario.model import Scenario
 RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"
 # tasks.csv, in order; a run written before a column existed reads it back as empty.
 TASK_COLUMNS = [
-    "seq", "task_id", "task_type", "intended_s", "sent_s", "acked_s", "send_lag_s", "submit",
-    "refusals", "state", "attempts", "worker", "eligible_s", "started_s", "finished_s",
-    "latency_s", "error",
-]  # fmt: skip
+    "seq",
+    "task_id",
+    "task_type",
+    "intended_s",
+    "sent_s",
+    "acked_s",
+    "send_lag_s",
+    "submit",
+    "refusals",
+    "state",
+    "attempts",
+    "worker",
+    "eligible_s",
+    "started_s",
+    "finished_s",
+    "latency_s",
+    "error",
+]
 TEXT_COLUMNS = {
     "tasks.csv": ("task_id", "task_type", "submit", "state", "worker", "error"),
     "events.csv": ("action", "detail", "processes", "note"),

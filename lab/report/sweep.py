@@ -37,9 +37,15 @@ UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
 # Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
 METRICS = (
-    "capacity_per_second", "throughput_per_second", "latency_p50_s", "latency_p99_s",
-    "drain_seconds", "succeeded", "lost", "duplicates",
-)  # fmt: skip
+    "capacity_per_second",
+    "throughput_per_second",
+    "latency_p50_s",
+    "latency_p99_s",
+    "drain_seconds",
+    "succeeded",
+    "lost",
+    "duplicates",
+)
 
 
 def _number(name: str, summary: RunSummary | None) -> float | None:
@@ -93,9 +99,11 @@ def aggregate(cells: pd.DataFrame, params: list[str]) -> pd.DataFrame:
 
 
 def scaling_metric(cells: pd.DataFrame) -> str:
-    return "capacity_per_second" if cells["capacity_per_second"].notna().any() else (
-        "throughput_per_second"
-    )  # fmt: skip
+    return (
+        "capacity_per_second"
+        if cells["capacity_per_second"].notna().any()
+        else "throughput_per_second"
+    )
 
 
 def x_parameter(cells: pd.DataFrame, params: list[str]) -> str | None:

@@ -56,8 +56,15 @@ def draw_scaling(
             ax.plot(
                 n, curve, "--", color=color, lw=1.2, label=f"USL fit (R²={fit['r_squared']:.3f})"
             )
-            ax.plot(n, fit["lambda"] * n, ":", color=color, lw=0.8, alpha=0.6,
-                    label="linear scaling (N x lambda)")  # fmt: skip
+            ax.plot(
+                n,
+                fit["lambda"] * n,
+                ":",
+                color=color,
+                lw=0.8,
+                alpha=0.6,
+                label="linear scaling (N x lambda)",
+            )
         top = max(top, float((g["mean"] + half).max()))
     ax.set_xlabel(x)
     ax.set_ylabel(f"{metric} (mean, 95 % CI)")
@@ -73,8 +80,12 @@ def draw_residuals(out: Path, fits: list[dict[str, Any]]) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3))
     for i, fit in enumerate(f for f in fits if "lambda" in f):
         res = pd.DataFrame(fit["residuals"])
-        ax.scatter(res["workers"], res["residual"] / res["measured"] * 100, color=f"C{i}",
-                   label=_label(fit["group"]) or "all runs")  # fmt: skip
+        ax.scatter(
+            res["workers"],
+            res["residual"] / res["measured"] * 100,
+            color=f"C{i}",
+            label=_label(fit["group"]) or "all runs",
+        )
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel(WORKERS)
     ax.set_ylabel("residual (% of measured)")

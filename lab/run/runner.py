@@ -112,8 +112,10 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
             raw.environment["metrics_source"] = "prometheus" if prometheus else "scrape"
             if prometheus:
                 raw.environment["prometheus"] = PrometheusSource(prometheus).version()
-                print(f"lab: Prometheus at {prometheus} (a Grafana data source can point here)",
-                      flush=True)  # fmt: skip
+                print(
+                    f"lab: Prometheus at {prometheus} (a Grafana data source can point here)",
+                    flush=True,
+                )
             asyncio.run(_drive(scenario, backend, raw, dependency, prometheus))
             raw.records = fetch_records(
                 backend.redis_url, [s.task_id for s in raw.submissions if s.task_id]
