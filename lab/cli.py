@@ -15,8 +15,8 @@ from pathlib import Path
 import click
 import yaml
 
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError, load_scenario
+from lab.scenario.loader import ScenarioError, load_scenario
+from lab.scenario.model import Scenario
 
 INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
@@ -25,7 +25,7 @@ def _load(file: Path, overrides: tuple[str, ...]) -> Scenario:
     try:
         scenario = load_scenario(file, overrides)
         if scenario.sweep is not None:  # every cell must be valid before anything runs
-            from lab.sweep import expand
+            from lab.scenario.sweep import expand
 
             expand(scenario)
         return scenario
@@ -58,8 +58,9 @@ def main() -> None:
 )
 def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
     """Run a scenario and write its results folder."""
-    from lab.results import write_results, write_scenario
-    from lab.runner import execute, run_dir_for
+    from lab.report.derive import write_results
+    from lab.report.folder import write_scenario
+    from lab.run.runner import execute, run_dir_for
 
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
@@ -77,18 +78,18 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
-    summary, checks = write_results(scenario, raw, run_dir)
-    lat = summary["latency_s"]
+    summary = write_results(scenario, raw, run_dir)
+    lat = summary.latency_s
     click.echo(
-        f"accepted {summary['accepted']}, succeeded {summary['succeeded']}, lost "
-        f"{summary['lost']}, duplicates {summary['duplicates']}; throughput "
-        f"{summary['throughput_per_second']} tasks/s; latency p50 {lat['p50']} s, "
-        f"p99 {lat['p99']} s"
+        f"accepted {summary.accepted}, succeeded {summary.succeeded}, lost "
+        f"{summary.lost}, duplicates {summary.duplicates}; throughput "
+        f"{summary.throughput_per_second} tasks/s; latency p50 {lat.p50} s, "
+        f"p99 {lat.p99} s"
     )
-    for c in checks:
+    for c in summary.checks:
         click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
     click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
-    sys.exit(0 if all(c.passed for c in checks) else 1)
+    sys.exit(0 if summary.passed else 1)
 
 
 @main.command("report")
@@ -96,8 +97,8 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
 def report_(folder: Path) -> None:
     """Regenerate summary, figures and report files of a run or sweep folder from its
     stored raw data (no service needed)."""
-    from lab.results import derive
-    from lab.stored import NotAResultsFolder, Sweep, load
+    from lab.report.derive import derive
+    from lab.report.folder import NotAResultsFolder, Sweep, load
 
     try:
         stored = load(folder)
@@ -105,7 +106,7 @@ def report_(folder: Path) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(INVALID)
     if isinstance(stored, Sweep):
-        from lab.sweep_report import derive_sweep
+        from lab.report.sweep import derive_sweep
 
         derive_sweep(folder)
     else:
@@ -115,7 +116,7 @@ def report_(folder: Path) -> None:
 
 def _sweep(scenario: Scenario, sweep_dir: Path) -> None:
     """Exit 0 when every run was done, RUN_FAILED when some failed."""
-    from lab.sweep import run_sweep
+    from lab.run.sweep import run_sweep
 
     click.echo(f"lab: sweep {scenario.name} -> {sweep_dir}")
     try:
@@ -144,8 +145,8 @@ def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
     """Runs and sweeps side by side: one table and overlaid figures."""
     from datetime import datetime
 
-    from lab.compare import compare
-    from lab.stored import NotAResultsFolder
+    from lab.report.compare import compare
+    from lab.report.folder import NotAResultsFolder
 
     out = out or Path("results") / f"compare-{datetime.now():%Y%m%d-%H%M%S}"
     try:
@@ -165,7 +166,7 @@ def validate(file: Path, overrides: tuple[str, ...]) -> None:
     scenario = _load(file, overrides)
     runs = ""
     if scenario.sweep is not None:
-        from lab.sweep import expand
+        from lab.scenario.sweep import expand
 
         runs = f", a sweep of {len(expand(scenario))} runs"
     click.echo(f"{file}: ok ({scenario.name}, {len(scenario.events)} events{runs})")

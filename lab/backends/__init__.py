@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.backends.base import Backend, ScrapeTarget
-from lab.scenario import Scenario
+from lab.scenario.model import Scenario
 
 __all__ = ["Backend", "ScrapeTarget", "create_backend"]
 

@@ -24,9 +24,9 @@ import redis
 
 from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
 from lab.backends.prometheus import LabPrometheus, wanted
-from lab.scenario import Scenario
-from lab.toxiproxy import ToxiproxyClient, ToxiproxyProcess
-from system.prometheus import API_JOB, WORKER_JOB
+from lab.backends.prometheus_server import API_JOB, WORKER_JOB
+from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
+from lab.scenario.model import Scenario
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
 from system.worker.exposition import ENV as MULTIPROCESS_DIR

@@ -1,10 +1,10 @@
 """The local backend's Prometheus (``system.prometheus: auto | on | off``).
 
 A ``prometheus`` child on a free loopback port with the jobs and rules of
-``monitoring/prometheus.yml`` (rendered by ``system.prometheus``) and the scenario's
-sampling interval as scrape interval. The API is a static target; workers come from a
-file-based discovery list that is rewritten atomically whenever the set of workers
-changes, so Prometheus follows scale events. Its config and TSDB stay in
+``monitoring/prometheus.yml`` (rendered by ``lab.backends.prometheus_server``) and the
+scenario's sampling interval as scrape interval. The API is a static target; workers
+come from a file-based discovery list that is rewritten atomically whenever the set of
+workers changes, so Prometheus follows scale events. Its config and TSDB stay in
 ``<run>/prometheus/`` (a person can start a Prometheus on them later), its log is
 ``<run>/logs/prometheus.log``.
 
@@ -24,7 +24,11 @@ from typing import Literal
 
 import httpx
 
-from system.prometheus import PrometheusServer, render_prometheus_config, write_targets
+from lab.backends.prometheus_server import (
+    PrometheusServer,
+    render_prometheus_config,
+    write_targets,
+)
 
 Mode = Literal["auto", "on", "off"]
 BINARY = "prometheus"

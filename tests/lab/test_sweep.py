@@ -13,14 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lab import usl
-from lab.compare import compare
-from lab.results import Sweep, load, write_scenario
-from lab.scenario import Scenario
-from lab.scenario_file import ScenarioError
-from lab.stats import estimate
-from lab.sweep import expand, save_plan, write_plan
-from lab.sweep_report import aggregate, cells_table, derive_sweep, usl_fits
+from lab.analysis import usl
+from lab.analysis.stats import estimate
+from lab.report.compare import compare
+from lab.report.folder import Sweep, load, write_scenario
+from lab.report.sweep import aggregate, cells_table, derive_sweep, usl_fits
+from lab.run.sweep import save_plan, write_plan
+from lab.scenario.loader import ScenarioError
+from lab.scenario.model import Scenario
+from lab.scenario.sweep import expand
 from tests.lab.conftest import run_lab
 
 BASE: dict[str, Any] = {
@@ -157,8 +158,9 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     for _, cell in sweep.cells.iterrows():
         run = sweep.run(cell["folder"])
         assert run.scenario.system.workers == cell["system.workers"]
-        assert run.summary["capacity"]["per_second"] == cell["capacity_per_second"]
-        assert run.summary["succeeded"] == 150
+        assert run.summary is not None and run.summary.capacity is not None
+        assert run.summary.capacity.per_second == cell["capacity_per_second"]
+        assert run.summary.succeeded == 150
     means = cap.set_index(["system.workers", "system.concurrency"])["mean"]
     assert means[(2, 8)] > means[(1, 2)]
     assert (folder / "figures" / "scaling.png").stat().st_size > 0

@@ -10,7 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from system.prometheus import API_JOB, WORKER_JOB, render_prometheus_config, write_targets
+from lab.backends.prometheus_server import (
+    API_JOB,
+    WORKER_JOB,
+    render_prometheus_config,
+    write_targets,
+)
 from tests.monitoring.conftest import MONITORING, need
 
 pytestmark = pytest.mark.prometheus

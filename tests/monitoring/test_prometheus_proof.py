@@ -18,8 +18,12 @@ import httpx
 import pytest
 import yaml
 
+from lab.backends.prometheus_server import (
+    PrometheusServer,
+    render_prometheus_config,
+    write_targets,
+)
 from system.client import Client
-from system.prometheus import PrometheusServer, render_prometheus_config, write_targets
 from system.redis_server import RedisServer, free_port
 from system.supervisor import TaskqProcess
 from tests.monitoring.conftest import MONITORING, need

@@ -1,0 +1,283 @@
+"""A sweep's derived files, from its runs' stored data::
+
+cells.csv       one row per run: the grid's values, repetition, folder, its numbers
+                (``passed`` and the ``METRICS`` columns of ``lab.report.columns``)
+aggregate.csv   one row per cell and metric: n, mean, sd, ci_low, ci_high (95 %, t)
+summary.json    the grid, the runs' status and, when workers vary, the USL fit(s)
+figures/        scaling.png (the metric against the first numeric parameter, error bars
+                = 95 % CI, with the USL fit), usl_residuals.png
+report.md  report.html
+
+The scaling metric is the capacity (backlog drain) when the runs measured it, else the
+throughput. With ``system.workers`` in the grid (3 or more values), the Universal
+Scalability Law is fitted to every run's point (not the means), per combination of the
+other parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lab.analysis import usl
+from lab.analysis.model import RunSummary
+from lab.analysis.stats import estimate
+from lab.report import columns, document
+from lab.report.derive import derive
+from lab.report.document import Block, Heading, Image, Para, TableBlock
+from lab.report.folder import SWEEP_FILE, read_scenario, read_summary
+from lab.report.sweep_figures import draw_residuals, draw_scaling
+
+WORKERS = "system.workers"
+UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
+PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
+# Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
+METRICS = (
+    "capacity_per_second",
+    "throughput_per_second",
+    "latency_p50_s",
+    "latency_p99_s",
+    "drain_seconds",
+    "succeeded",
+    "lost",
+    "duplicates",
+)
+
+
+def _number(name: str, summary: RunSummary | None) -> float | None:
+    value = columns.value(name, summary)
+    return None if value is None else float(value)
+
+
+def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
+    rows = []
+    for entry in plan["runs"]:
+        summary = read_summary(folder / "cells" / entry["folder"])
+        rows.append(
+            {
+                **{k: _scalar(v) for k, v in entry["values"].items()},
+                "repetition": entry["repetition"],
+                "seed": entry["seed"],
+                "folder": entry["folder"],
+                "status": entry["status"],
+                "passed": columns.value("passed", summary),
+                **{name: _number(name, summary) for name in METRICS},
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _scalar(value: Any) -> Any:
+    """Grid values as table cells: a list or mapping (a whole mix) becomes its JSON."""
+    return json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value
+
+
+def aggregate(cells: pd.DataFrame, params: list[str]) -> pd.DataFrame:
+    rows = []
+    for key, group in cells.groupby(params, sort=False, dropna=False):
+        values = key if isinstance(key, tuple) else (key,)
+        for metric in METRICS:
+            e = estimate(group[metric].dropna().tolist())
+            if e.n == 0:
+                continue
+            rows.append(
+                {
+                    **dict(zip(params, values, strict=True)),
+                    "metric": metric,
+                    "n": e.n,
+                    "mean": e.mean,
+                    "sd": e.std,
+                    "ci_low": e.ci_low,
+                    "ci_high": e.ci_high,
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def scaling_metric(cells: pd.DataFrame) -> str:
+    return (
+        "capacity_per_second"
+        if cells["capacity_per_second"].notna().any()
+        else "throughput_per_second"
+    )
+
+
+def x_parameter(cells: pd.DataFrame, params: list[str]) -> str | None:
+    """The parameter of the scaling curve: workers if swept, else the first numeric one."""
+    if WORKERS in params:
+        return WORKERS
+    numeric = [p for p in params if pd.api.types.is_numeric_dtype(cells[p])]
+    return numeric[0] if numeric else None
+
+
+def usl_fits(
+    cells: pd.DataFrame, params: list[str], metric: str, seed: int
+) -> list[dict[str, Any]]:
+    """One fit per combination of the other parameters (3+ worker counts needed)."""
+    if WORKERS not in params:
+        return []
+    others = [p for p in params if p != WORKERS]
+    groups = cells.groupby(others, sort=False) if others else [((), cells)]
+    fits = []
+    for key, group in groups:
+        values = key if isinstance(key, tuple) else (key,)
+        points = group.dropna(subset=[metric])
+        points = points[points[metric] > 0]
+        label = {p: v for p, v in zip(others, values, strict=True)}
+        if points[WORKERS].nunique() < 3:
+            fits.append({"group": label, "metric": metric, "error": "fewer than 3 worker counts"})
+            continue
+        try:
+            fit = usl.fit(points[WORKERS].tolist(), points[metric].tolist(), seed=seed)
+        except ValueError as exc:  # e.g. a cell with 0 workers
+            fits.append({"group": label, "metric": metric, "error": str(exc)})
+            continue
+        entry: dict[str, Any] = {"group": label, "metric": metric}
+        fits.append(
+            entry
+            | fit.as_dict()
+            | {
+                "residuals": [
+                    {"workers": int(n), "measured": float(x), "residual": round(r, 4)}
+                    for n, x, r in zip(points[WORKERS], points[metric], fit.residuals, strict=True)
+                ],
+            }
+        )
+    return fits
+
+
+def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
+    """Every derived file of the sweep (and, with ``runs_too``, of each run first)."""
+    folder = Path(folder)
+    plan: dict[str, Any] = json.loads((folder / SWEEP_FILE).read_text())
+    if runs_too:
+        for entry in plan["runs"]:
+            run_dir = folder / "cells" / entry["folder"]
+            if (run_dir / "run.json").exists():
+                derive(run_dir)
+    scenario = read_scenario(folder)
+    params = list(plan["grid"])
+    cells = cells_table(folder, plan)
+    cells.to_csv(folder / "cells.csv", index=False)
+    agg = aggregate(cells, params)
+    agg.to_csv(folder / "aggregate.csv", index=False)
+    metric = scaling_metric(cells)
+    fits = usl_fits(cells, params, metric, scenario.seed)
+    summary: dict[str, Any] = {
+        "sweep": plan["sweep"],
+        "scenario": scenario.name,
+        "grid": plan["grid"],
+        "repeat": plan["repeat"],
+        "runs": len(plan["runs"]),
+        "runs_done": sum(1 for e in plan["runs"] if e["status"] == "done"),
+        "scaling_metric": metric,
+        "usl": fits,
+    }
+    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    x = x_parameter(cells, params)
+    figures: list[Path] = []
+    if x is not None and len(agg):  # nothing to draw when no run finished
+        figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits))
+    if any("lambda" in f for f in fits):
+        figures.append(draw_residuals(folder / "figures", fits))
+    rel = [p.relative_to(folder) for p in figures]
+    bs = _blocks(scenario.name, scenario.description, summary, agg, params, metric, rel)
+    (folder / "report.md").write_text(document.markdown(bs))
+    (folder / "report.html").write_text(document.html_page(bs, folder, f"sweep {scenario.name}"))
+    return summary
+
+
+def _ci(row: pd.Series[Any]) -> str:
+    if row["n"] < 2 or not math.isfinite(row["ci_low"]):
+        return f"{row['mean']:.4g} (n=1)"
+    return f"{row['mean']:.4g} ± {(row['ci_high'] - row['ci_low']) / 2:.3g}"
+
+
+def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
+    most_workers = max((r["workers"] for r in fit["residuals"]), default=1)
+
+    def ci(name: str) -> str:
+        low, high = fit.get(f"{name}_ci_low"), fit.get(f"{name}_ci_high")
+        if low is None or high is None:
+            return "-"
+        # κ's interval reaching 0 leaves the peak unbounded: say so, not 5e8 workers.
+        limit = UNBOUNDED if name != "peak_workers" else PEAK_BEYOND_DATA * most_workers
+        return f"[{low:.4g}, inf)" if high > limit else f"[{low:.4g}, {high:.4g}]"
+
+    def big(name: str) -> Any:
+        value = fit[name]  # None (infinite) or beyond any measured scale: unbounded
+        return "unbounded" if value is None or value > UNBOUNDED else value
+
+    return [
+        ["λ (tasks/s of one worker)", fit["lambda"], ci("lambda")],
+        ["σ (contention)", fit["sigma"], ci("sigma")],
+        ["κ (coherency)", fit["kappa"], ci("kappa")],
+        ["peak N (workers)", big("peak_workers"), ci("peak_workers")],
+        ["peak throughput (tasks/s)", big("peak_throughput"), "-"],
+        ["Amdahl ceiling λ/σ (tasks/s)", big("amdahl_ceiling"), "-"],
+        ["R²", fit["r_squared"], "-"],
+        ["points", fit["points"], "-"],
+    ]
+
+
+def _blocks(
+    name: str,
+    description: str,
+    summary: dict[str, Any],
+    agg: pd.DataFrame,
+    params: list[str],
+    metric: str,
+    figures: list[Path],
+) -> list[Block]:
+    out: list[Block] = [
+        Heading(f"Sweep of scenario `{name}`"),
+        Para(description.strip() or "(no description)"),
+        Para(
+            f"{summary['runs_done']} of {summary['runs']} runs done; grid "
+            + ", ".join(f"{k} = {v}" for k, v in summary["grid"].items())
+            + f"; {summary['repeat']} repetition(s) per cell. Scaling metric: {metric} "
+            "(mean ± half-width of the 95 % t confidence interval)."
+        ),
+    ]
+    if len(agg):
+        shown = ["capacity_per_second", "throughput_per_second", "latency_p99_s"]
+        wide = agg[agg["metric"].isin(shown)].copy()
+        wide["value"] = wide.apply(_ci, axis=1)
+        table = wide.pivot_table(
+            index=params, columns="metric", values="value", aggfunc="first", sort=False
+        ).reset_index()
+        cols = [c for c in shown if c in table.columns]
+        out += [
+            Heading("Cells"),
+            TableBlock([*params, *cols], table[[*params, *cols]].values.tolist()),
+        ]
+    for fit in summary["usl"]:
+        group = ", ".join(f"{k} = {v}" for k, v in fit["group"].items()) or "all runs"
+        out.append(Heading(f"Universal Scalability Law fit ({group})"))
+        if "error" in fit:
+            out.append(Para(f"No fit: {fit['error']}."))
+            continue
+        out += [
+            Para(
+                f"X(N) = λN / (1 + σ(N-1) + κN(N-1)) fitted to {fit['points']} runs' "
+                f"{metric}; 95 % intervals from a seeded bootstrap over the runs."
+            ),
+            TableBlock(["parameter", "estimate", "95 % CI"], _fit_rows(fit)),
+            TableBlock(
+                ["workers", "measured", "residual (measured - fit)"],
+                [[r["workers"], r["measured"], r["residual"]] for r in fit["residuals"]],
+            ),
+        ]
+    out.append(Heading("Figures"))
+    out += [Image(p, p.stem.replace("_", " ")) for p in figures]
+    out.append(
+        Para(
+            "Tables: cells.csv (one row per run), aggregate.csv (per cell and metric: n, "
+            "mean, sd, 95 % CI); every run's own folder is under cells/."
+        )
+    )
+    return out

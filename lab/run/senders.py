@@ -1,0 +1,144 @@
+"""How the load generator reaches the system: the REST API (httpx) or Redis (AsyncClient).
+
+Both answer the same three questions: submit one task, submit many (backlog mode), wait
+for a task to end (closed loop). A refusal (429 back pressure, 503 Redis unreachable) is a
+``Refused`` carrying the server's Retry-After, which the generator honours.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import httpx
+import redis.exceptions
+
+from lab.scenario.model import Scenario, TaskKind
+from system.client import AsyncClient
+from system.config import QueueSettings
+from system.core.submission import TaskRequest
+
+BATCH = 1000  # the API's default max_batch
+DEFAULT_RETRY_AFTER_SECONDS = 1.0
+KEEPALIVE_EXPIRY_SECONDS = 2.0
+
+
+class Refused(Exception):
+    def __init__(self, status: str, retry_after_seconds: float) -> None:
+        super().__init__(status, retry_after_seconds)
+        self.status = status  # "rejected" (429) or "unavailable" (503, connection refused)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class Sender(Protocol):
+    async def submit(self, kind: TaskKind) -> str:
+        """The task id once acknowledged; raises ``Refused`` or another error."""
+        ...
+
+    async def submit_many(self, kinds: Sequence[TaskKind]) -> list[str]: ...
+    async def wait(self, task_id: str, timeout_seconds: float) -> None: ...
+    async def close(self) -> None: ...
+
+
+def _body(kind: TaskKind) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "task_type": kind.task_type,
+        "payload": kind.payload,
+        "priority": kind.priority,
+    }
+    if kind.max_retries is not None:
+        body["max_retries"] = kind.max_retries
+    return body
+
+
+def _retry_after(response: httpx.Response) -> float:
+    try:
+        return float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER_SECONDS))
+    except ValueError:  # an HTTP date: not sent by our API
+        return DEFAULT_RETRY_AFTER_SECONDS
+
+
+class HttpSender:
+    def __init__(self, api_url: str, max_connections: int) -> None:
+        # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
+        # 5 s, httpx's default expiry too): reusing one the server is closing at that very
+        # moment fails the request with a ReadError that says nothing about the system.
+        limits = httpx.Limits(
+            max_connections=max_connections,
+            max_keepalive_connections=64,
+            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
+        )
+        self._http = httpx.AsyncClient(base_url=api_url, limits=limits, timeout=30.0)
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code == 429:
+            raise Refused("rejected", _retry_after(response))
+        if response.status_code == 503:
+            raise Refused("unavailable", _retry_after(response))
+        response.raise_for_status()
+
+    async def submit(self, kind: TaskKind) -> str:
+        try:
+            response = await self._http.post("/tasks/", json=_body(kind))
+        except httpx.ConnectError:
+            raise Refused("unavailable", DEFAULT_RETRY_AFTER_SECONDS) from None
+        self._check(response)
+        return str(response.json()["id"])
+
+    async def submit_many(self, kinds: Sequence[TaskKind]) -> list[str]:
+        ids: list[str] = []
+        for start in range(0, len(kinds), BATCH):
+            body = {"tasks": [_body(k) for k in kinds[start : start + BATCH]]}
+            response = await self._http.post("/tasks/batch", json=body)
+            self._check(response)
+            ids.extend(str(t["id"]) for t in response.json()["tasks"])
+        return ids
+
+    async def wait(self, task_id: str, timeout_seconds: float) -> None:
+        params = {"wait": min(timeout_seconds, 60.0)}
+        await self._http.get(f"/tasks/{task_id}/result", params=params, timeout=70.0)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+
+class ClientSender:
+    """Straight to Redis: no HTTP in the way (measures the queue without the API)."""
+
+    def __init__(self, redis_url: str, settings: QueueSettings) -> None:
+        self._client = AsyncClient(redis_url, settings)
+
+    @staticmethod
+    def _request(kind: TaskKind) -> TaskRequest:
+        return TaskRequest(
+            kind.task_type, kind.payload, priority=kind.priority, max_retries=kind.max_retries
+        )
+
+    async def submit(self, kind: TaskKind) -> str:
+        try:
+            (sub,) = await self._client.submit_many([self._request(kind)])
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+            raise Refused("unavailable", DEFAULT_RETRY_AFTER_SECONDS) from None
+        return sub.id
+
+    async def submit_many(self, kinds: Sequence[TaskKind]) -> list[str]:
+        return [s.id for s in await self._client.submit_many([self._request(k) for k in kinds])]
+
+    async def wait(self, task_id: str, timeout_seconds: float) -> None:
+        await self._client.wait(task_id, timeout_seconds)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+def queue_settings(scenario: Scenario) -> QueueSettings:
+    """The queue settings the lab's own clients use (the same TTL as the system's)."""
+    return QueueSettings(result_ttl_seconds=scenario.system.result_ttl_seconds)
+
+
+async def create_sender(scenario: Scenario, api_url: str, redis_url: str) -> Sender:
+    if scenario.load.submit_via == "client":
+        sender = ClientSender(redis_url, queue_settings(scenario))
+        await sender._client.connect()
+        return sender
+    return HttpSender(api_url, scenario.load.max_outstanding_requests)

@@ -1,0 +1,79 @@
+"""Running a sweep: its plan (``sweep.json``: every run's folder, values, seed and status,
+saved after each run), every cell in turn, then the sweep's tables and report. The grid
+itself (cells, folders, validation) is ``lab.scenario.sweep``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lab.analysis.model import RunSummary
+from lab.report.derive import write_results
+from lab.report.folder import SWEEP_FILE, write_scenario
+from lab.report.sweep import derive_sweep
+from lab.run.runner import execute
+from lab.scenario.model import Scenario
+from lab.scenario.sweep import Cell, expand
+
+
+def write_plan(scenario: Scenario, cells: list[Cell], sweep_dir: Path) -> dict[str, Any]:
+    assert scenario.sweep is not None
+    plan: dict[str, Any] = {
+        "sweep": sweep_dir.name,
+        "grid": scenario.sweep.grid,
+        "repeat": scenario.sweep.repeat,
+        "runs": [
+            {
+                "folder": c.folder,
+                "values": c.values,
+                "repetition": c.repetition + 1,
+                "seed": c.scenario.seed,
+                "status": "planned",
+            }
+            for c in cells
+        ],
+    }
+    save_plan(plan, sweep_dir)
+    return plan
+
+
+def save_plan(plan: dict[str, Any], sweep_dir: Path) -> None:
+    (sweep_dir / SWEEP_FILE).write_text(json.dumps(plan, indent=2) + "\n")
+
+
+def run_sweep(scenario: Scenario, sweep_dir: Path, echo: Callable[[str], None]) -> int:
+    """Run every cell in turn (a cell that fails is recorded and the sweep goes on);
+    then derive the sweep's tables and report. Returns the number of failed runs."""
+    cells = expand(scenario)
+    write_scenario(scenario, sweep_dir)
+    plan = write_plan(scenario, cells, sweep_dir)
+    failed = 0
+    for i, (cell, entry) in enumerate(zip(cells, plan["runs"], strict=True), 1):
+        run_dir = sweep_dir / "cells" / cell.folder
+        run_dir.mkdir(parents=True)
+        write_scenario(cell.scenario, run_dir)
+        echo(f"lab: sweep run {i}/{len(cells)}: {cell.folder}")
+        try:
+            raw = execute(cell.scenario, run_dir)
+        except KeyboardInterrupt:
+            entry["status"] = "interrupted"
+            save_plan(plan, sweep_dir)
+            raise
+        except Exception as exc:
+            entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+            failed += 1
+            echo(f"lab: the run failed: {entry['error']} (logs: {run_dir / 'logs'})")
+        else:
+            summary = write_results(cell.scenario, raw, run_dir)
+            entry["status"] = "done"
+            echo(f"  throughput {summary.throughput_per_second} tasks/s{_capacity(summary)}")
+        save_plan(plan, sweep_dir)
+    derive_sweep(sweep_dir, runs_too=False)
+    return failed
+
+
+def _capacity(summary: RunSummary) -> str:
+    cap = summary.capacity
+    return f", capacity {cap.per_second} tasks/s" if cap else ""

@@ -1,0 +1,327 @@
+"""The scenario: one YAML file describes one run (system, load, events, checks, report).
+
+Every field has a unit in its name where it has one. ``Scenario.model_json_schema()`` is
+the schema (``lab schema`` prints it); ``lab.scenario.loader`` loads YAML into this model
+with errors that name the field and the line. The events are in ``lab.scenario.events``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from lab.scenario.events import CUT_OFF_ACTIONS, Event, NetworkEvent
+from system.config import AutoscaleSettings
+
+
+class _Model(BaseModel):
+    # A misspelt field is an error naming it, not a silently ignored setting.
+    model_config = ConfigDict(extra="forbid")
+
+
+# ---- system ---------------------------------------------------------------------------
+
+
+class RedisConfig(_Model):
+    persistence: Literal["none", "aof-everysec", "aof-always"] = Field(
+        "aof-everysec",
+        description="none: nothing survives a restart; aof-everysec: up to ~1 s of writes "
+        "may be lost on a crash; aof-always: nothing acknowledged is lost.",
+    )
+
+
+class AutoscaleConfig(AutoscaleSettings):
+    """The system's autoscaler (``taskq up --autoscale``), its decisions applied by the lab."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class SystemConfig(_Model):
+    workers: int = Field(2, ge=0, le=64, description="Worker processes at the start.")
+    concurrency: int = Field(16, gt=0, description="Tasks in flight per worker process.")
+    processes: int = Field(1, gt=0, description="Process pool size per worker (CPU handlers).")
+    lease_seconds: float = Field(2.0, gt=0, description="Lease of a claimed task.")
+    shutdown_timeout_seconds: float = Field(
+        5.0, ge=0, description="Grace period of a worker on SIGTERM."
+    )
+    # Long, so that every record is still there when the run fetches it at the end.
+    result_ttl_seconds: float = Field(86400.0, gt=0, description="TTL of finished records.")
+    retry_backoff_seconds: float = Field(0.2, ge=0, description="Base of the retry backoff.")
+    max_queue_depth: int | None = Field(
+        None, gt=0, description="API back pressure: 429 above this many waiting tasks."
+    )
+    redis: RedisConfig = Field(default_factory=RedisConfig)
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra TASKQ_* variables for workers and the API."
+    )
+    imports: list[str] = Field(
+        default_factory=list,
+        description="Modules with @task handlers for the API and workers "
+        "(lab.faults.handlers: dependency_call, which calls the lab's fault-injectable "
+        "dependency).",
+    )
+    autoscale: AutoscaleConfig | None = Field(
+        None,
+        description="Let the autoscaler set the worker count (starting from `workers`); "
+        "each change is an `autoscale` row in the events table.",
+    )
+    prometheus: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="Start a Prometheus that scrapes the API and workers, and read the "
+        "run's metrics from it. auto: when the prometheus binary is on PATH; on: required.",
+    )
+    prometheus_url: str | None = Field(
+        None, description="Read metrics from this Prometheus instead of scraping /metrics."
+    )
+    network_faults: bool = Field(
+        False,
+        description="Route the API's and each worker's Redis connection through its own "
+        "proxy (lab.faults.toxiproxy: redis-api, redis-worker-N) so network events can hit "
+        "them.",
+    )
+
+    @field_validator("prometheus", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads unquoted on / off as booleans.
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        return value
+
+    @model_validator(mode="after")
+    def _one_prometheus(self) -> SystemConfig:
+        if self.prometheus == "on" and self.prometheus_url:
+            raise ValueError("prometheus: on starts a Prometheus; prometheus_url names another")
+        return self
+
+
+# ---- load -----------------------------------------------------------------------------
+
+
+class ConstantArrivals(_Model):
+    kind: Literal["constant"]
+    rate_per_second: float = Field(gt=0)
+
+
+class PoissonArrivals(_Model):
+    kind: Literal["poisson"]
+    rate_per_second: float = Field(gt=0)
+
+
+class RampArrivals(_Model):
+    kind: Literal["ramp"]
+    start_rate_per_second: float = Field(ge=0)
+    end_rate_per_second: float = Field(gt=0)
+
+
+class Step(_Model):
+    at_seconds: float = Field(ge=0)
+    rate_per_second: float = Field(ge=0)
+
+
+class StepArrivals(_Model):
+    kind: Literal["step"]
+    steps: list[Step] = Field(min_length=1, description="Rate from each time on.")
+
+
+class BurstArrivals(_Model):
+    kind: Literal["burst"]
+    rate_per_second: float = Field(ge=0, description="Rate between bursts.")
+    burst_rate_per_second: float = Field(gt=0)
+    every_seconds: float = Field(gt=0, description="A burst starts every this many seconds.")
+    burst_seconds: float = Field(gt=0, description="How long a burst lasts.")
+
+
+Arrivals = Annotated[
+    ConstantArrivals | PoissonArrivals | RampArrivals | StepArrivals | BurstArrivals,
+    Field(discriminator="kind"),
+]
+
+
+class TaskKind(_Model):
+    task_type: str = Field(min_length=1)
+    weight: float = Field(1.0, gt=0)
+    payload: Any = None
+    priority: int = Field(0, ge=0, le=255)
+    max_retries: int | None = Field(None, ge=0)
+
+
+class LoadConfig(_Model):
+    mode: Literal["open", "closed", "backlog"] = Field(
+        "open",
+        description="open: arrivals on a schedule, whatever the system does; closed: "
+        "`clients` each submit and wait for the result; backlog: `backlog_tasks` submitted "
+        "at once, then drained (saturation throughput).",
+    )
+    duration_seconds: float = Field(10.0, gt=0, description="How long load is offered.")
+    arrivals: Arrivals = Field(
+        default_factory=lambda: ConstantArrivals(kind="constant", rate_per_second=20)
+    )
+    mix: list[TaskKind] = Field(
+        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})], min_length=1
+    )
+    submit_via: Literal["http", "client"] = Field(
+        "http", description="Through the REST API, or straight to Redis with AsyncClient."
+    )
+    clients: int = Field(8, gt=0, description="Closed loop: concurrent clients.")
+    backlog_tasks: int = Field(1000, gt=0, description="Backlog mode: tasks submitted at once.")
+    max_outstanding_requests: int = Field(
+        256, gt=0, description="Open loop: submits in flight at once (a cap on sockets)."
+    )
+    retries_when_refused: int = Field(
+        3,
+        ge=0,
+        description="A refused submit (429 back pressure, 503 Redis unreachable) is retried "
+        "after its Retry-After this often; then it counts as rejected, not lost.",
+    )
+
+
+# ---- checks and report ----------------------------------------------------------------
+
+
+class CircuitBreakerCheck(_Model):
+    """What a circuit breaker must show over a ``dependency_down`` event."""
+
+    task_type: str = Field(description="The breaker-guarded task type.")
+    max_calls_share_during_fault: float = Field(
+        0.3,
+        ge=0,
+        description="Calls that reached the failing dependency, at most this share of the "
+        "type's tasks that arrived during the fault (the rest waited, deferred).",
+    )
+    other_types_throughput_ratio_above: float = Field(
+        0.8, ge=0, description="Other types' throughput during the fault / before it."
+    )
+
+
+class AutoscaleCheck(_Model):
+    """What an autoscaled run must show: workers followed the load, the wait was held."""
+
+    peak_workers_at_least: int = Field(
+        2, ge=1, description="The autoscaler added workers: at some point this many ran."
+    )
+    workers_at_load_end_at_most: int | None = Field(
+        None, ge=0, description="... and removed them again when the load fell."
+    )
+    queue_wait_p95_below_seconds: float | None = Field(
+        None, gt=0, description="Queue wait (start - eligible) of the tasks, p95."
+    )
+
+
+class PartitionCheck(_Model):
+    """What fencing must show over a ``partition`` of a worker longer than its lease."""
+
+    stale_rejected_above: int = Field(
+        0, ge=0, description="Late completions of the cut-off worker rejected, more than this."
+    )
+    redelivered_above: int = Field(0, ge=0, description="Expired leases redelivered.")
+    max_results_from_cut_off_worker: int = Field(
+        0,
+        ge=0,
+        description="Tasks it held that were redelivered yet end with its result (overwrites).",
+    )
+    throughput_recovery_ratio_above: float = Field(
+        0.8, ge=0, description="Throughput after the fault is lifted / before it."
+    )
+
+
+class Checks(_Model):
+    no_task_lost: bool = Field(True, description="Every acknowledged submit ended.")
+    max_duplicates: int | Literal["in_flight_at_kills"] | None = Field(
+        "in_flight_at_kills",
+        description="Executions beyond the first, at most this many (or the tasks the "
+        "killed workers held).",
+    )
+    drained_within_seconds: float | None = Field(
+        None, gt=0, description="All acknowledged tasks ended this soon after load stopped."
+    )
+    latency_p99_below_seconds: float | None = Field(None, gt=0)
+    throughput_above_per_second: float | None = Field(None, gt=0)
+    max_queue_depth_below: int | None = Field(
+        None, gt=0, description="Tasks waiting (queued), sampled: always under this."
+    )
+    no_submit_errors: bool = Field(
+        False,
+        description="Every submit was acknowledged or refused (429 / 503); none failed "
+        "otherwise (a 500, a dropped connection).",
+    )
+    circuit_breaker: CircuitBreakerCheck | None = None
+    autoscale: AutoscaleCheck | None = None
+    partition: PartitionCheck | None = None
+
+
+class ReportConfig(_Model):
+    metrics_interval_seconds: float = Field(
+        1.0, gt=0, description="Sampling interval; also the scrape interval of the Prometheus."
+    )
+    window_seconds: float = Field(1.0, gt=0, description="Bucket of the time-series figures.")
+    drain_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long to wait for the backlog to drain after the load."
+    )
+    runaway_latency_seconds: float = Field(
+        2.0, gt=0, description="Stress: the p99 latency that counts as running away."
+    )
+    runaway_backlog_tasks: int = Field(
+        1000, gt=0, description="Stress: the queue depth that counts as running away."
+    )
+    warmup_share: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="Backlog mode: the first completions (this share) are the warm-up, left "
+        "out of the capacity (saturation throughput).",
+    )
+    tail_share: float = Field(
+        0.1,
+        ge=0,
+        lt=0.5,
+        description="Backlog mode: the last completions (this share, when fewer tasks than "
+        "slots are left) are left out of the capacity too.",
+    )
+
+
+class SweepConfig(_Model):
+    """A grid of runs: every combination of the values, each repeated ``repeat`` times."""
+
+    grid: dict[str, list[Any]] = Field(
+        min_length=1,
+        description="Dotted field path (as for --set) -> its values, e.g. "
+        "system.workers: [1, 2, 4, 8] or load.mix.0.task_type: [io, cpu].",
+    )
+    repeat: int = Field(1, ge=1, le=100, description="Runs per cell (seed + 0, 1, ...).")
+
+
+class Scenario(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    description: str = ""
+    seed: int = 1
+    backend: Literal["local"] = "local"
+    system: SystemConfig = Field(default_factory=SystemConfig)
+    load: LoadConfig = Field(default_factory=LoadConfig)
+    events: list[Event] = Field(default_factory=list)
+    checks: Checks = Field(default_factory=Checks)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+    sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
+
+    @model_validator(mode="after")
+    def _events_in_order(self) -> Scenario:
+        for i, event in enumerate(self.events):
+            if isinstance(event, NetworkEvent) and not self.system.network_faults:
+                raise ValueError(f"events[{i}] ({event.action}) needs system.network_faults: true")
+        self.events.sort(key=lambda e: e.at_seconds)
+        return self
+
+    @model_validator(mode="after")
+    def _partition_check_needs_a_cut(self) -> Scenario:
+        if self.checks.partition is not None and not any(
+            e.action in CUT_OFF_ACTIONS for e in self.events
+        ):
+            raise ValueError("checks.partition needs a partition or blackhole event")
+        return self
+
+    @model_validator(mode="after")
+    def _autoscale_check_needs_autoscaler(self) -> Scenario:
+        if self.checks.autoscale is not None and self.system.autoscale is None:
+            raise ValueError("checks.autoscale needs system.autoscale (an autoscaled run)")
+        return self
