@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 from system.config import QueueSettings
 from system.core import ops
 from system.core.connection import check_redis, check_redis_async, connect, connect_async
+from system.core.constants import RATE_BUCKET_MS, RATE_BUCKETS
 from system.core.errors import InvalidSubmission, TaskNotFound, raise_for_code
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
@@ -65,12 +66,6 @@ class QueueStats:
     oldest_queued_age_seconds: float | None = None
     # Tasks that ended (any terminal state) per second over about the last minute.
     finished_per_second: float = 0.0
-
-
-# The scripts count ended tasks in 10-second buckets (_lib.lua's RATE_BUCKET_MS); the rate
-# is read over the RATE_BUCKETS most recent ones, the current, partial one included.
-RATE_BUCKET_MS = 10_000
-RATE_BUCKETS = 6
 
 
 def finished_rate(buckets: dict[str, str], at_ms: int) -> float:

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 
 from system.config import QueueSettings
+from system.core.constants import MAX_PRIORITY, MIN_PRIORITY
 from system.core.errors import InvalidSubmission
 from system.core.keys import new_task_id, validate_queue_name
 from system.core.ops import NewTask
-from system.core.task import MAX_PRIORITY, MIN_PRIORITY
 
 DEFAULT_QUEUE = "default"
 _valid_queues: set[str] = set()  # names already checked: skips the regex on the hot path

@@ -16,12 +16,13 @@ from system.api.models import (
     TaskSubmission,
     TaskView,
 )
+from system.core.constants import MAX_WAIT_SECONDS
 from system.core.errors import InvalidSubmission
+from system.core.keys import QUEUE_NAME_PATTERN
 from system.core.submission import TaskRequest
 from system.registry import InvalidPayload, UnknownTaskType
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-MAX_WAIT_SECONDS = 60.0
 _CANCEL_DETAIL = {
     1: "cancelled",
     2: "cancellation requested; the running task stops cooperatively",
@@ -106,7 +107,7 @@ async def list_tasks(
     task_status: Annotated[
         Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
     ] = "queued",
-    queue: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default",
+    queue: Annotated[str, Query(pattern=QUEUE_NAME_PATTERN.pattern)] = "default",
     limit: Annotated[int, Query(gt=0, le=1000)] = 100,
     cursor: Annotated[str, Query(pattern=r"^[0-9]{1,12}$")] = "0",
 ) -> TaskPage:

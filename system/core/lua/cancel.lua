@@ -6,7 +6,7 @@
 -- KEYS[3]  meta HASH (counters)
 -- KEYS[4]  task HASH
 -- KEYS[5]  done STREAM of the task
--- KEYS[6]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[6]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  now, epoch ms
 -- ARGV[3]  result TTL, ms (0 = keep)

@@ -4,7 +4,7 @@
 -- KEYS[2]  meta HASH (counters)
 -- KEYS[3]  task key prefix (the id is appended)
 -- KEYS[4]  done stream prefix (the id is appended)
--- KEYS[5]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[5]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  result TTL, ms (0 = keep)
 -- ARGV[3]  JSON array with one array of 4 strings per task: id, fencing token,

@@ -8,7 +8,7 @@
 -- KEYS[6]  wake LIST
 -- KEYS[7]  task HASH
 -- KEYS[8]  done STREAM of the task
--- KEYS[9]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[9]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  now, epoch ms

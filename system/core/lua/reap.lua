@@ -9,7 +9,7 @@
 -- KEYS[5]  wake LIST
 -- KEYS[6]  task key prefix (the id is appended)
 -- KEYS[7]  done stream prefix (the id is appended)
--- KEYS[8]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[8]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to reclaim in this call
 -- KEYS[9]  leader HASH (see leader.lua)
