@@ -20,7 +20,7 @@ from system.config import QueueSettings
 from system.core import ops
 from system.core.connection import check_redis, check_redis_async, connect, connect_async
 from system.core.constants import RATE_BUCKET_MS, RATE_BUCKETS
-from system.core.errors import InvalidSubmission, TaskNotFound, raise_for_code
+from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
 from system.core.scripts import register_all
@@ -167,11 +167,6 @@ def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
     return TaskRecord.from_hash(task_id, queue_of(task_id), h)
 
 
-def _cancelled(task_id: str, outcome: CancelOutcome) -> CancelOutcome:
-    raise_for_code(outcome.code, task_id)
-    return outcome
-
-
 class _Common:
     """What both clients share: settings, validation, grouping into script calls."""
 
@@ -293,7 +288,7 @@ class Client(_Common):
 
     def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
         call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
-        return _cancelled(task_id, self.run(call))
+        return self.run(call)
 
     def pause(self, queue: str) -> None:
         self.redis.hset(queue_keys(queue).meta, "paused", "1")
@@ -419,7 +414,7 @@ class AsyncClient(_Common):
 
     async def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
         call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
-        return _cancelled(task_id, await self.run(call))
+        return await self.run(call)
 
     async def pause(self, queue: str) -> None:
         await self.redis.hset(queue_keys(queue).meta, "paused", "1")

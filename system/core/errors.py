@@ -14,7 +14,9 @@
     ├── StaleLease                  a completion from a worker whose lease was lost (rejected)
     └── ScriptReplyError            a script answered with a code this client does not know
 
-Scripts answer with negative integer codes from ``ScriptCode``; ``raise_for_code`` maps them.
+Scripts answer with negative integer codes from ``ScriptCode`` (each script's reply enum in
+``system.core.ops`` takes its negative members from it); ``system.core.ops`` turns a reply
+into a typed result, or into the exception its code stands for.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from enum import IntEnum
 
 
 class ScriptCode(IntEnum):
-    """Negative codes returned by the Lua scripts."""
+    """Negative codes returned by the Lua scripts (declared in each as ``ScriptCode``)."""
 
-    STALE_LEASE = -1
-    TASK_NOT_FOUND = -2
+    STALE_LEASE = -1  # the fencing token is not the task's current one
+    TASK_NOT_FOUND = -2  # no record for that task id
+    NOT_LEADER = -3  # the leader token is not the current leader's (promote, reap)
 
 
 class TaskqError(Exception):
@@ -62,17 +65,6 @@ class StaleLease(TaskqError):
 
 class ScriptReplyError(TaskqError):
     pass
-
-
-def raise_for_code(code: int, task_id: str) -> None:
-    """Raise the typed error for a negative script code; return for success codes."""
-    if code >= 0:
-        return
-    if code == ScriptCode.STALE_LEASE:
-        raise StaleLease(task_id)
-    if code == ScriptCode.TASK_NOT_FOUND:
-        raise TaskNotFound(task_id)
-    raise ScriptReplyError(f"unknown script code {code} for task {task_id!r}")
 
 
 class InvalidSubmission(TaskqError, ValueError):

@@ -5,18 +5,23 @@ SHA; redis-py reloads it transparently if the server lost its script cache (a re
 
 What the scripts share with Python is written once, in Python, and declared at the top of
 every script by ``script_source``: the numbers of ``system.core.constants`` (``local
-SEQ_SPAN = ...``) and the set of terminal states (``TERMINAL``). A script never spells
-one of those values itself.
+SEQ_SPAN = ...``), the set of terminal states (``TERMINAL``), the negative reply codes
+(``ScriptCode``) and the script's own reply enum from ``system.core.ops`` (in fail.lua,
+``FailReply``), each as a table of the same name. A script never spells one of those
+values itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from enum import IntEnum
 from functools import cache
 from importlib import resources
 from typing import Any
 
 from system.core.constants import LUA_NUMBERS
+from system.core.errors import ScriptCode
+from system.core.ops import REPLY_CODES
 from system.core.task import TERMINAL_STATES
 
 SCRIPT_NAMES = (
@@ -49,12 +54,20 @@ def _lua_set(members: Iterable[str]) -> str:
     return "{" + ", ".join(f"[{m!r}] = true" for m in sorted(members)) + "}"
 
 
+def _lua_enum(enum: type[IntEnum]) -> str:
+    members = ", ".join(f"{m.name} = {m.value}" for m in enum)
+    return f"local {enum.__name__} = {{{members}}}"
+
+
 @cache
-def preamble() -> str:
-    """The declarations put at the top of every script."""
+def preamble(name: str = "") -> str:
+    """The declarations put at the top of every script (and of script ``name``)."""
     lines = ["-- Declared by system/core/scripts.py from the Python definitions."]
-    lines += [f"local {name} = {value}" for name, value in LUA_NUMBERS.items()]
+    lines += [f"local {n} = {value}" for n, value in LUA_NUMBERS.items()]
     lines.append(f"local TERMINAL = {_lua_set(s.value for s in TERMINAL_STATES)}")
+    lines.append(_lua_enum(ScriptCode))
+    if name in REPLY_CODES:
+        lines.append(_lua_enum(REPLY_CODES[name]))
     return "\n".join(lines) + "\n"
 
 
@@ -62,7 +75,7 @@ def preamble() -> str:
 def script_source(name: str) -> str:
     """The source of one script: the preamble, then the file with its ``-- @include NAME``
     lines expanded."""
-    lines = [preamble()]
+    lines = [preamble(name)]
     for line in _read(name).splitlines():
         if line.startswith(_INCLUDE):
             lines.append(_read(line[len(_INCLUDE) :].strip()))

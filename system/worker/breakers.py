@@ -41,9 +41,9 @@ class Breakers:
         if remembered is not None and now < remembered[1]:
             admitted, until = remembered
             return (
-                ops.Admission(True, "closed", 0)
+                ops.Admission(True, ops.BreakerState.CLOSED, 0)
                 if admitted
-                else ops.Admission(False, "open", until)
+                else ops.Admission(False, ops.BreakerState.OPEN, until)
             )
         r = self.rules
         admission = await self.client.run(
@@ -51,23 +51,23 @@ class Breakers:
         )
         if not admission.allowed:
             self._memory[key] = (False, admission.retry_at_ms)
-        elif admission.state == "closed":
+        elif admission.state is ops.BreakerState.CLOSED:
             self._memory[key] = (True, now + CLOSED_MEMORY_MS)
         else:
             self._memory.pop(key, None)
         return admission
 
-    async def record(self, queue: str, task_type: str, *, succeeded: bool) -> str:
+    async def record(self, queue: str, task_type: str, *, succeeded: bool) -> ops.BreakerState:
         """Count one outcome; returns the breaker's state after it."""
         now = int(time.time() * 1000)
         state = await self.client.run(
             ops.breaker_record(queue, task_type, now, succeeded, self.rules)
         )
         key = (queue, task_type)
-        if state == "open":
+        if state is ops.BreakerState.OPEN:
             if self._memory.get(key, (True, 0))[0]:
                 log.warning("circuit breaker of %s in %s opened", task_type, queue)
             self._memory[key] = (False, now + self.rules.open_ms)
-        elif state == "half_open":
+        elif state is ops.BreakerState.HALF_OPEN:
             self._memory.pop(key, None)
         return state

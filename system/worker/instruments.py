@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from system.core.ops import ClaimedTask
+from system.core.ops import ClaimedTask, FailReply
 from system.metrics import (
     CAPACITY,
     EXECUTION_SECONDS,
@@ -20,8 +20,12 @@ from system.metrics import (
     QUEUE_WAIT_SECONDS,
 )
 
-# fail.lua's reply codes -> outcome (-1, a stale lease, is not an outcome).
-FAIL_OUTCOMES = {1: "retried", 2: "failed", 3: "cancelled"}
+# What a failure recorded by fail.lua counts as (a stale lease is not an outcome).
+FAIL_OUTCOMES = {
+    FailReply.RETRIED: "retried",
+    FailReply.DEAD_LETTERED: "failed",
+    FailReply.CANCELLED: "cancelled",
+}
 
 
 class WorkerMetrics:
@@ -59,9 +63,9 @@ class WorkerMetrics:
     def recorded(self, queue: str, task_type: str, outcome: str) -> None:
         EXECUTIONS.labels(queue, task_type, outcome).inc()
 
-    def failed(self, queue: str, task_type: str, code: int, *, timed_out: bool) -> None:
-        """Count the outcome of a ``fail`` call from its reply code."""
-        outcome = FAIL_OUTCOMES.get(code)
+    def failed(self, queue: str, task_type: str, reply: FailReply, *, timed_out: bool) -> None:
+        """Count the outcome of a ``fail`` call from its reply."""
+        outcome = FAIL_OUTCOMES.get(reply)
         if outcome is None:
             return
         if timed_out and outcome != "cancelled":

@@ -48,7 +48,7 @@ from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
 from system.core.keys import WORKERS, queue_keys, worker_key
-from system.core.ops import ClaimedTask, Completion
+from system.core.ops import ClaimedTask, CompleteReply, Completion, DeferReply, FailReply
 from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
 from system.worker.breakers import Breakers
 from system.worker.completions import CompletionBuffer
@@ -325,7 +325,9 @@ class Worker:
             admission = await self.breakers.admit(queue, task.task_type)
             if admission.allowed:
                 admitted.append(task)
-            elif await self.client.run(ops.defer(task.id, task.token, admission.retry_at_ms)) > 0:
+                continue
+            call = ops.defer(task.id, task.token, admission.retry_at_ms)
+            if await self.client.run(call) is DeferReply.DEFERRED:
                 self.deferred += 1
         return admitted
 
@@ -393,7 +395,7 @@ class Worker:
         permanent = _permanent(exc)
         qs = self.settings.queue
         delay = (
-            -1
+            None
             if permanent
             else retry_delay_ms(c.attempt, qs.retry_backoff_seconds, qs.retry_backoff_max_seconds)
         )
@@ -406,7 +408,7 @@ class Worker:
         reconnect = Reconnect()
         while True:
             try:
-                code = await self.client.run(call)
+                reply = await self.client.run(call)
                 break
             except redis.RedisError as err:
                 # Redis away: keep trying (the fencing token makes a repeat harmless). A
@@ -419,14 +421,16 @@ class Worker:
                 await asyncio.sleep(reconnect.next_delay())
         self.jobs.pop(c.id, None)
         self.failed += 1
-        self.metrics.failed(job.queue, c.task_type, code, timed_out=isinstance(exc, TaskTimeout))
-        if code < 0:
+        self.metrics.failed(job.queue, c.task_type, reply, timed_out=isinstance(exc, TaskTimeout))
+        if reply is FailReply.STALE_LEASE:
             self.stale_rejected += 1
 
-    def _recorded(self, queue: str, batch: Sequence[Completion], codes: Sequence[int]) -> None:
-        for completion, code in zip(batch, codes, strict=True):
+    def _recorded(
+        self, queue: str, batch: Sequence[Completion], replies: Sequence[CompleteReply]
+    ) -> None:
+        for completion, reply in zip(batch, replies, strict=True):
             job = self.jobs.pop(completion.id, None)
-            if code < 0:
+            if reply is CompleteReply.STALE_LEASE:
                 self.stale_rejected += 1
             else:
                 self.processed += 1

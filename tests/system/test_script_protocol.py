@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 import time
+from enum import IntEnum
 
 import pytest
 
 from system.client import Client
 from system.core import constants, ops
+from system.core.errors import ScriptCode
 from system.core.keys import queue_keys
 from system.core.ops import Completion
 from system.core.scripts import SCRIPT_NAMES, _read, preamble, script_source
@@ -45,11 +47,36 @@ def test_a_script_declares_no_shared_value_itself(name: str) -> None:
         assert f"'{state.value}' and" not in _read(name), f"{name}.lua lists terminal states"
 
 
+ENUMS: dict[str, type[IntEnum]] = {e.__name__: e for e in ops.REPLY_CODES.values()}
+ENUMS["ScriptCode"] = ScriptCode
+
+
 @pytest.mark.parametrize("name", SCRIPT_NAMES)
-def test_every_upper_case_name_a_script_uses_is_declared(name: str) -> None:
+def test_every_name_a_script_uses_is_declared(name: str) -> None:
     source = script_source(name)
-    used = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", _code(source)))
+    code = _code(source.removeprefix(preamble(name)))
+    for enum, member in re.findall(r"\b([A-Z]\w*)\.([A-Z][A-Z0-9_]*)\b", code):
+        assert enum in _declared(source) and member in ENUMS[enum].__members__, (enum, member)
+    code = re.sub(r"\b[A-Z]\w*\.[A-Z][A-Z0-9_]*\b", "", code)
+    used = set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", code))
     assert used - _declared(source) - LUA_GIVEN == set()
+
+
+@pytest.mark.parametrize("name", list(ops.REPLY_CODES))
+def test_a_script_answers_with_every_code_of_its_enum_and_documents_it(name: str) -> None:
+    enum = ops.REPLY_CODES[name]
+    header = "\n".join(line for line in _read(name).splitlines() if line.startswith("--"))
+    assert enum.__name__ in header.partition("Returns")[2]
+    for member in enum:
+        assert f"{enum.__name__}.{member.name}" in _code(_read(name))
+        assert member.name in header
+        if member < 0:
+            assert member == ScriptCode[member.name]  # negative codes are ScriptCode's
+
+
+def test_negative_codes_are_distinct() -> None:
+    assert len({int(c) for c in ScriptCode}) == len(ScriptCode)
+    assert all(c < 0 for c in ScriptCode)
 
 
 def test_redis_reads_the_python_values(client: Client) -> None:

@@ -16,10 +16,10 @@
 -- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
 -- ARGV[4]  the caller's leader token; '' for a caller that does not lead (tools, tests)
 -- Returns  {number requeued, number dead-lettered, number cancelled};
---          {-1, -1, -1} when the token is not the current leader's (nothing done)
+--          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
 if ARGV[4] ~= '' and redis.call('HGET', KEYS[9], 'token') ~= ARGV[4] then
-  return {-1, -1, -1}
+  return {ScriptCode.NOT_LEADER}
 end
 local now_ms = ARGV[1]
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, ARGV[2])
