@@ -262,24 +262,34 @@ def fail(
 
 
 def reap(
-    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int | None = None
+    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int
 ) -> Call[Reaped]:
-    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
+    """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
+    current leader's."""
     k = queue_keys(queue)
-    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix, k.rate,
-            k.leader]  # fmt: skip
-    token = "" if leader_token is None else leader_token
+    keys = [
+        k.running,
+        k.queued,
+        k.dead,
+        k.meta,
+        k.wake,
+        k.task_prefix,
+        k.done_prefix,
+        k.rate,
+        k.leader,
+    ]
 
     def parse(r: list[Any]) -> Reaped:
         if int(r[0]) == ScriptCode.NOT_LEADER:
             return Reaped(0, 0, 0, refused=True)
         return Reaped(int(r[0]), int(r[1]), int(r[2]))
 
-    return Call("reap", keys, [now_ms, limit, result_ttl_ms, token], parse)
+    return Call("reap", keys, [now_ms, limit, result_ttl_ms, leader_token], parse)
 
 
-def promote(queue: str, now_ms: int, limit: int, leader_token: int | None = None) -> Call[Promoted]:
-    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
+def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Promoted]:
+    """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
+    current leader's."""
     k = queue_keys(queue)
     keys = [k.scheduled, k.queued, k.meta, k.wake, k.task_prefix, k.leader]
 
@@ -288,8 +298,7 @@ def promote(queue: str, now_ms: int, limit: int, leader_token: int | None = None
             return Promoted(0, None, refused=True)
         return Promoted(int(r[0]), None if r[1] is None else int(r[1]))
 
-    token = "" if leader_token is None else leader_token
-    return Call("promote", keys, [now_ms, limit, token], parse)
+    return Call("promote", keys, [now_ms, limit, leader_token], parse)
 
 
 def lead(

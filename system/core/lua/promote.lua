@@ -8,11 +8,11 @@
 -- KEYS[6]  leader HASH (see leader.lua)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to promote in this call
--- ARGV[3]  the caller's leader token; '' for a caller that does not lead (tools, tests)
+-- ARGV[3]  the caller's leader token (fencing: only the current leader's is accepted)
 -- Returns  {number promoted, epoch ms of the next scheduled task (nil if none)};
 --          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[6], 'token') ~= ARGV[3] then return {ScriptCode.NOT_LEADER} end
+if redis.call('HGET', KEYS[6], 'token') ~= ARGV[3] then return {ScriptCode.NOT_LEADER} end
 local now_ms = ARGV[1]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'WITHSCORES', 'LIMIT', 0,
   ARGV[2])

@@ -10,15 +10,15 @@
 -- KEYS[6]  task key prefix (the id is appended)
 -- KEYS[7]  done stream prefix (the id is appended)
 -- KEYS[8]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
+-- KEYS[9]  leader HASH (see leader.lua)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to reclaim in this call
--- KEYS[9]  leader HASH (see leader.lua)
 -- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
--- ARGV[4]  the caller's leader token; '' for a caller that does not lead (tools, tests)
+-- ARGV[4]  the caller's leader token (fencing: only the current leader's is accepted)
 -- Returns  {number requeued, number dead-lettered, number cancelled};
 --          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
-if ARGV[4] ~= '' and redis.call('HGET', KEYS[9], 'token') ~= ARGV[4] then
+if redis.call('HGET', KEYS[9], 'token') ~= ARGV[4] then
   return {ScriptCode.NOT_LEADER}
 end
 local now_ms = ARGV[1]
