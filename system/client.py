@@ -256,7 +256,7 @@ class Client(_Common):
         req = TaskRequest(task_type, payload, **options)
         task = build_task(req, self.settings)
         self._remember_queues([task.queue])
-        sub = self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = self.run(ops.submit(task, self.idem_ttl_ms))
         self._count_created([req], [sub])
         return sub
 
@@ -383,7 +383,7 @@ class AsyncClient(_Common):
         req = TaskRequest(task_type, payload, **options)
         task = build_task(req, self.settings)
         await self._remember_queues([task.queue])
-        sub = await self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = await self.run(ops.submit(task, self.idem_ttl_ms))
         self._count_created([req], [sub])
         return sub
 

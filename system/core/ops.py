@@ -57,6 +57,9 @@ class NewTask:
     timeout_ms: int
     eta_ms: int
     idempotency_key: str
+    # The clock reading it was built with: its eta was computed from it and it becomes the
+    # record's created_ms, so a delayed task never seems to start before created + delay.
+    created_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +120,13 @@ def keys_for_task(task_id: str) -> QueueKeys:
         raise InvalidTaskId(str(exc)) from None
 
 
-def submit(task: NewTask, now_ms: int, idem_ttl_ms: int) -> Call[Submitted]:
+def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
     k = queue_keys(task.queue)
     keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix]
     if task.idempotency_key:
         keys.append(k.idem(task.idempotency_key))
     args: list[Arg] = [
-        now_ms,
+        task.created_ms,
         task.id,
         task.task_type,
         task.payload_json,
@@ -140,6 +143,9 @@ def submit(task: NewTask, now_ms: int, idem_ttl_ms: int) -> Call[Submitted]:
 def submit_bulk(
     queue: str, tasks: Sequence[NewTask], now_ms: int, idem_ttl_ms: int
 ) -> Call[list[Submitted]]:
+    """``now_ms``: the one clock reading every task of the batch was built with."""
+    if any(t.created_ms != now_ms for t in tasks):
+        raise ValueError("submit_bulk: every task must be built with the batch's now_ms")
     # One JSON argument for the whole batch: encoding thousands of separate arguments
     # costs more (client and server) than the script's work on them.
     rows = [

@@ -11,7 +11,7 @@ from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import queue_keys
 from system.core.ops import Completion
-from system.core.submission import TaskRequest
+from system.core.submission import TaskRequest, build_task
 from system.core.task import TaskState
 
 from .conftest import lead
@@ -188,6 +188,18 @@ def test_reap_requeues_expired_and_fences_old_holder(client: Client, queue_name:
     assert reaped.dead_lettered == 1
     rec = client.get(t3.id)
     assert rec.state is TaskState.FAILED and "lease expired" in (rec.error or "")
+
+
+def test_a_delayed_task_is_stamped_with_the_clock_reading_of_its_eta(
+    client: Client, queue_name: str
+) -> None:
+    # One clock reading gives the eta and created_ms, so eligible - created is the delay
+    # to the millisecond, however slowly the submission runs.
+    task = build_task(TaskRequest("echo", 1, queue=queue_name, delay_seconds=0.6), client.settings)
+    assert ops.submit(task, 1000).args[0] == task.created_ms == task.eta_ms - 600
+    sub = client.submit("echo", 1, queue=queue_name, delay_seconds=0.6)
+    rec = client.get(sub.id)
+    assert rec.created_ms is not None and rec.eligible_ms == rec.created_ms + 600
 
 
 def test_delayed_task_waits_in_scheduled(client: Client, queue_name: str) -> None:
