@@ -18,7 +18,14 @@ from typing import Any, TypeVar
 
 from system.config import QueueSettings
 from system.core import ops
-from system.core.connection import check_redis, check_redis_async, connect, connect_async
+from system.core.connection import (
+    AsyncRedis,
+    SyncRedis,
+    check_redis,
+    check_redis_async,
+    connect,
+    connect_async,
+)
 from system.core.constants import RATE_BUCKET_MS, RATE_BUCKETS
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
@@ -219,11 +226,12 @@ class Client(_Common):
     """Blocking client. ``redis`` is a URL or an existing redis-py client (decoded strings)."""
 
     def __init__(
-        self, redis: str | Any, settings: QueueSettings | None = None, *, check: bool = True
+        self, redis: str | SyncRedis, settings: QueueSettings | None = None, *, check: bool = True
     ) -> None:
         super().__init__(settings)
         self._owns = isinstance(redis, str)
-        self.redis = connect(redis) if isinstance(redis, str) else redis
+        # Any: redis-py's command types do not know that replies are decoded to str.
+        self.redis: Any = connect(redis) if isinstance(redis, str) else redis
         if check:
             try:
                 check_redis(self.redis)
@@ -338,7 +346,7 @@ class AsyncClient(_Common):
 
     def __init__(
         self,
-        redis: str | Any,
+        redis: str | AsyncRedis,
         settings: QueueSettings | None = None,
         *,
         check: bool = True,
@@ -347,7 +355,7 @@ class AsyncClient(_Common):
         """``redis``: a URL (``redis_options`` go to the connection) or a client."""
         super().__init__(settings)
         self._owns = isinstance(redis, str)
-        self.redis = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
+        self.redis: Any = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
         self._check = check
         self._scripts = register_all(self.redis)
 

@@ -13,12 +13,15 @@ values itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from enum import IntEnum
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import overload
 
+from redis.commands.core import AsyncScript, Script
+
+from system.core.connection import AsyncRedis, SyncRedis
 from system.core.constants import LUA_NUMBERS
 from system.core.errors import ScriptCode
 from system.core.ops import REPLY_CODES
@@ -84,6 +87,10 @@ def script_source(name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def register_all(client: Any) -> dict[str, Any]:
+@overload
+def register_all(client: SyncRedis) -> Mapping[str, Script]: ...
+@overload
+def register_all(client: AsyncRedis) -> Mapping[str, AsyncScript]: ...
+def register_all(client: SyncRedis | AsyncRedis) -> Mapping[str, Script | AsyncScript]:
     """Register every script with a redis-py client (sync, asyncio, or cluster)."""
     return {name: client.register_script(script_source(name)) for name in SCRIPT_NAMES}

@@ -47,6 +47,7 @@ from redis.backoff import NoBackoff
 from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
+from system.core.connection import AsyncRedis
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, CompleteReply, Completion, DeferReply, FailReply
 from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
@@ -94,7 +95,7 @@ def _now_ms() -> int:
 class Worker:
     def __init__(
         self,
-        redis: str | Any,
+        redis: str | AsyncRedis,
         settings: Settings | None = None,
         *,
         registry: Registry = REGISTRY,
