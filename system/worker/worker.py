@@ -48,13 +48,14 @@ from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
 from system.core.connection import AsyncRedis
+from system.core.errors import PermanentFailure, RemoteTaskError, TaskTimeout, is_permanent
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, CompleteReply, Completion, DeferReply, FailReply
-from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
+from system.registry import REGISTRY, HandlerSpec, Registry
 from system.worker.breakers import Breakers
 from system.worker.completions import CompletionBuffer
 from system.worker.context import TaskContext
-from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
+from system.worker.executor import Executor
 from system.worker.exposition import MetricsServer, process_died
 from system.worker.instruments import WorkerMetrics
 from system.worker.retry import OutageLog, Reconnect, retry_delay_ms
@@ -63,10 +64,6 @@ log = logging.getLogger("taskq.worker")
 REAP_LIMIT = 1000
 PROMOTE_LIMIT = 1000
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
-
-
-class PermanentFailure(Exception):
-    """A failure that retrying cannot fix (unknown type, invalid payload, huge result)."""
 
 
 @dataclass(eq=False)
@@ -80,12 +77,6 @@ class Job:
     task: asyncio.Task[None] | None = None
     stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown
     started: float = 0.0  # perf_counter when its handler started
-
-
-def _permanent(exc: BaseException) -> bool:
-    """A failure of the task itself, not of what it depends on: not retried, and not
-    counted by a circuit breaker."""
-    return isinstance(exc, PermanentFailure | InvalidPayload)
 
 
 def _now_ms() -> int:
@@ -379,7 +370,7 @@ class Worker:
                 )
             # lost: another worker owns it now; shutdown: released by _shutdown.
         except Exception as exc:
-            if spec is not None and spec.breaker and not _permanent(exc):
+            if spec is not None and spec.breaker and not is_permanent(exc):
                 await self._record_breaker(job, succeeded=False)
             await self._fail(job, exc)
         else:
@@ -393,7 +384,7 @@ class Worker:
 
     async def _fail(self, job: Job, exc: BaseException) -> None:
         c = job.claimed
-        permanent = _permanent(exc)
+        permanent = is_permanent(exc)
         qs = self.settings.queue
         delay = (
             None

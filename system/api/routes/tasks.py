@@ -17,11 +17,10 @@ from system.api.models import (
     TaskView,
 )
 from system.core.constants import MAX_WAIT_SECONDS
-from system.core.errors import InvalidSubmission
+from system.core.errors import InvalidPayload, InvalidSubmission, UnknownTaskType
 from system.core.keys import QUEUE_NAME_PATTERN
 from system.core.ops import CancelReply
 from system.core.submission import TaskRequest
-from system.registry import InvalidPayload, UnknownTaskType
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
 _CANCEL_DETAIL = {
