@@ -2,7 +2,9 @@
 
 A success (or a cancellation while running) joins the completion buffer, which records
 outcomes in batches (``completions``); a failure is recorded at once with ``fail``, retried
-through a Redis outage (the fencing token makes a repeat harmless).
+through a Redis outage (the fencing token makes a repeat harmless). The worker's hooks
+(``hooks``) are called around each: metrics, circuit breakers, retries and time limits
+are hooks, not code here.
 """
 
 from __future__ import annotations
@@ -17,21 +19,26 @@ import orjson
 import redis
 
 from system.client import AsyncClient
-from system.config import Settings
+from system.config import QueueSettings, WorkerSettings
 from system.core import ops
-from system.core.errors import PermanentFailure, RemoteTaskError, TaskTimeout, is_permanent
+from system.core.errors import PermanentFailure, RemoteTaskError
 from system.core.ops import ClaimedTask, CompleteReply, Completion, FailReply
-from system.registry import HandlerSpec, Registry
-from system.worker.breakers import Breakers
+from system.registry import Registry
 from system.worker.completions import CompletionBuffer
 from system.worker.context import TaskContext
 from system.worker.executor import Executor
 from system.worker.exposition import process_died
-from system.worker.instruments import WorkerMetrics
-from system.worker.job import Job
-from system.worker.retry import Reconnect, retry_delay_ms
+from system.worker.hooks import Hooks
+from system.worker.job import Ending, Failure, Job, Outcome
+from system.worker.retry import Reconnect
 
 log = logging.getLogger("taskq.worker")
+FAIL_OUTCOMES = {
+    FailReply.RETRIED: Outcome.RETRIED,
+    FailReply.DEAD_LETTERED: Outcome.FAILED,
+    FailReply.CANCELLED: Outcome.CANCELLED,
+    FailReply.STALE_LEASE: Outcome.STALE,
+}
 
 
 def _now_ms() -> int:
@@ -47,18 +54,18 @@ class TaskRunner:
     def __init__(
         self,
         client: AsyncClient,
-        settings: Settings,
+        queue_settings: QueueSettings,
+        worker_settings: WorkerSettings,
         registry: Registry,
+        hooks: Hooks,
         *,
-        metrics: WorkerMetrics,
-        breakers: Breakers,
         stop_now: asyncio.Event,
     ) -> None:
         self.client = client
-        self.settings = settings
+        self.qs = queue_settings
+        self.ws = worker_settings
         self.registry = registry
-        self.metrics = metrics
-        self.breakers = breakers
+        self.hooks = hooks
         self._stop_now = stop_now  # set: give up recording a failure while Redis is away
         self.jobs: dict[str, Job] = {}
         self.active = 0  # handlers running now: the slots in use
@@ -70,11 +77,10 @@ class TaskRunner:
         self._executor: Executor | None = None
 
     def open(self) -> None:
-        ws = self.settings.worker
         self._executor = Executor(
             self.registry,
-            max_threads=ws.threads,
-            max_processes=ws.processes,
+            max_threads=self.ws.threads,
+            max_processes=self.ws.processes,
             on_child_exit=process_died,
         )
 
@@ -82,7 +88,8 @@ class TaskRunner:
         if self._executor:
             self._executor.close()
 
-    def start(self, queue: str, claimed: ClaimedTask) -> None:
+    def job(self, queue: str, claimed: ClaimedTask) -> Job:
+        """A claimed task as a Job, not yet started (``start``)."""
         ctx = TaskContext(
             task_id=claimed.id,
             queue=queue,
@@ -90,70 +97,74 @@ class TaskRunner:
             attempt=claimed.attempt,
         )
         spec = self.registry.get(claimed.task_type)
-        job = Job(queue, claimed, ctx, spec.mode if spec else "async")
-        self.jobs[claimed.id] = job
+        return Job(queue, claimed, ctx, spec.mode if spec else "async")
+
+    def start(self, job: Job) -> None:
+        self.jobs[job.claimed.id] = job
         self.active += 1
-        job.started = self.metrics.started(queue, claimed)
-        job.task = asyncio.create_task(self._execute(job, spec))
+        job.started = time.perf_counter()
+        self.hooks.before_execute(job)
+        job.task = asyncio.create_task(self._execute(job))
 
-    async def _record_breaker(self, job: Job, *, succeeded: bool) -> None:
-        try:
-            await self.breakers.record(job.queue, job.claimed.task_type, succeeded=succeeded)
-        except redis.RedisError as exc:  # advisory: the task's own outcome matters more
-            log.warning("circuit breaker of %s: outcome not counted (%s)", job.claimed.id, exc)
+    async def _run(self, job: Job) -> bytes:
+        """Run the handler; its result as JSON."""
+        c = job.claimed
+        spec = self.registry.get(c.task_type)
+        if spec is None:
+            known = ", ".join(sorted(self.registry.names()))
+            raise PermanentFailure(
+                f"unknown task type {c.task_type!r}: no handler registered in this "
+                f"worker (known: {known})"
+            )
+        assert self._executor is not None
+        result = await self._executor.run(
+            spec, orjson.loads(c.payload_json), ctx=job.ctx, timeout_seconds=job.timeout_seconds
+        )
+        text = orjson.dumps(result)
+        if len(text) > self.qs.max_result_bytes:
+            limit = self.qs.max_result_bytes
+            raise PermanentFailure(f"result is {len(text)} bytes, over the limit of {limit}")
+        return text
 
-    async def _execute(self, job: Job, spec: HandlerSpec | None) -> None:
+    async def _execute(self, job: Job) -> None:
         c = job.claimed
         try:
-            if spec is None:
-                known = ", ".join(sorted(self.registry.names()))
-                raise PermanentFailure(
-                    f"unknown task type {c.task_type!r}: no handler registered in this "
-                    f"worker (known: {known})"
-                )
-            timeout = c.timeout_ms / 1000 if c.timeout_ms > 0 else None
-            assert self._executor is not None
-            result = await self._executor.run(
-                spec, orjson.loads(c.payload_json), ctx=job.ctx, timeout_seconds=timeout
-            )
-            text = orjson.dumps(result)
-            limit = self.settings.queue.max_result_bytes
-            if len(text) > limit:
-                raise PermanentFailure(f"result is {len(text)} bytes, over the limit of {limit}")
+            text = await self._run(job)
         except asyncio.CancelledError:
+            job.ending = Ending(stopped=job.stop_reason or "shutdown")
             if job.stop_reason == "cancel":
                 self.completions.add(
                     job.queue, Completion(c.id, c.token, "cancelled", "cancelled while running")
                 )
             # lost: another worker owns it now; shutdown: released by the worker.
+            await self.hooks.after_execute(job, job.ending)
         except Exception as exc:
-            if spec is not None and spec.breaker and not is_permanent(exc):
-                await self._record_breaker(job, succeeded=False)
-            await self._fail(job, exc)
+            job.ending = Ending(error=exc)
+            message = f"{type(exc).__name__}: {exc}"
+            tb = exc.traceback_text if isinstance(exc, RemoteTaskError) else traceback.format_exc()
+            await self.hooks.after_execute(job, job.ending)
+            failure = Failure(exc, message, tb)
+            self.hooks.on_failure(job, failure)
+            await self._fail(job, failure)
         else:
+            job.ending = Ending(result_json=text)
             self.completions.add(job.queue, Completion(c.id, c.token, "succeeded", text))
-            if spec.breaker:
-                await self._record_breaker(job, succeeded=True)
+            await self.hooks.after_execute(job, job.ending)
         finally:
-            self.metrics.ended(job.queue, c.task_type, job.started)
             self.active -= 1
             self.slot_free.set()
 
-    async def _fail(self, job: Job, exc: BaseException) -> None:
+    async def _fail(self, job: Job, failure: Failure) -> None:
         c = job.claimed
-        permanent = is_permanent(exc)
-        qs = self.settings.queue
-        delay = (
-            None
-            if permanent
-            else retry_delay_ms(c.attempt, qs.retry_backoff_seconds, qs.retry_backoff_max_seconds)
+        call = ops.fail(
+            c.id,
+            c.token,
+            _now_ms(),
+            failure.message,
+            failure.traceback,
+            failure.retry_delay_ms,
+            self.client.result_ttl_ms,
         )
-        if isinstance(exc, TaskTimeout):
-            error = f"TaskTimeout: no result within {c.timeout_ms / 1000:g} s"
-        else:
-            error = f"{type(exc).__name__}: {exc}"
-        tb = exc.traceback_text if isinstance(exc, RemoteTaskError) else traceback.format_exc()
-        call = ops.fail(c.id, c.token, _now_ms(), error, tb, delay, self.client.result_ttl_ms)
         reconnect = Reconnect()
         while True:
             try:
@@ -170,9 +181,9 @@ class TaskRunner:
                 await asyncio.sleep(reconnect.next_delay())
         self.jobs.pop(c.id, None)
         self.failed += 1
-        self.metrics.failed(job.queue, c.task_type, reply, timed_out=isinstance(exc, TaskTimeout))
         if reply is FailReply.STALE_LEASE:
             self.stale_rejected += 1
+        self.hooks.after_recorded(job, FAIL_OUTCOMES[reply])
 
     def _recorded(
         self, queue: str, batch: Sequence[Completion], replies: Sequence[CompleteReply]
@@ -181,7 +192,9 @@ class TaskRunner:
             job = self.jobs.pop(completion.id, None)
             if reply is CompleteReply.STALE_LEASE:
                 self.stale_rejected += 1
+                outcome = Outcome.STALE
             else:
                 self.processed += 1
-                if job is not None:
-                    self.metrics.recorded(queue, job.claimed.task_type, completion.state)
+                outcome = Outcome(completion.state)
+            if job is not None:
+                self.hooks.after_recorded(job, outcome)

@@ -10,13 +10,14 @@ Beside the claim loop run three background loops: the completion flusher
 maintenance (promotes due delayed tasks, reclaims expired leases; one worker per queue at
 a time, its leader).
 
+Cross-cutting concerns plug in as hooks (``hooks``), called around every task; the
+built-in ones (``concerns``) are metrics (``instruments``), time limits (``time_limits``),
+retries (``retry``) and circuit breakers (``breakers``: a claimed task whose breaker is
+open is handed back unrun until the breaker lets probes through).
+
 Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finish within
 ``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
 attempt. A second signal skips the wait.
-
-Circuit breakers (task types registered with ``breaker=True``, see ``breakers``): a
-claimed task whose breaker is open is deferred, handed back unrun without counting an
-attempt, until the breaker lets probes through; every outcome of such a task is counted.
 
 Redis unreachable (restarting, partitioned, paused): the worker does not exit. It stops
 claiming, lets in-flight tasks finish, keeps their outcomes (at most ``concurrency`` of
@@ -35,7 +36,7 @@ import os
 import signal
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import redis.asyncio.cluster
@@ -49,10 +50,11 @@ from system.core.connection import AsyncRedis
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, DeferReply
 from system.registry import REGISTRY, Registry
-from system.worker.breakers import Breakers
+from system.worker.concerns import default_hooks
 from system.worker.execution import TaskRunner
 from system.worker.exposition import MetricsServer
-from system.worker.instruments import WorkerMetrics
+from system.worker.hooks import Hooks, WorkerHook
+from system.worker.job import Job
 from system.worker.leases import Leases
 from system.worker.maintenance import Maintenance
 from system.worker.retry import OutageLog, Reconnect
@@ -73,7 +75,9 @@ class Worker:
         *,
         registry: Registry = REGISTRY,
         worker_id: str | None = None,
+        hooks: Iterable[WorkerHook] = (),
     ) -> None:
+        """``hooks`` are added after (inside) the default ones."""
         self.settings = settings or Settings()
         self.ws = self.settings.worker
         self.queues = [queue_keys(q).name for q in self.ws.queues]
@@ -95,17 +99,16 @@ class Worker:
         self._stop_requested = asyncio.Event()
         self._stop_now = asyncio.Event()
         self._loops_stop = asyncio.Event()  # ends the heartbeat and maintenance loops
-        self.breakers = Breakers(self.client, self.settings.breaker)
         self.deferred = 0
         self._started_ms = _now_ms()
-        self.metrics = WorkerMetrics(self.ws.concurrency)
         self._metrics_server: MetricsServer | None = None
+        self.hooks = Hooks([*default_hooks(self.client, self.settings, registry), *hooks])
         self.runner = TaskRunner(
             self.client,
-            self.settings,
+            self.settings.queue,
+            self.ws,
             registry,
-            metrics=self.metrics,
-            breakers=self.breakers,
+            self.hooks,
             stop_now=self._stop_now,
         )
         self.jobs = self.runner.jobs  # task id -> Job, for every lease held
@@ -132,7 +135,7 @@ class Worker:
     async def run(self) -> None:
         await self.client.connect()
         self.runner.open()
-        self.metrics.open(self.queues, self.registry.names())
+        self.hooks.on_worker_start(self)
         if self.ws.metrics_port:
             self._metrics_server = MetricsServer(self.ws.metrics_host, self.ws.metrics_port)
             self._metrics_server.start()
@@ -193,7 +196,7 @@ class Worker:
             await self.client.redis.delete(worker_key(self.id))
         self.runner.close()
         await self.client.close()
-        self.metrics.close()
+        self.hooks.on_worker_stop(self)
         if self._metrics_server:
             self._metrics_server.stop()
         r = self.runner
@@ -235,8 +238,8 @@ class Worker:
                 break
             tasks = await self.client.run(ops.claim(queue, _now_ms(), self.lease_ms, n, self.id))
             claimed += len(tasks)
-            for task in await self._admitted(queue, tasks):
-                self.runner.start(queue, task)
+            for job in await self._admitted(queue, tasks):
+                self.runner.start(job)
                 started += 1
         if claimed == 0:
             if self.ws.burst and await self._nothing_left():
@@ -270,24 +273,19 @@ class Worker:
                 fut.cancel()
         await asyncio.gather(blpop, stop, return_exceptions=True)
 
-    async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[ClaimedTask]:
-        """The tasks that may run now; tasks whose circuit breaker is open are deferred
-        until it may let probes through. A Redis error here propagates to the claim loop:
-        the tasks not yet started or deferred return when their leases expire."""
-        if not any(spec.breaker for spec in self.registry.values()):
-            return tasks
+    async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[Job]:
+        """The tasks that may run now. A task a hook holds back (its circuit breaker is
+        open) is deferred until the time the hook named. A Redis error here propagates
+        to the claim loop: the tasks not yet started or deferred return when their leases
+        expire."""
         admitted = []
         for task in tasks:
-            spec = self.registry.get(task.task_type)
-            if spec is None or not spec.breaker:
-                admitted.append(task)
+            job = self.runner.job(queue, task)
+            until = await self.hooks.admit(job)
+            if until is None:
+                admitted.append(job)
                 continue
-            admission = await self.breakers.admit(queue, task.task_type)
-            if admission.allowed:
-                admitted.append(task)
-                continue
-            call = ops.defer(task.id, task.token, admission.retry_at_ms)
-            if await self.client.run(call) is DeferReply.DEFERRED:
+            if await self.client.run(ops.defer(task.id, task.token, until)) is DeferReply.DEFERRED:
                 self.deferred += 1
         return admitted
 
