@@ -74,6 +74,26 @@ def test_a_script_answers_with_every_code_of_its_enum_and_documents_it(name: str
             assert member == ScriptCode[member.name]  # negative codes are ScriptCode's
 
 
+# Where a script names a state: HSET ... 'state', 'x'; state == 'x' (or f[1], the state
+# field read first); state = 'x'; finish(..., 'x', ...) (the state it ends in).
+STATE_LITERALS = [
+    r"'HSET',[^)]*?'state',\s*'(\w+)'",
+    r"(?:\bstate|f\[1\])\s*[=~]=\s*'(\w+)'",
+    r"\bstate\s*(?:,\s*\w+\s*)?=\s*'(\w+)'",
+    r"\bfinish\([^,]+,[^,]+,\s*'(\w+)'",
+]
+
+
+@pytest.mark.parametrize("name", LUA_FILES)
+def test_the_states_a_script_names_are_the_python_ones(name: str) -> None:
+    lua = re.sub(r"--[^\n]*", "", _read(name))
+    named = {m for pattern in STATE_LITERALS for m in re.findall(pattern, lua)}
+    states = ops.BreakerState if name.startswith("breaker_") else TaskState
+    assert named <= {s.value for s in states}
+    if name in ("claim", "cancel", "fail", "breaker_record"):
+        assert named  # the patterns do find what they look for
+
+
 def test_negative_codes_are_distinct() -> None:
     assert len({int(c) for c in ScriptCode}) == len(ScriptCode)
     assert all(c < 0 for c in ScriptCode)
