@@ -22,7 +22,6 @@ from system.client import AsyncClient
 from system.config import BreakerSettings
 from system.core import ops
 from system.core.errors import is_permanent
-from system.registry import Registry
 from system.worker.hooks import WorkerHook
 from system.worker.job import Ending, Job
 
@@ -83,13 +82,12 @@ class Breakers:
 
 
 class BreakerHook(WorkerHook):
-    def __init__(self, breakers: Breakers, registry: Registry) -> None:
+    def __init__(self, breakers: Breakers) -> None:
         self.breakers = breakers
-        self.registry = registry
 
-    def _guarded(self, job: Job) -> bool:
-        spec = self.registry.get(job.claimed.task_type)
-        return spec is not None and spec.breaker
+    @staticmethod
+    def _guarded(job: Job) -> bool:
+        return job.spec is not None and job.spec.breaker
 
     async def admit(self, job: Job) -> int | None:
         """A Redis error propagates: the claim loop waits for Redis, and the tasks not yet

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from system.client import AsyncClient
 from system.config import Settings
-from system.registry import Registry
 from system.worker.breakers import BreakerHook, Breakers
 from system.worker.hooks import WorkerHook
 from system.worker.instruments import MetricsHook
@@ -14,12 +13,12 @@ from system.worker.retry import RetryHook
 from system.worker.time_limits import TimeLimitHook
 
 
-def default_hooks(client: AsyncClient, settings: Settings, registry: Registry) -> list[WorkerHook]:
+def default_hooks(client: AsyncClient, settings: Settings) -> list[WorkerHook]:
     """The built-in hooks, outermost first: metrics see a task's whole run; time limits,
     retries and circuit breakers act inside it."""
     return [
         MetricsHook(settings.worker.concurrency),
         TimeLimitHook(),
         RetryHook(settings.queue),
-        BreakerHook(Breakers(client, settings.breaker), registry),
+        BreakerHook(Breakers(client, settings.breaker)),
     ]

@@ -39,6 +39,7 @@ FAIL_OUTCOMES = {
     FailReply.CANCELLED: Outcome.CANCELLED,
     FailReply.STALE_LEASE: Outcome.STALE,
 }
+COMPLETION_OUTCOMES = {"succeeded": Outcome.SUCCEEDED, "cancelled": Outcome.CANCELLED}
 
 
 def _now_ms() -> int:
@@ -97,7 +98,7 @@ class TaskRunner:
             attempt=claimed.attempt,
         )
         spec = self.registry.get(claimed.task_type)
-        return Job(queue, claimed, ctx, spec.mode if spec else "async")
+        return Job(queue, claimed, ctx, spec, spec.mode if spec else "async")
 
     def start(self, job: Job) -> None:
         self.jobs[job.claimed.id] = job
@@ -108,8 +109,7 @@ class TaskRunner:
 
     async def _run(self, job: Job) -> bytes:
         """Run the handler; its result as JSON."""
-        c = job.claimed
-        spec = self.registry.get(c.task_type)
+        c, spec = job.claimed, job.spec
         if spec is None:
             known = ", ".join(sorted(self.registry.names()))
             raise PermanentFailure(
@@ -195,6 +195,6 @@ class TaskRunner:
                 outcome = Outcome.STALE
             else:
                 self.processed += 1
-                outcome = Outcome(completion.state)
+                outcome = COMPLETION_OUTCOMES[completion.state]
             if job is not None:
                 self.hooks.after_recorded(job, outcome)

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import redis
@@ -71,6 +71,10 @@ def _overrides(hook: WorkerHook, name: str) -> bool:
     return getattr(type(hook), name) is not getattr(WorkerHook, name)
 
 
+def _name(method: Callable[..., object]) -> str:
+    return f"{type(getattr(method, '__self__', None)).__name__}.{method.__name__}"
+
+
 class Hooks:
     """Calls a list of hooks in order (``after_*`` in reverse), logging those that fail.
     Only the hooks that override a method are called for it, so a no-op costs nothing."""
@@ -78,69 +82,86 @@ class Hooks:
     def __init__(self, hooks: Iterable[WorkerHook]) -> None:
         self.hooks = list(hooks)
 
-        def having(name: str, *, reverse: bool = False) -> list[WorkerHook]:
-            chosen = [h for h in self.hooks if _overrides(h, name)]
+        def having(name: str, *, reverse: bool = False) -> list[Any]:
+            """The bound methods ``name`` of the hooks that override it."""
+            chosen = [getattr(h, name) for h in self.hooks if _overrides(h, name)]
             return chosen[::-1] if reverse else chosen
 
-        self._start = having("on_worker_start")
-        self._stop = having("on_worker_stop", reverse=True)
-        self._admit = having("admit")
-        self._before = having("before_execute")
-        self._after = having("after_execute", reverse=True)
-        self._failure = having("on_failure")
-        self._recorded = having("after_recorded", reverse=True)
+        self._start: list[Callable[[Worker], None]] = having("on_worker_start")
+        self._stop: list[Callable[[Worker], None]] = having("on_worker_stop", reverse=True)
+        self._admit: list[Callable[[Job], Awaitable[int | None]]] = having("admit")
+        self._before: list[Callable[[Job], None]] = having("before_execute")
+        self._after: list[Callable[[Job, Ending], Awaitable[None]]] = having(
+            "after_execute", reverse=True
+        )
+        self._failure: list[Callable[[Job, Failure], None]] = having("on_failure")
+        self._recorded: list[Callable[[Job, Outcome], None]] = having(
+            "after_recorded", reverse=True
+        )
 
     @staticmethod
-    def _failed(hook: WorkerHook, method: str, job: Job | None) -> None:
+    def _failed(method: Callable[..., object], job: Job | None) -> None:
         task = f" (task {job.claimed.id})" if job is not None else ""
-        log.exception("hook %s.%s failed%s; going on", type(hook).__name__, method, task)
-
-    def _each(self, hooks: list[WorkerHook], method: str, job: Job | None, *args: Any) -> None:
-        for hook in hooks:
-            try:
-                call: Callable[..., None] = getattr(hook, method)
-                call(*args)
-            except Exception:
-                self._failed(hook, method, job)
+        log.exception("hook %s failed%s; going on", _name(method), task)
 
     def on_worker_start(self, worker: Worker) -> None:
-        self._each(self._start, "on_worker_start", None, worker)
+        for method in self._start:
+            try:
+                method(worker)
+            except Exception:
+                self._failed(method, None)
 
     def on_worker_stop(self, worker: Worker) -> None:
-        self._each(self._stop, "on_worker_stop", None, worker)
+        for method in self._stop:
+            try:
+                method(worker)
+            except Exception:
+                self._failed(method, None)
 
     async def admit(self, job: Job) -> int | None:
-        for hook in self._admit:
+        for method in self._admit:
             try:
-                until = await hook.admit(job)
+                until = await method(job)
             except redis.RedisError:
                 raise
             except Exception:
-                self._failed(hook, "admit", job)
+                self._failed(method, job)
                 continue
             if until is not None:
                 return until
         return None
 
     def before_execute(self, job: Job) -> None:
-        self._each(self._before, "before_execute", job, job)
+        for method in self._before:
+            try:
+                method(job)
+            except Exception:
+                self._failed(method, job)
 
     async def after_execute(self, job: Job, ending: Ending) -> None:
         # Every hook runs even when the task is cancelled meanwhile (its lease lost): the
         # cancellation is passed on once they all have.
         cancelled: asyncio.CancelledError | None = None
-        for hook in self._after:
+        for method in self._after:
             try:
-                await hook.after_execute(job, ending)
+                await method(job, ending)
             except asyncio.CancelledError as exc:
                 cancelled = exc
             except Exception:
-                self._failed(hook, "after_execute", job)
+                self._failed(method, job)
         if cancelled is not None:
             raise cancelled
 
     def on_failure(self, job: Job, failure: Failure) -> None:
-        self._each(self._failure, "on_failure", job, job, failure)
+        for method in self._failure:
+            try:
+                method(job, failure)
+            except Exception:
+                self._failed(method, job)
 
     def after_recorded(self, job: Job, outcome: Outcome) -> None:
-        self._each(self._recorded, "after_recorded", job, job, outcome)
+        for method in self._recorded:
+            try:
+                method(job, outcome)
+            except Exception:
+                self._failed(method, job)

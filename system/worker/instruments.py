@@ -68,10 +68,10 @@ def outcome_label(outcome: Outcome, ending: Ending | None) -> str | None:
     failed attempt that overran its time limit counts as timed_out, retried or not."""
     if outcome is Outcome.STALE:
         return None
-    timed_out = ending is not None and isinstance(ending.error, TaskTimeout)
-    if timed_out and outcome in (Outcome.RETRIED, Outcome.FAILED):
+    failed = outcome is Outcome.RETRIED or outcome is Outcome.FAILED
+    if failed and ending is not None and isinstance(ending.error, TaskTimeout):
         return "timed_out"
-    return outcome.value
+    return outcome  # a StrEnum: the member is its value
 
 
 class MetricsHook(WorkerHook):

@@ -8,6 +8,7 @@ from enum import StrEnum
 
 from system.core.errors import is_permanent
 from system.core.ops import ClaimedTask
+from system.registry import HandlerSpec
 from system.worker.context import TaskContext
 
 
@@ -56,6 +57,7 @@ class Job:
     queue: str
     claimed: ClaimedTask
     ctx: TaskContext
+    spec: HandlerSpec | None  # its handler; None: no handler of its type in this worker
     mode: str = "async"
     task: asyncio.Task[None] | None = None
     stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown

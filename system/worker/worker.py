@@ -102,7 +102,7 @@ class Worker:
         self.deferred = 0
         self._started_ms = _now_ms()
         self._metrics_server: MetricsServer | None = None
-        self.hooks = Hooks([*default_hooks(self.client, self.settings, registry), *hooks])
+        self.hooks = Hooks([*default_hooks(self.client, self.settings), *hooks])
         self.runner = TaskRunner(
             self.client,
             self.settings.queue,

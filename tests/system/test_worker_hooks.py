@@ -168,7 +168,7 @@ class BrokenAdmit(WorkerHook):
 
 def _job() -> Job:
     claimed = ClaimedTask("q.1", "7", "double", "1", 1, 0, 0, 0)
-    return Job("q", claimed, TaskContext("q.1", "q", "double", 1))
+    return Job("q", claimed, TaskContext("q.1", "q", "double", 1), REGISTRY["double"])
 
 
 def test_admission_stops_at_the_first_hook_that_holds_a_task_back() -> None:
@@ -180,6 +180,6 @@ def test_admission_stops_at_the_first_hook_that_holds_a_task_back() -> None:
 
 def test_only_hooks_that_override_a_method_are_called_for_it() -> None:
     hooks = Hooks([WorkerHook(), Deferring(None), Recorder("r", [])])
-    assert [type(h).__name__ for h in hooks._admit] == ["Deferring"]
-    assert [type(h).__name__ for h in hooks._after] == ["Recorder"]
+    assert [type(m.__self__).__name__ for m in hooks._admit] == ["Deferring"]
+    assert [type(m.__self__).__name__ for m in hooks._after] == ["Recorder"]
     assert hooks._failure == []
