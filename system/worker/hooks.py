@@ -14,8 +14,9 @@ no-ops. The worker calls them at fixed points of a task's life::
 
 and once per worker ``on_worker_start`` (before the first claim) and ``on_worker_stop``.
 
-``before_*``, ``on_*`` and ``admit`` run in the order the hooks were given, ``after_*`` in
-reverse, so the first hook wraps all the others. A hook that raises is logged and the
+``admit``, ``before_execute``, ``on_failure`` and ``on_worker_start`` run in the order the
+hooks were given; ``after_*`` and ``on_worker_stop`` in reverse, so the first hook wraps
+all the others. A hook that raises is logged and the
 others still run; the task goes on as if the hook had done nothing. The one exception is a
 Redis error in ``admit``: it reaches the claim loop, which waits for Redis, as it does for
 any other call there.
