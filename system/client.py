@@ -18,8 +18,16 @@ from typing import Any, TypeVar
 
 from system.config import QueueSettings
 from system.core import ops
-from system.core.connection import check_redis, check_redis_async, connect, connect_async
-from system.core.errors import InvalidSubmission, TaskNotFound, raise_for_code
+from system.core.connection import (
+    AsyncRedis,
+    SyncRedis,
+    check_redis,
+    check_redis_async,
+    connect,
+    connect_async,
+)
+from system.core.constants import RATE_BUCKET_MS, RATE_BUCKETS
+from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
 from system.core.scripts import register_all
@@ -65,12 +73,6 @@ class QueueStats:
     oldest_queued_age_seconds: float | None = None
     # Tasks that ended (any terminal state) per second over about the last minute.
     finished_per_second: float = 0.0
-
-
-# The scripts count ended tasks in 10-second buckets (_lib.lua's RATE_BUCKET_MS); the rate
-# is read over the RATE_BUCKETS most recent ones, the current, partial one included.
-RATE_BUCKET_MS = 10_000
-RATE_BUCKETS = 6
 
 
 def finished_rate(buckets: dict[str, str], at_ms: int) -> float:
@@ -172,11 +174,6 @@ def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
     return TaskRecord.from_hash(task_id, queue_of(task_id), h)
 
 
-def _cancelled(task_id: str, outcome: CancelOutcome) -> CancelOutcome:
-    raise_for_code(outcome.code, task_id)
-    return outcome
-
-
 class _Common:
     """What both clients share: settings, validation, grouping into script calls."""
 
@@ -229,11 +226,12 @@ class Client(_Common):
     """Blocking client. ``redis`` is a URL or an existing redis-py client (decoded strings)."""
 
     def __init__(
-        self, redis: str | Any, settings: QueueSettings | None = None, *, check: bool = True
+        self, redis: str | SyncRedis, settings: QueueSettings | None = None, *, check: bool = True
     ) -> None:
         super().__init__(settings)
         self._owns = isinstance(redis, str)
-        self.redis = connect(redis) if isinstance(redis, str) else redis
+        # Any: redis-py's command types do not know that replies are decoded to str.
+        self.redis: Any = connect(redis) if isinstance(redis, str) else redis
         if check:
             try:
                 check_redis(self.redis)
@@ -266,7 +264,7 @@ class Client(_Common):
         req = TaskRequest(task_type, payload, **options)
         task = build_task(req, self.settings)
         self._remember_queues([task.queue])
-        sub = self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = self.run(ops.submit(task, self.idem_ttl_ms))
         self._count_created([req], [sub])
         return sub
 
@@ -298,7 +296,7 @@ class Client(_Common):
 
     def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
         call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
-        return _cancelled(task_id, self.run(call))
+        return self.run(call)
 
     def pause(self, queue: str) -> None:
         self.redis.hset(queue_keys(queue).meta, "paused", "1")
@@ -348,7 +346,7 @@ class AsyncClient(_Common):
 
     def __init__(
         self,
-        redis: str | Any,
+        redis: str | AsyncRedis,
         settings: QueueSettings | None = None,
         *,
         check: bool = True,
@@ -357,7 +355,7 @@ class AsyncClient(_Common):
         """``redis``: a URL (``redis_options`` go to the connection) or a client."""
         super().__init__(settings)
         self._owns = isinstance(redis, str)
-        self.redis = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
+        self.redis: Any = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
         self._check = check
         self._scripts = register_all(self.redis)
 
@@ -393,7 +391,7 @@ class AsyncClient(_Common):
         req = TaskRequest(task_type, payload, **options)
         task = build_task(req, self.settings)
         await self._remember_queues([task.queue])
-        sub = await self.run(ops.submit(task, now_ms(), self.idem_ttl_ms))
+        sub = await self.run(ops.submit(task, self.idem_ttl_ms))
         self._count_created([req], [sub])
         return sub
 
@@ -424,7 +422,7 @@ class AsyncClient(_Common):
 
     async def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> CancelOutcome:
         call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
-        return _cancelled(task_id, await self.run(call))
+        return await self.run(call)
 
     async def pause(self, queue: str) -> None:
         await self.redis.hset(queue_keys(queue).meta, "paused", "1")

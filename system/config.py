@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from system.core.constants import MAX_PRIORITY, MAX_WAIT_SECONDS
+
 
 class QueueSettings(BaseModel):
     """Behaviour of the queue itself, shared by clients and workers."""
@@ -135,9 +137,10 @@ class AutoscaleSettings(BaseModel):
 class ApiSettings(BaseModel):
     max_batch: int = Field(1000, gt=0, description="Most tasks in one POST /tasks/batch.")
     max_wait_seconds: float = Field(
-        60.0,
+        MAX_WAIT_SECONDS,
         gt=0,
-        description="Longest long poll of GET /tasks/{id}/result; a longer ?wait= is capped.",
+        description="Longest long poll of GET /tasks/{id}/result; a longer ?wait= is capped "
+        f"(and no ?wait= may exceed {MAX_WAIT_SECONDS:g} s).",
     )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
     # Back pressure (``system.api.admission``): high watermarks start refusing submits,
@@ -163,7 +166,7 @@ class ApiSettings(BaseModel):
     shed_priority_below: int | None = Field(
         None,
         ge=0,
-        le=255,
+        le=MAX_PRIORITY,
         description="Between the low and high watermarks, refuse tasks with a priority under "
         "this (low-priority work is shed first). None: no shedding.",
     )

@@ -34,13 +34,11 @@ from typing import IO, Self
 
 import redis
 
+from system.core.errors import RedisBinaryNotFoundError as RedisBinaryNotFoundError
+
 BINARY_ENV = "TASKQ_REDIS_SERVER_BINARY"
 START_TIMEOUT_SECONDS = 10.0
 _LIVE: set[RedisServer] = set()  # for the atexit safety net
-
-
-class RedisBinaryNotFoundError(RuntimeError):
-    """A server or ``redis-cli`` binary is missing (tests skip on this; other errors fail)."""
 
 
 def bundled_valkey_binary() -> str | None:

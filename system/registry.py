@@ -30,7 +30,9 @@ from typing import Any, Literal, TypeVar, overload
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from system.core.errors import ConfigurationError, TaskqError
+from system.core.errors import HandlerImportError as HandlerImportError
+from system.core.errors import InvalidPayload as InvalidPayload
+from system.core.errors import UnknownTaskType as UnknownTaskType
 
 Mode = Literal["async", "thread", "process"]
 MODES: tuple[Mode, ...] = ("async", "thread", "process")
@@ -40,43 +42,6 @@ PAYLOAD_MODEL_ATTR = "__taskq_payload_model__"
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
-
-
-class UnknownTaskType(TaskqError, KeyError):
-    """No handler is registered under this task type."""
-
-    def __init__(self, task_type: str, known: Iterable[str]) -> None:
-        self.task_type = task_type
-        self.known = sorted(known)
-        super().__init__(
-            f"unknown task type {task_type!r}: no handler registered "
-            f"(known: {', '.join(self.known) or 'none'})"
-        )
-
-    def __str__(self) -> str:  # KeyError would print the repr of the message
-        return str(self.args[0])
-
-
-class InvalidPayload(TaskqError, ValueError):
-    """The payload does not fit the handler's model. ``errors`` holds pydantic's error
-    details (JSON-compatible: loc, msg, type, input, ctx)."""
-
-    def __init__(self, task_type: str, errors: list[dict[str, Any]]) -> None:
-        self.task_type = task_type
-        self.errors = errors
-        details = "; ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', ())) or 'payload'}: {e.get('msg', '')}"
-            for e in errors
-        )
-        super().__init__(f"invalid payload for {task_type!r}: {details}")
-
-    @classmethod
-    def from_validation_error(cls, task_type: str, exc: ValidationError) -> InvalidPayload:
-        return cls(task_type, orjson.loads(exc.json(include_url=False)))
-
-
-class HandlerImportError(ConfigurationError, ImportError):
-    """A module named with ``--import`` could not be imported."""
 
 
 @dataclass(frozen=True)

@@ -22,17 +22,10 @@ from dataclasses import dataclass
 
 from system.client import AsyncClient
 from system.config import ApiSettings
+from system.core.errors import QueueFull
 
 MIN_RETRY_AFTER_SECONDS = 1
 MAX_RETRY_AFTER_SECONDS = 60
-
-
-class QueueFull(Exception):
-    """A submit refused by back pressure (429)."""
-
-    def __init__(self, detail: str, retry_after_seconds: int) -> None:
-        super().__init__(detail)
-        self.retry_after_seconds = retry_after_seconds
 
 
 @dataclass

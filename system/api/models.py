@@ -7,7 +7,9 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from system.core.task import MAX_PRIORITY, MIN_PRIORITY, TaskRecord
+from system.core.constants import MAX_PRIORITY, MIN_PRIORITY
+from system.core.keys import QUEUE_NAME_PATTERN
+from system.core.task import TaskRecord
 
 
 class TaskSubmission(BaseModel):
@@ -24,7 +26,7 @@ class TaskSubmission(BaseModel):
     payload: Any = Field(None, examples=[{"size": 10}])
     priority: int = Field(0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first.")
     max_retries: int | None = Field(None, ge=0, le=1000)
-    queue: str = Field("default", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    queue: str = Field("default", pattern=QUEUE_NAME_PATTERN.pattern)
     delay_seconds: float | None = Field(None, ge=0, le=366 * 86400)
     eta: AwareDatetime | None = Field(
         None, description="Earliest start: an RFC 3339 date-time with a timezone."

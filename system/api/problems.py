@@ -15,9 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from system.api.admission import QueueFull
-from system.core.errors import InvalidSubmission, InvalidTaskId, TaskNotFound
-from system.registry import InvalidPayload, UnknownTaskType
+from system.core.errors import (
+    InvalidPayload,
+    InvalidSubmission,
+    InvalidTaskId,
+    QueueFull,
+    TaskNotFound,
+    UnknownTaskType,
+)
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 1

@@ -2,11 +2,14 @@
 
 ``redis://`` and ``rediss://`` (TLS) URLs may carry a user and password (ACL). A
 ``redis+cluster://`` or ``rediss+cluster://`` URL names one node of a Redis Cluster.
+
+``SyncRedis`` and ``AsyncRedis`` name the handles that are passed around: a single
+server's client or a cluster's, which offer the same commands.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeAlias
 
 import redis
 import redis.asyncio
@@ -16,6 +19,8 @@ import redis.cluster
 from system.core.errors import UnsafeRedisConfig
 
 SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
+SyncRedis: TypeAlias = redis.Redis | redis.cluster.RedisCluster
+AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
 
 
 def _split_cluster(url: str) -> tuple[str, bool]:
@@ -25,7 +30,7 @@ def _split_cluster(url: str) -> tuple[str, bool]:
     return url, False
 
 
-def connect(url: str, **kwargs: Any) -> Any:
+def connect(url: str, **kwargs: Any) -> SyncRedis:
     """A sync client (``redis.Redis`` or ``redis.cluster.RedisCluster``), strings decoded."""
     plain, cluster = _split_cluster(url)
     if cluster:
@@ -33,7 +38,7 @@ def connect(url: str, **kwargs: Any) -> Any:
     return redis.Redis.from_url(plain, decode_responses=True, **kwargs)
 
 
-def connect_async(url: str, **kwargs: Any) -> Any:
+def connect_async(url: str, **kwargs: Any) -> AsyncRedis:
     """An asyncio client (``redis.asyncio.Redis`` or its cluster twin), strings decoded."""
     plain, cluster = _split_cluster(url)
     if cluster:
@@ -87,10 +92,10 @@ def check_policies(policies: list[str]) -> None:
         )
 
 
-def check_redis(client: Any) -> None:
+def check_redis(client: SyncRedis) -> None:
     """Refuse a Redis whose eviction policy could delete task keys."""
     check_policies(_policies(client.info("memory")))
 
 
-async def check_redis_async(client: Any) -> None:
+async def check_redis_async(client: AsyncRedis) -> None:
     check_policies(_policies(await client.info("memory")))

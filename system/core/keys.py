@@ -9,7 +9,7 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
-    taskq:{Q}:rate            HASH  10-second bucket -> tasks that ended in it (throughput)
+    taskq:{Q}:rate            HASH  bucket (RATE_BUCKET_MS) -> tasks that ended in it (throughput)
     taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
     taskq:{Q}:autoscaler      HASH  the supervisor whose autoscaler sizes the workers (same)
     taskq:{Q}:breakers        SET   task types of this queue that have a circuit breaker

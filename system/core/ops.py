@@ -1,21 +1,47 @@
 """Every queue operation as a pure description: which script, which keys, which arguments,
 and how to read the reply. The sync client, the asyncio client and the worker all run the
 same descriptions, so the protocol with the scripts is written once.
+
+A script that answers with codes has an ``IntEnum`` of them next to its call (``FailReply``
+beside ``fail``); the loader declares that enum in the script as a Lua table of the same
+name (``return FailReply.RETRIED``), so the numbers are written only here. Negative codes
+come from the one ``ScriptCode`` enum (``system.core.errors``). Callers get enum members
+or typed results, never raw integers; a code a script does not define raises
+``ScriptReplyError``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from enum import IntEnum, StrEnum
+from typing import Any, Generic, Literal, TypeVar, cast
 
 import orjson
 
-from system.core.errors import InvalidTaskId
+from system.core.errors import InvalidTaskId, ScriptCode, ScriptReplyError, TaskNotFound
 from system.core.keys import QueueKeys, queue_keys, queue_of
+from system.core.task import TaskState
 
 T = TypeVar("T", covariant=True)
+E = TypeVar("E", bound=IntEnum)
 Arg = str | int | bytes
+
+
+# Each reply enum's members by code: a dict lookup costs a fraction of calling the enum,
+# which matters once per task of a batch.
+_BY_CODE: dict[type[IntEnum], dict[int, IntEnum]] = {}
+
+
+def _reply(enum: type[E], value: Any) -> E:
+    """The member of ``enum`` a script answered with."""
+    by_code = _BY_CODE.get(enum)
+    if by_code is None:
+        by_code = _BY_CODE[enum] = {int(m): m for m in enum}
+    try:
+        return cast(E, by_code[int(value)])
+    except (KeyError, ValueError):
+        raise ScriptReplyError(f"{enum.__name__} has no code {value!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +65,9 @@ class NewTask:
     timeout_ms: int
     eta_ms: int
     idempotency_key: str
+    # The clock reading it was built with: its eta was computed from it and it becomes the
+    # record's created_ms, so a delayed task never seems to start before created + delay.
+    created_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,13 +128,13 @@ def keys_for_task(task_id: str) -> QueueKeys:
         raise InvalidTaskId(str(exc)) from None
 
 
-def submit(task: NewTask, now_ms: int, idem_ttl_ms: int) -> Call[Submitted]:
+def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
     k = queue_keys(task.queue)
     keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix]
     if task.idempotency_key:
         keys.append(k.idem(task.idempotency_key))
     args: list[Arg] = [
-        now_ms,
+        task.created_ms,
         task.id,
         task.task_type,
         task.payload_json,
@@ -122,6 +151,9 @@ def submit(task: NewTask, now_ms: int, idem_ttl_ms: int) -> Call[Submitted]:
 def submit_bulk(
     queue: str, tasks: Sequence[NewTask], now_ms: int, idem_ttl_ms: int
 ) -> Call[list[Submitted]]:
+    """``now_ms``: the one clock reading every task of the batch was built with."""
+    if any(t.created_ms != now_ms for t in tasks):
+        raise ValueError("submit_bulk: every task must be built with the batch's now_ms")
     # One JSON argument for the whole batch: encoding thousands of separate arguments
     # costs more (client and server) than the script's work on them.
     rows = [
@@ -187,9 +219,16 @@ def extend(
     return Call("extend", [k.running, k.task_prefix], args, lambda r: Heartbeat(r[0], r[1]))
 
 
+class CompleteReply(IntEnum):
+    """complete.lua's answer for each task of the batch."""
+
+    APPLIED = 1  # recorded as given
+    STALE_LEASE = ScriptCode.STALE_LEASE  # not the current lease: rejected and counted
+
+
 def complete(
     queue: str, now_ms: int, result_ttl_ms: int, items: Sequence[Completion]
-) -> Call[list[int]]:
+) -> Call[list[CompleteReply]]:
     k = queue_keys(queue)
     rows = [
         [c.id, c.token, c.state, c.text if isinstance(c.text, str) else c.text.decode()]
@@ -197,7 +236,16 @@ def complete(
     ]
     keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate]
     args: list[Arg] = [now_ms, result_ttl_ms, orjson.dumps(rows)]
-    return Call("complete", keys, args, lambda r: [int(x) for x in r])
+    return Call("complete", keys, args, lambda r: [_reply(CompleteReply, x) for x in r])
+
+
+class FailReply(IntEnum):
+    """fail.lua's answer."""
+
+    RETRIED = 1  # queued again, or scheduled until its retry delay has passed
+    DEAD_LETTERED = 2  # no retry (none left, or none asked for): state 'failed'
+    CANCELLED = 3  # cancellation had been requested while it ran
+    STALE_LEASE = ScriptCode.STALE_LEASE  # not the current lease: rejected and counted
 
 
 def fail(
@@ -206,10 +254,10 @@ def fail(
     now_ms: int,
     error: str,
     traceback: str,
-    retry_delay_ms: int,
+    retry_delay_ms: int | None,
     result_ttl_ms: int,
-) -> Call[int]:
-    """``retry_delay_ms`` < 0 means: do not retry, dead-letter now."""
+) -> Call[FailReply]:
+    """``retry_delay_ms`` None (or < 0): do not retry, dead-letter now."""
     k = keys_for_task(task_id)
     keys = [
         k.running,
@@ -222,39 +270,49 @@ def fail(
         k.done(task_id),
         k.rate,
     ]
-    args: list[Arg] = [task_id, token, now_ms, error, traceback, retry_delay_ms, result_ttl_ms]
-    return Call("fail", keys, args, int)
+    delay = -1 if retry_delay_ms is None else retry_delay_ms
+    args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, result_ttl_ms]
+    return Call("fail", keys, args, lambda r: _reply(FailReply, r))
 
 
 def reap(
-    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int | None = None
+    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int
 ) -> Call[Reaped]:
-    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
+    """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
+    current leader's."""
     k = queue_keys(queue)
-    keys = [k.running, k.queued, k.dead, k.meta, k.wake, k.task_prefix, k.done_prefix, k.rate,
-            k.leader]  # fmt: skip
-    token = "" if leader_token is None else leader_token
+    keys = [
+        k.running,
+        k.queued,
+        k.dead,
+        k.meta,
+        k.wake,
+        k.task_prefix,
+        k.done_prefix,
+        k.rate,
+        k.leader,
+    ]
 
     def parse(r: list[Any]) -> Reaped:
-        if int(r[0]) < 0:
+        if int(r[0]) == ScriptCode.NOT_LEADER:
             return Reaped(0, 0, 0, refused=True)
         return Reaped(int(r[0]), int(r[1]), int(r[2]))
 
-    return Call("reap", keys, [now_ms, limit, result_ttl_ms, token], parse)
+    return Call("reap", keys, [now_ms, limit, result_ttl_ms, leader_token], parse)
 
 
-def promote(queue: str, now_ms: int, limit: int, leader_token: int | None = None) -> Call[Promoted]:
-    """``leader_token``: the caller's (see ``lead``); None for a caller that does not lead."""
+def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Promoted]:
+    """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
+    current leader's."""
     k = queue_keys(queue)
     keys = [k.scheduled, k.queued, k.meta, k.wake, k.task_prefix, k.leader]
 
     def parse(r: list[Any]) -> Promoted:
-        if int(r[0]) < 0:
+        if int(r[0]) == ScriptCode.NOT_LEADER:
             return Promoted(0, None, refused=True)
-        return Promoted(int(r[0]), None if int(r[1]) < 0 else int(r[1]))
+        return Promoted(int(r[0]), None if r[1] is None else int(r[1]))
 
-    token = "" if leader_token is None else leader_token
-    return Call("promote", keys, [now_ms, limit, token], parse)
+    return Call("promote", keys, [now_ms, limit, leader_token], parse)
 
 
 def lead(
@@ -270,17 +328,34 @@ def lead(
     return Call("leader", [lease_key, k.meta], [candidate, lease_ms], int)
 
 
+class CancelReply(IntEnum):
+    """cancel.lua's answer."""
+
+    ALREADY_FINISHED = 0  # nothing to cancel: its state is unchanged
+    CANCELLED = 1  # queued or scheduled: cancelled now
+    REQUESTED = 2  # running: asked to stop; it stops cooperatively
+    TASK_NOT_FOUND = ScriptCode.TASK_NOT_FOUND  # never submitted, or its record expired
+
+
 @dataclass(frozen=True, slots=True)
 class CancelOutcome:
-    code: int  # 1 cancelled now, 2 requested (running), 0 already finished, -2 no such task
+    code: CancelReply  # never TASK_NOT_FOUND: that raises TaskNotFound
     state: str
 
 
 def cancel(task_id: str, now_ms: int, result_ttl_ms: int, reason: str) -> Call[CancelOutcome]:
+    """Raises ``TaskNotFound`` for an unknown task."""
     k = keys_for_task(task_id)
     keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id), k.rate]
     args: list[Arg] = [task_id, now_ms, result_ttl_ms, reason]
-    return Call("cancel", keys, args, lambda r: CancelOutcome(int(r[0]), r[1]))
+
+    def parse(r: list[Any]) -> CancelOutcome:
+        code = _reply(CancelReply, r[0])
+        if code is CancelReply.TASK_NOT_FOUND:
+            raise TaskNotFound(task_id)
+        return CancelOutcome(code, r[1])
+
+    return Call("cancel", keys, args, parse)
 
 
 def release(queue: str, now_ms: int, leases: Sequence[tuple[str, str]]) -> Call[int]:
@@ -297,26 +372,48 @@ def requeue_dead(queue: str, now_ms: int, limit: int, ids: Sequence[str] = ()) -
     return Call("requeue_dead", keys, [now_ms, limit, *ids], list)
 
 
-def register_waiter(task_id: str) -> Call[str]:
-    return Call("register_waiter", [keys_for_task(task_id).task(task_id)], [], str)
+def register_waiter(task_id: str) -> Call[TaskState]:
+    """The task's state; its end is announced on its done stream unless it has ended.
+    Raises ``TaskNotFound`` for an unknown task."""
+
+    def parse(r: str) -> TaskState:
+        if not r:
+            raise TaskNotFound(task_id)
+        return TaskState(r)
+
+    return Call("register_waiter", [keys_for_task(task_id).task(task_id)], [], parse)
 
 
 def oldest_queued(queue: str) -> Call[str | None]:
     return Call("oldest_queued", [queue_keys(queue).queued], [], lambda r: r or None)
 
 
-def defer(task_id: str, token: str, until_ms: int) -> Call[int]:
-    """Hand a claimed task back unrun until ``until_ms`` (its breaker is open); 1 done,
-    -1 stale lease."""
+class DeferReply(IntEnum):
+    """defer.lua's answer."""
+
+    DEFERRED = 1
+    STALE_LEASE = ScriptCode.STALE_LEASE  # another worker owns it now: nothing done
+
+
+def defer(task_id: str, token: str, until_ms: int) -> Call[DeferReply]:
+    """Hand a claimed task back unrun until ``until_ms`` (its breaker is open)."""
     k = keys_for_task(task_id)
     keys = [k.running, k.scheduled, k.meta, k.task(task_id)]
-    return Call("defer", keys, [task_id, token, until_ms], int)
+    return Call("defer", keys, [task_id, token, until_ms], lambda r: _reply(DeferReply, r))
+
+
+class BreakerState(StrEnum):
+    """A circuit breaker's state (see breaker_acquire.lua)."""
+
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
 
 
 @dataclass(frozen=True, slots=True)
 class Admission:
     allowed: bool
-    state: str  # closed, open, half_open
+    state: BreakerState
     retry_at_ms: int  # when denied: when to try again
 
 
@@ -326,7 +423,7 @@ def breaker_acquire(
     key = queue_keys(queue).breaker(task_type)
 
     def parse(r: list[Any]) -> Admission:
-        return Admission(bool(int(r[0])), r[1], int(r[2]))
+        return Admission(bool(int(r[0])), BreakerState(r[1]), int(r[2]))
 
     return Call("breaker_acquire", [key], [now_ms, open_ms, probes], parse)
 
@@ -342,7 +439,7 @@ class BreakerRules:
 
 def breaker_record(
     queue: str, task_type: str, now_ms: int, succeeded: bool, rules: BreakerRules
-) -> Call[str]:
+) -> Call[BreakerState]:
     """Count one outcome; returns the breaker's state afterwards."""
     k = queue_keys(queue)
     args: list[Arg] = [
@@ -354,4 +451,14 @@ def breaker_record(
         repr(rules.failure_ratio),
         rules.probes,
     ]
-    return Call("breaker_record", [k.breaker(task_type), k.breakers], args, lambda r: str(r[0]))
+    keys = [k.breaker(task_type), k.breakers]
+    return Call("breaker_record", keys, args, lambda r: BreakerState(r[0]))
+
+
+# Each script's reply enum, declared in the script by the loader (``system.core.scripts``).
+REPLY_CODES: dict[str, type[IntEnum]] = {
+    "complete": CompleteReply,
+    "fail": FailReply,
+    "cancel": CancelReply,
+    "defer": DeferReply,
+}

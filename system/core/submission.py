@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 
 from system.config import QueueSettings
+from system.core.constants import MAX_PRIORITY, MIN_PRIORITY
 from system.core.errors import InvalidSubmission
 from system.core.keys import new_task_id, validate_queue_name
 from system.core.ops import NewTask
-from system.core.task import MAX_PRIORITY, MIN_PRIORITY
 
 DEFAULT_QUEUE = "default"
 _valid_queues: set[str] = set()  # names already checked: skips the regex on the hot path
@@ -51,7 +51,9 @@ def _eta_ms(req: TaskRequest, now_ms: int) -> int:
 
 
 def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = None) -> NewTask:
-    """Validate one request; raise ``InvalidSubmission`` naming the offending field."""
+    """Validate one request; raise ``InvalidSubmission`` naming the offending field.
+    ``now_ms`` (default: the clock now) is read once: the id, the eta and the record's
+    created_ms all come from it."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     if not req.task_type or len(req.task_type) > 200:
         raise InvalidSubmission("task_type must be 1-200 characters")
@@ -88,4 +90,5 @@ def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = N
         timeout_ms=int((req.timeout_seconds or 0) * 1000),
         eta_ms=_eta_ms(req, now_ms),
         idempotency_key=req.idempotency_key or "",
+        created_ms=now_ms,
     )

@@ -34,8 +34,8 @@ class TaskState(StrEnum):
         return self in TERMINAL_STATES
 
 
+# The scripts get this set too (``TERMINAL`` in Lua, injected by ``system.core.scripts``).
 TERMINAL_STATES = frozenset({TaskState.SUCCEEDED, TaskState.FAILED, TaskState.CANCELLED})
-MIN_PRIORITY, MAX_PRIORITY = 0, 255
 
 
 def _int(value: str | None) -> int | None:

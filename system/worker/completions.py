@@ -16,12 +16,12 @@ import redis
 
 from system.client import AsyncClient
 from system.core import ops
-from system.core.ops import Completion
+from system.core.ops import CompleteReply, Completion
 from system.worker.retry import Reconnect
 
 MAX_BATCH = 500
 log = logging.getLogger("taskq.worker")
-Recorded = Callable[[str, Sequence[Completion], Sequence[int]], None]
+Recorded = Callable[[str, Sequence[Completion], Sequence[CompleteReply]], None]
 
 
 class CompletionBuffer:
@@ -67,9 +67,9 @@ class CompletionBuffer:
                 batch = items[:MAX_BATCH]
                 ttl_ms = self._client.result_ttl_ms
                 call = ops.complete(queue, int(time.time() * 1000), ttl_ms, batch)
-                codes = await self._client.run(call)
+                replies = await self._client.run(call)
                 del items[: len(batch)]
-                self._on_recorded(queue, batch, codes)
+                self._on_recorded(queue, batch, replies)
             self._pending.pop(queue, None)
 
     def close(self) -> None:

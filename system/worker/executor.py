@@ -32,7 +32,8 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 
-from system.core.errors import TaskqError
+from system.core.errors import RemoteTaskError as RemoteTaskError
+from system.core.errors import TaskTimeout as TaskTimeout
 from system.registry import (
     PAYLOAD_MODEL_ATTR,
     HandlerSpec,
@@ -43,24 +44,6 @@ from system.registry import (
 from system.worker.context import TaskContext, current_task_var
 
 T = TypeVar("T")
-
-
-class TaskTimeout(TaskqError, TimeoutError):
-    """The handler did not finish within the task's time limit."""
-
-    def __init__(self, timeout_seconds: float) -> None:
-        super().__init__(f"no result within {timeout_seconds:g} s")
-        self.timeout_seconds = timeout_seconds
-
-
-class RemoteTaskError(TaskqError):
-    """A process-mode handler raised; carries the child's exception type and traceback."""
-
-    def __init__(self, type_name: str, message: str, traceback_text: str) -> None:
-        super().__init__(f"{type_name}: {message}")
-        self.type_name = type_name
-        self.message = message
-        self.traceback_text = traceback_text
 
 
 class Executor:

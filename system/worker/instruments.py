@@ -1,4 +1,4 @@
-"""The worker's metrics, updated in memory when a task starts, ends and is recorded.
+"""The worker's metrics, a hook updated in memory when a task starts, ends and is recorded.
 
 Nothing here talks to Redis: outcomes come from the replies of the batched ``complete``
 call and of ``fail``, which the worker makes anyway. A completion Redis rejected as stale
@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from system.core.errors import TaskTimeout
 from system.core.ops import ClaimedTask
 from system.metrics import (
     CAPACITY,
@@ -19,9 +21,11 @@ from system.metrics import (
     OUTCOMES,
     QUEUE_WAIT_SECONDS,
 )
+from system.worker.hooks import WorkerHook
+from system.worker.job import Ending, Job, Outcome
 
-# fail.lua's reply codes -> outcome (-1, a stale lease, is not an outcome).
-FAIL_OUTCOMES = {1: "retried", 2: "failed", 3: "cancelled"}
+if TYPE_CHECKING:
+    from system.worker.worker import Worker
 
 
 class WorkerMetrics:
@@ -44,26 +48,49 @@ class WorkerMetrics:
     def close(self) -> None:
         CAPACITY.dec(self.concurrency)
 
-    def started(self, queue: str, claimed: ClaimedTask) -> float:
-        """Count the task as in progress and observe its queue wait; returns a start
-        time for ``ended``."""
+    def started(self, queue: str, claimed: ClaimedTask) -> None:
+        """Count the task as in progress and observe its queue wait."""
         IN_PROGRESS.labels(queue).inc()
         wait = time.time() - claimed.eligible_ms / 1000
         QUEUE_WAIT_SECONDS.labels(queue, claimed.task_type).observe(max(0.0, wait))
-        return time.perf_counter()
 
     def ended(self, queue: str, task_type: str, started: float) -> None:
+        """``started``: the perf_counter when the handler started."""
         IN_PROGRESS.labels(queue).dec()
         EXECUTION_SECONDS.labels(queue, task_type).observe(time.perf_counter() - started)
 
     def recorded(self, queue: str, task_type: str, outcome: str) -> None:
         EXECUTIONS.labels(queue, task_type, outcome).inc()
 
-    def failed(self, queue: str, task_type: str, code: int, *, timed_out: bool) -> None:
-        """Count the outcome of a ``fail`` call from its reply code."""
-        outcome = FAIL_OUTCOMES.get(code)
-        if outcome is None:
-            return
-        if timed_out and outcome != "cancelled":
-            outcome = "timed_out"
-        self.recorded(queue, task_type, outcome)
+
+def outcome_label(outcome: Outcome, ending: Ending | None) -> str | None:
+    """The ``outcome`` label of an execution (None: not one, the lease was stale). A
+    failed attempt that overran its time limit counts as timed_out, retried or not."""
+    if outcome is Outcome.STALE:
+        return None
+    failed = outcome is Outcome.RETRIED or outcome is Outcome.FAILED
+    if failed and ending is not None and isinstance(ending.error, TaskTimeout):
+        return "timed_out"
+    return outcome  # a StrEnum: the member is its value
+
+
+class MetricsHook(WorkerHook):
+    def __init__(self, concurrency: int) -> None:
+        self.metrics = WorkerMetrics(concurrency)
+
+    def on_worker_start(self, worker: Worker) -> None:
+        self.metrics.open(worker.queues, worker.registry.names())
+
+    def on_worker_stop(self, worker: Worker) -> None:
+        self.metrics.close()
+
+    def before_execute(self, job: Job) -> None:
+        self.metrics.started(job.queue, job.claimed)
+
+    async def after_execute(self, job: Job, ending: Ending) -> None:
+        self.metrics.ended(job.queue, job.claimed.task_type, job.started)
+
+    def after_recorded(self, job: Job, outcome: Outcome) -> None:
+        label = outcome_label(outcome, job.ending)
+        if label is not None:
+            self.metrics.recorded(job.queue, job.claimed.task_type, label)

@@ -1,14 +1,20 @@
-"""Retry backoff: exponential, capped, with "equal jitter".
+"""Retry backoff: exponential, capped, with "equal jitter"; the hook that gives a failed
+task its retry delay, and the backoff of the worker's own reconnects.
 
 Half of the capped exponential delay is fixed and half is random, so delays still grow with
 each attempt (a retry storm spreads out) while retries of many tasks that failed together
-do not land at the same instant.
+do not land at the same instant. Whether a retry is left is the task's: ``fail.lua``
+dead-letters a task that used up its ``max_retries``, whatever the delay.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+
+from system.config import QueueSettings
+from system.worker.hooks import WorkerHook
+from system.worker.job import Failure, Job
 
 
 def retry_delay_ms(
@@ -20,6 +26,20 @@ def retry_delay_ms(
     cap = min(max_seconds, base_seconds * 2 ** max(0, attempt - 1))
     jitter = (rng or random).uniform(0, cap / 2)
     return int((cap / 2 + jitter) * 1000)
+
+
+class RetryHook(WorkerHook):
+    """A failure is retried after ``retry_delay_ms`` of its attempt, unless retrying
+    cannot fix it (``Failure.permanent``)."""
+
+    def __init__(self, settings: QueueSettings) -> None:
+        self.base_seconds = settings.retry_backoff_seconds
+        self.max_seconds = settings.retry_backoff_max_seconds
+
+    def on_failure(self, job: Job, failure: Failure) -> None:
+        if not failure.permanent:
+            attempt = job.claimed.attempt
+            failure.retry_delay_ms = retry_delay_ms(attempt, self.base_seconds, self.max_seconds)
 
 
 class Reconnect:
@@ -57,6 +77,5 @@ class OutageLog:
 
     def ok(self) -> None:
         if self.failures:
-            self.logger.info("%s: Redis answers again (%d failed rounds)", self.what,
-                             self.failures)  # fmt: skip
+            self.logger.info("%s: Redis answers again (%d failed rounds)", self.what, self.failures)
             self.failures = 0

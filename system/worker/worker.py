@@ -2,20 +2,22 @@
 
 Concurrency model: one asyncio loop. Each claimed task becomes an asyncio task that runs its
 handler (async handlers on the loop, thread handlers in a thread pool, process handlers in
-a process pool, see ``executor``). Beside the claim loop run three background loops:
-the completion flusher (``completions``), the heartbeat (renews leases, sees lost leases
-and cancel requests, refreshes the worker registry) and maintenance (promotes due delayed
-tasks, reclaims expired leases). Maintenance of a queue runs in one worker at a time, its
-leader, under a lease in Redis with a fencing token (``leader.lua``): a deposed leader's
-late calls are refused. The others keep asking, and one takes over when the lease lapses.
+a process pool, see ``executor``). This module is the claim loop and the lifecycle; its
+parts are ``execution`` (running a task and recording its outcome), ``leases``
+(heartbeats, lost leases, cancel requests, release at shutdown) and ``maintenance``.
+Beside the claim loop run three background loops: the completion flusher
+(``completions``), the heartbeat (renews leases, refreshes the worker registry) and
+maintenance (promotes due delayed tasks, reclaims expired leases; one worker per queue at
+a time, its leader).
+
+Cross-cutting concerns plug in as hooks (``hooks``), called around every task; the
+built-in ones (``concerns``) are metrics (``instruments``), time limits (``time_limits``),
+retries (``retry``) and circuit breakers (``breakers``: a claimed task whose breaker is
+open is handed back unrun until the breaker lets probes through).
 
 Shutdown (SIGTERM or the first Ctrl-C): stop claiming, let in-flight tasks finish within
 ``shutdown_timeout_seconds``, then release the rest back to the queue without counting an
 attempt. A second signal skips the wait.
-
-Circuit breakers (task types registered with ``breaker=True``, see ``breakers``): a
-claimed task whose breaker is open is deferred, handed back unrun without counting an
-attempt, until the breaker lets probes through; every outcome of such a task is counted.
 
 Redis unreachable (restarting, partitioned, paused): the worker does not exit. It stops
 claiming, lets in-flight tasks finish, keeps their outcomes (at most ``concurrency`` of
@@ -34,12 +36,9 @@ import os
 import signal
 import socket
 import time
-import traceback
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-import orjson
 import redis.asyncio.cluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -47,44 +46,21 @@ from redis.backoff import NoBackoff
 from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
+from system.core.connection import AsyncRedis
 from system.core.keys import WORKERS, queue_keys, worker_key
-from system.core.ops import ClaimedTask, Completion
-from system.registry import REGISTRY, HandlerSpec, InvalidPayload, Registry
-from system.worker.breakers import Breakers
-from system.worker.completions import CompletionBuffer
-from system.worker.context import TaskContext
-from system.worker.executor import Executor, RemoteTaskError, TaskTimeout
-from system.worker.exposition import MetricsServer, process_died
-from system.worker.instruments import WorkerMetrics
-from system.worker.retry import OutageLog, Reconnect, retry_delay_ms
+from system.core.ops import ClaimedTask, DeferReply
+from system.registry import REGISTRY, Registry
+from system.worker.concerns import default_hooks
+from system.worker.execution import TaskRunner
+from system.worker.exposition import MetricsServer
+from system.worker.hooks import Hooks, WorkerHook
+from system.worker.job import Job
+from system.worker.leases import Leases
+from system.worker.maintenance import Maintenance
+from system.worker.retry import OutageLog, Reconnect
 
 log = logging.getLogger("taskq.worker")
-REAP_LIMIT = 1000
-PROMOTE_LIMIT = 1000
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
-
-
-class PermanentFailure(Exception):
-    """A failure that retrying cannot fix (unknown type, invalid payload, huge result)."""
-
-
-@dataclass(eq=False)
-class Job:
-    """A task this worker holds a lease on."""
-
-    queue: str
-    claimed: ClaimedTask
-    ctx: TaskContext
-    mode: str = "async"
-    task: asyncio.Task[None] | None = None
-    stop_reason: str = ""  # why its asyncio task was cancelled: lost, cancel, shutdown
-    started: float = 0.0  # perf_counter when its handler started
-
-
-def _permanent(exc: BaseException) -> bool:
-    """A failure of the task itself, not of what it depends on: not retried, and not
-    counted by a circuit breaker."""
-    return isinstance(exc, PermanentFailure | InvalidPayload)
 
 
 def _now_ms() -> int:
@@ -94,12 +70,14 @@ def _now_ms() -> int:
 class Worker:
     def __init__(
         self,
-        redis: str | Any,
+        redis: str | AsyncRedis,
         settings: Settings | None = None,
         *,
         registry: Registry = REGISTRY,
         worker_id: str | None = None,
+        hooks: Iterable[WorkerHook] = (),
     ) -> None:
+        """``hooks`` are added after (inside) the default ones."""
         self.settings = settings or Settings()
         self.ws = self.settings.worker
         self.queues = [queue_keys(q).name for q in self.ws.queues]
@@ -118,23 +96,24 @@ class Worker:
             retry=Retry(NoBackoff(), 1),
         )
         self.lease_ms = int(self.settings.queue.lease_seconds * 1000)
-        self.jobs: dict[str, Job] = {}
-        self.active = 0  # handlers running now: the slots in use
-        self.processed = 0
-        self.failed = 0
-        self.stale_rejected = 0
-        self._slot_free = asyncio.Event()
         self._stop_requested = asyncio.Event()
         self._stop_now = asyncio.Event()
         self._loops_stop = asyncio.Event()  # ends the heartbeat and maintenance loops
-        self._executor: Executor | None = None
-        self._completions = CompletionBuffer(self.client, self._recorded)
-        self.breakers = Breakers(self.client, self.settings.breaker)
-        self._leading: dict[str, int] = {}  # queue -> leader token (0: another worker leads)
         self.deferred = 0
         self._started_ms = _now_ms()
-        self.metrics = WorkerMetrics(self.ws.concurrency)
         self._metrics_server: MetricsServer | None = None
+        self.hooks = Hooks([*default_hooks(self.client, self.settings), *hooks])
+        self.runner = TaskRunner(
+            self.client,
+            self.settings.queue,
+            self.ws,
+            registry,
+            self.hooks,
+            stop_now=self._stop_now,
+        )
+        self.jobs = self.runner.jobs  # task id -> Job, for every lease held
+        self.leases = Leases(self.client, self.jobs, self.lease_ms)
+        self.maintenance = Maintenance(self.client, self.queues, self.id, self.ws, self._loops_stop)
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -146,7 +125,7 @@ class Worker:
         else:
             log.info("stopping: no new claims, finishing in-flight tasks")
             self._stop_requested.set()
-        self._slot_free.set()
+        self.runner.slot_free.set()
 
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
@@ -155,20 +134,15 @@ class Worker:
 
     async def run(self) -> None:
         await self.client.connect()
-        self._executor = Executor(
-            self.registry,
-            max_threads=self.ws.threads,
-            max_processes=self.ws.processes,
-            on_child_exit=process_died,
-        )
-        self.metrics.open(self.queues, self.registry.names())
+        self.runner.open()
+        self.hooks.on_worker_start(self)
         if self.ws.metrics_port:
             self._metrics_server = MetricsServer(self.ws.metrics_host, self.ws.metrics_port)
             self._metrics_server.start()
         background = [
-            asyncio.create_task(self._completions.run(), name="completions"),
+            asyncio.create_task(self.runner.completions.run(), name="completions"),
             asyncio.create_task(self._every(self.lease_ms / 4000, self._heartbeat), name="hb"),
-            asyncio.create_task(self._maintenance(), name="maintenance"),
+            asyncio.create_task(self.maintenance.run(), name="maintenance"),
         ]
         await self._heartbeat()
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.ws.concurrency)
@@ -197,10 +171,10 @@ class Worker:
             job.task.cancel()  # type: ignore[union-attr]
         await asyncio.gather(*(j.task for j in leftover if j.task), return_exceptions=True)
         try:
-            await self._release(leftover)
+            await self.leases.release(leftover)
         except redis.RedisError as exc:  # their leases expire and they are redelivered
             log.warning("could not release %d task(s): %s", len(leftover), exc)
-        self._completions.close()
+        self.runner.completions.close()
         # The flusher ends once everything is recorded, or gives up when Redis stays away.
         grace = 0.0 if self._stop_now.is_set() else self.ws.shutdown_timeout_seconds
         try:
@@ -210,7 +184,7 @@ class Worker:
             log.error(
                 "%d outcome(s) could not be recorded (Redis unreachable); their tasks "
                 "will be redelivered when their leases expire",
-                len(self._completions),
+                len(self.runner.completions),
             )
         # The loops stop between rounds rather than being cancelled: cancelling a redis-py
         # asyncio command midway could leave the loop waiting forever (seen with
@@ -220,24 +194,13 @@ class Worker:
         with contextlib.suppress(Exception):
             await self.client.redis.zrem(WORKERS, self.id)
             await self.client.redis.delete(worker_key(self.id))
-        if self._executor:
-            self._executor.close()
+        self.runner.close()
         await self.client.close()
-        self.metrics.close()
+        self.hooks.on_worker_stop(self)
         if self._metrics_server:
             self._metrics_server.stop()
-        log.info(
-            "worker %s stopped (%d processed, %d failed)", self.id, self.processed, self.failed
-        )
-
-    async def _release(self, jobs: Sequence[Job]) -> None:
-        by_queue: dict[str, list[tuple[str, str]]] = {}
-        for job in jobs:
-            by_queue.setdefault(job.queue, []).append((job.claimed.id, job.claimed.token))
-            self.jobs.pop(job.claimed.id, None)
-        for queue, leases in by_queue.items():
-            n = await self.client.run(ops.release(queue, _now_ms(), leases))
-            log.info("released %d unfinished task(s) back to %s", n, queue)
+        r = self.runner
+        log.info("worker %s stopped (%d processed, %d failed)", self.id, r.processed, r.failed)
 
     # ---- claiming --------------------------------------------------------------------
 
@@ -263,10 +226,10 @@ class Worker:
 
     async def _claim_round(self) -> bool:
         """Claim what fits and start it, or wait for work; True when burst mode is done."""
-        free = self.ws.concurrency - self.active
+        free = self.ws.concurrency - self.runner.active
         if free <= 0:
-            self._slot_free.clear()
-            await self._slot_free.wait()
+            self.runner.slot_free.clear()
+            await self.runner.slot_free.wait()
             return False
         started, claimed = 0, 0
         for queue in self.queues:
@@ -275,8 +238,8 @@ class Worker:
                 break
             tasks = await self.client.run(ops.claim(queue, _now_ms(), self.lease_ms, n, self.id))
             claimed += len(tasks)
-            for task in await self._admitted(queue, tasks):
-                self._start(queue, task)
+            for job in await self._admitted(queue, tasks):
+                self.runner.start(job)
                 started += 1
         if claimed == 0:
             if self.ws.burst and await self._nothing_left():
@@ -310,128 +273,21 @@ class Worker:
                 fut.cancel()
         await asyncio.gather(blpop, stop, return_exceptions=True)
 
-    async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[ClaimedTask]:
-        """The tasks that may run now; tasks whose circuit breaker is open are deferred
-        until it may let probes through. A Redis error here propagates to the claim loop:
-        the tasks not yet started or deferred return when their leases expire."""
-        if not any(spec.breaker for spec in self.registry.values()):
-            return tasks
+    async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[Job]:
+        """The tasks that may run now. A task a hook holds back (its circuit breaker is
+        open) is deferred until the time the hook named. A Redis error here propagates
+        to the claim loop: the tasks not yet started or deferred return when their leases
+        expire."""
         admitted = []
         for task in tasks:
-            spec = self.registry.get(task.task_type)
-            if spec is None or not spec.breaker:
-                admitted.append(task)
+            job = self.runner.job(queue, task)
+            until = await self.hooks.admit(job)
+            if until is None:
+                admitted.append(job)
                 continue
-            admission = await self.breakers.admit(queue, task.task_type)
-            if admission.allowed:
-                admitted.append(task)
-            elif await self.client.run(ops.defer(task.id, task.token, admission.retry_at_ms)) > 0:
+            if await self.client.run(ops.defer(task.id, task.token, until)) is DeferReply.DEFERRED:
                 self.deferred += 1
         return admitted
-
-    async def _record_breaker(self, job: Job, *, succeeded: bool) -> None:
-        try:
-            await self.breakers.record(job.queue, job.claimed.task_type, succeeded=succeeded)
-        except redis.RedisError as exc:  # advisory: the task's own outcome matters more
-            log.warning("circuit breaker of %s: outcome not counted (%s)", job.claimed.id, exc)
-
-    def _start(self, queue: str, claimed: ClaimedTask) -> None:
-        ctx = TaskContext(
-            task_id=claimed.id,
-            queue=queue,
-            task_type=claimed.task_type,
-            attempt=claimed.attempt,
-        )
-        spec = self.registry.get(claimed.task_type)
-        job = Job(queue, claimed, ctx, spec.mode if spec else "async")
-        self.jobs[claimed.id] = job
-        self.active += 1
-        job.started = self.metrics.started(queue, claimed)
-        job.task = asyncio.create_task(self._execute(job, spec))
-
-    # ---- running one task ------------------------------------------------------------
-
-    async def _execute(self, job: Job, spec: HandlerSpec | None) -> None:
-        c = job.claimed
-        try:
-            if spec is None:
-                known = ", ".join(sorted(self.registry.names()))
-                raise PermanentFailure(
-                    f"unknown task type {c.task_type!r}: no handler registered in this "
-                    f"worker (known: {known})"
-                )
-            timeout = c.timeout_ms / 1000 if c.timeout_ms > 0 else None
-            assert self._executor is not None
-            result = await self._executor.run(
-                spec, orjson.loads(c.payload_json), ctx=job.ctx, timeout_seconds=timeout
-            )
-            text = orjson.dumps(result)
-            limit = self.settings.queue.max_result_bytes
-            if len(text) > limit:
-                raise PermanentFailure(f"result is {len(text)} bytes, over the limit of {limit}")
-        except asyncio.CancelledError:
-            if job.stop_reason == "cancel":
-                self._completions.add(
-                    job.queue, Completion(c.id, c.token, "cancelled", "cancelled while running")
-                )
-            # lost: another worker owns it now; shutdown: released by _shutdown.
-        except Exception as exc:
-            if spec is not None and spec.breaker and not _permanent(exc):
-                await self._record_breaker(job, succeeded=False)
-            await self._fail(job, exc)
-        else:
-            self._completions.add(job.queue, Completion(c.id, c.token, "succeeded", text))
-            if spec.breaker:
-                await self._record_breaker(job, succeeded=True)
-        finally:
-            self.metrics.ended(job.queue, c.task_type, job.started)
-            self.active -= 1
-            self._slot_free.set()
-
-    async def _fail(self, job: Job, exc: BaseException) -> None:
-        c = job.claimed
-        permanent = _permanent(exc)
-        qs = self.settings.queue
-        delay = (
-            -1
-            if permanent
-            else retry_delay_ms(c.attempt, qs.retry_backoff_seconds, qs.retry_backoff_max_seconds)
-        )
-        if isinstance(exc, TaskTimeout):
-            error = f"TaskTimeout: no result within {c.timeout_ms / 1000:g} s"
-        else:
-            error = f"{type(exc).__name__}: {exc}"
-        tb = exc.traceback_text if isinstance(exc, RemoteTaskError) else traceback.format_exc()
-        call = ops.fail(c.id, c.token, _now_ms(), error, tb, delay, self.client.result_ttl_ms)
-        reconnect = Reconnect()
-        while True:
-            try:
-                code = await self.client.run(call)
-                break
-            except redis.RedisError as err:
-                # Redis away: keep trying (the fencing token makes a repeat harmless). A
-                # lease lost meanwhile cancels this task; a stop-now gives up, and then
-                # the lease expires and the task is redelivered: nothing is lost.
-                if self._stop_now.is_set():
-                    log.warning("could not record the failure of %s: %s", c.id, err)
-                    self.jobs.pop(c.id, None)
-                    return
-                await asyncio.sleep(reconnect.next_delay())
-        self.jobs.pop(c.id, None)
-        self.failed += 1
-        self.metrics.failed(job.queue, c.task_type, code, timed_out=isinstance(exc, TaskTimeout))
-        if code < 0:
-            self.stale_rejected += 1
-
-    def _recorded(self, queue: str, batch: Sequence[Completion], codes: Sequence[int]) -> None:
-        for completion, code in zip(batch, codes, strict=True):
-            job = self.jobs.pop(completion.id, None)
-            if code < 0:
-                self.stale_rejected += 1
-            else:
-                self.processed += 1
-                if job is not None:
-                    self.metrics.recorded(queue, job.claimed.task_type, completion.state)
 
     # ---- background loops ------------------------------------------------------------
 
@@ -454,30 +310,8 @@ class Worker:
                 log.exception("%s failed; will retry", name)
 
     async def _heartbeat(self) -> None:
-        by_queue: dict[str, list[tuple[str, str]]] = {}
-        for job in self.jobs.values():
-            by_queue.setdefault(job.queue, []).append((job.claimed.id, job.claimed.token))
-        for queue, leases in by_queue.items():
-            beat = await self.client.run(ops.extend(queue, _now_ms(), self.lease_ms, leases))
-            for task_id in beat.lost:
-                self._drop(task_id, "lost")
-            for task_id in beat.cancel_requested:
-                self._drop(task_id, "cancel")
+        await self.leases.renew()
         await self._register()
-
-    def _drop(self, task_id: str, reason: str) -> None:
-        job = self.jobs.get(task_id)
-        if job is None or job.task is None or job.task.done():
-            return
-        if reason == "lost":
-            log.warning("lease on %s was lost; abandoning it", task_id)
-            self.jobs.pop(task_id, None)
-        if reason == "cancel":
-            job.ctx.cancel_event.set()  # thread handlers may poll it
-            if job.mode != "async":
-                return  # cooperative: they stop when they look
-        job.stop_reason = reason
-        job.task.cancel()
 
     async def _register(self) -> None:
         now = _now_ms()
@@ -487,9 +321,9 @@ class Worker:
             "pid": os.getpid(),
             "queues": ",".join(self.queues),
             "concurrency": self.ws.concurrency,
-            "in_flight": self.active,
-            "processed": self.processed,
-            "failed": self.failed,
+            "in_flight": self.runner.active,
+            "processed": self.runner.processed,
+            "failed": self.runner.failed,
             "started_ms": self._started_ms,
             "heartbeat_ms": now,
         }
@@ -500,39 +334,3 @@ class Worker:
         pipe.hset(worker_key(self.id), mapping=info)
         pipe.pexpire(worker_key(self.id), 3 * self.lease_ms)
         await pipe.execute()
-
-    async def _maintenance(self) -> None:
-        interval = self.ws.scheduler_interval_seconds
-        leader_ms = int(self.ws.leader_lease_seconds * 1000)
-        next_reap: dict[str, float] = {}
-        outage = OutageLog(log, "maintenance")
-        while not self._loops_stop.is_set():
-            try:
-                for queue in self.queues:
-                    token = await self.client.run(ops.lead(queue, self.id, leader_ms))
-                    if self._leading.get(queue) != token:
-                        self._leading[queue] = token
-                        if token:
-                            log.info("leading maintenance of %s (token %d)", queue, token)
-                    if token:
-                        await self._maintain(queue, token, next_reap)
-                outage.ok()
-            except redis.RedisError as exc:  # Redis away: the next round tries again
-                outage.failed(exc)
-            except Exception:
-                log.exception("maintenance failed; will retry")
-            await self._pause(interval)
-        for queue, token in self._leading.items():
-            if token:  # let another worker take over now rather than after the lease
-                with contextlib.suppress(Exception):
-                    await self.client.run(ops.lead(queue, self.id, 0))
-
-    async def _maintain(self, queue: str, token: int, next_reap: dict[str, float]) -> None:
-        await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT, token))
-        if time.monotonic() < next_reap.get(queue, 0.0):
-            return
-        next_reap[queue] = time.monotonic() + self.ws.reap_interval_seconds
-        ttl = self.client.result_ttl_ms
-        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token))
-        if reaped.requeued or reaped.dead_lettered:
-            log.warning("reclaimed expired leases in %s: %s", queue, reaped)

@@ -9,6 +9,7 @@ import pytest
 
 from system.client import Client
 from system.config import QueueSettings
+from system.core import ops
 from system.core.task import TaskRecord
 from system.supervisor import TaskqProcess
 
@@ -52,6 +53,14 @@ def start_worker(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Taskq
     yield start
     for w in procs:
         w.stop(timeout_seconds=5)
+
+
+def lead(client: Client, queue: str) -> int:
+    """Take the queue's maintenance lease, as a worker does, and return its fencing token:
+    promote and reap accept only the current leader's."""
+    token = client.run(ops.lead(queue, "test-leader", 60_000))
+    assert token > 0, "another leader holds the queue"
+    return token
 
 
 def wait_until_finished(

@@ -41,9 +41,10 @@ def test_core_runs_on_a_cluster(redis_cluster: Any) -> None:
             assert client.run(ops.fail(a.id, a.token, now, "E", "", -1, 0)) == 2
             assert client.requeue_dead(q) == [a.id]
             assert client.run(ops.release(q, now, [(b.id, b.token)])) == 1
-            assert client.run(ops.promote(q, now + 1000, 100)).count == 1
+            token = client.run(ops.lead(q, "test-leader", 60_000))
+            assert client.run(ops.promote(q, now + 1000, 100, token)).count == 1
             assert client.cancel(one.id).code == 1
-            assert client.run(ops.reap(q, now + 10_000, 100, 0)).requeued == 0
+            assert client.run(ops.reap(q, now + 10_000, 100, 0, token)).requeued == 0
             assert client.stats(q).queued == 2
             assert client.get(subs[0].id).state is TaskState.SUCCEEDED
 

@@ -45,6 +45,20 @@ def test_one_leader_at_a_time_and_old_tokens_are_refused(client: Client, queue_n
     assert "leader_token" not in client.stats(queue_name).counters
 
 
+def test_without_the_leaders_token_nothing_is_promoted_or_reaped(
+    client: Client, queue_name: str
+) -> None:
+    client.submit("echo", 1, queue=queue_name, delay_seconds=0.01)
+    later = int(time.time() * 1000) + 1000
+    # Nobody leads: no token passes, not even the 0 that lead() gives a non-leader.
+    assert client.run(ops.promote(queue_name, later, 100, 0)).refused
+    assert client.run(ops.reap(queue_name, later, 100, 0, 0)).refused
+    token = client.run(ops.lead(queue_name, "a", 60_000))
+    assert client.run(ops.promote(queue_name, later, 100, token + 1)).refused
+    assert client.stats(queue_name).scheduled == 1
+    assert client.run(ops.promote(queue_name, later, 100, token)).count == 1
+
+
 def test_killed_leader_is_replaced_within_one_lease(
     client: Client, queue_name: str, start_worker: StartWorker
 ) -> None:

@@ -11,8 +11,10 @@ from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import queue_keys
 from system.core.ops import Completion
-from system.core.submission import TaskRequest
+from system.core.submission import TaskRequest, build_task
 from system.core.task import TaskState
+
+from .conftest import lead
 
 LEASE_MS = 10_000
 
@@ -114,8 +116,10 @@ def test_fail_retries_with_delay_then_dead_letters(client: Client, queue_name: s
     assert rec.state is TaskState.SCHEDULED and rec.error == "E: x"
     assert client.stats(queue_name).scheduled == 1
     # Not promoted before its time, promoted after.
-    assert client.run(ops.promote(queue_name, now(), 100)).count == 0
-    assert client.run(ops.promote(queue_name, now() + 6000, 100)).count == 1
+    assert client.run(ops.promote(queue_name, now(), 100, lead(client, queue_name))).count == 0
+    assert (
+        client.run(ops.promote(queue_name, now() + 6000, 100, lead(client, queue_name))).count == 1
+    )
     (t2,) = claim(client, queue_name)
     assert t2.id == sub.id and t2.attempt == 2
     assert client.run(ops.fail(t2.id, t2.token, now(), "E: y", "tb2", 5000, 0)) == 2
@@ -158,8 +162,12 @@ def test_extend_renews_own_leases_and_reports_lost(client: Client, queue_name: s
 def test_reap_requeues_expired_and_fences_old_holder(client: Client, queue_name: str) -> None:
     client.submit("echo", 1, queue=queue_name, max_retries=1)
     (t,) = claim(client, queue_name)
-    assert client.run(ops.reap(queue_name, now(), 100, 0)).requeued == 0  # not expired yet
-    reaped = client.run(ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0))
+    assert (
+        client.run(ops.reap(queue_name, now(), 100, 0, lead(client, queue_name))).requeued == 0
+    )  # not expired yet
+    reaped = client.run(
+        ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0, lead(client, queue_name))
+    )
     assert (reaped.requeued, reaped.dead_lettered) == (1, 0)
     assert client.get(t.id).state is TaskState.QUEUED
     (t2,) = claim(client, queue_name)
@@ -174,19 +182,36 @@ def test_reap_requeues_expired_and_fences_old_holder(client: Client, queue_name:
     # Expiring the last attempt dead-letters it.
     client.submit("echo", 2, queue=queue_name, max_retries=0)
     (t3,) = claim(client, queue_name)
-    reaped = client.run(ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0))
+    reaped = client.run(
+        ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0, lead(client, queue_name))
+    )
     assert reaped.dead_lettered == 1
     rec = client.get(t3.id)
     assert rec.state is TaskState.FAILED and "lease expired" in (rec.error or "")
+
+
+def test_a_delayed_task_is_stamped_with_the_clock_reading_of_its_eta(
+    client: Client, queue_name: str
+) -> None:
+    # One clock reading gives the eta and created_ms, so eligible - created is the delay
+    # to the millisecond, however slowly the submission runs.
+    task = build_task(TaskRequest("echo", 1, queue=queue_name, delay_seconds=0.6), client.settings)
+    assert ops.submit(task, 1000).args[0] == task.created_ms == task.eta_ms - 600
+    sub = client.submit("echo", 1, queue=queue_name, delay_seconds=0.6)
+    rec = client.get(sub.id)
+    assert rec.created_ms is not None and rec.eligible_ms == rec.created_ms + 600
 
 
 def test_delayed_task_waits_in_scheduled(client: Client, queue_name: str) -> None:
     sub = client.submit("echo", 1, queue=queue_name, delay_seconds=30)
     assert sub.state == "scheduled"
     assert claim(client, queue_name) == []
-    promoted = client.run(ops.promote(queue_name, now(), 100))
+    promoted = client.run(ops.promote(queue_name, now(), 100, lead(client, queue_name)))
     assert promoted.count == 0 and promoted.next_due_ms is not None
-    assert client.run(ops.promote(queue_name, now() + 31_000, 100)).count == 1
+    assert (
+        client.run(ops.promote(queue_name, now() + 31_000, 100, lead(client, queue_name))).count
+        == 1
+    )
     (t,) = claim(client, queue_name)
     assert t.id == sub.id and t.eligible_ms == promoted.next_due_ms
 

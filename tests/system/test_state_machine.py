@@ -103,7 +103,8 @@ def make_machine(client: Client) -> type[RuleBasedStateMachine]:
         @rule()
         def expire_leases(self) -> None:
             self.clock += LEASE_MS + 1
-            client.run(ops.reap(self.queue, self.clock, 1000, 0))
+            token = client.run(ops.lead(self.queue, "test-leader", 60_000))
+            client.run(ops.reap(self.queue, self.clock, 1000, 0, token))
             for m in self.tasks.values():
                 if m.state != "running":
                     continue

@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path, Query
 from system.api.deps import ClientDep
 from system.api.models import BreakerView, QueueView, Requeued, RequeueRequest, TaskView, time_of
 from system.client import QueueStats
+from system.core.keys import QUEUE_NAME_PATTERN
 
 router = APIRouter(prefix="/queues", tags=["queues"])
-QueueName = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+QueueName = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
 
 
 def _view(s: QueueStats) -> QueueView:

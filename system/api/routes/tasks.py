@@ -16,16 +16,17 @@ from system.api.models import (
     TaskSubmission,
     TaskView,
 )
-from system.core.errors import InvalidSubmission
+from system.core.constants import MAX_WAIT_SECONDS
+from system.core.errors import InvalidPayload, InvalidSubmission, UnknownTaskType
+from system.core.keys import QUEUE_NAME_PATTERN
+from system.core.ops import CancelReply
 from system.core.submission import TaskRequest
-from system.registry import InvalidPayload, UnknownTaskType
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
-MAX_WAIT_SECONDS = 60.0
 _CANCEL_DETAIL = {
-    1: "cancelled",
-    2: "cancellation requested; the running task stops cooperatively",
-    0: "already finished; nothing to cancel",
+    CancelReply.CANCELLED: "cancelled",
+    CancelReply.REQUESTED: "cancellation requested; the running task stops cooperatively",
+    CancelReply.ALREADY_FINISHED: "already finished; nothing to cancel",
 }
 
 
@@ -106,7 +107,7 @@ async def list_tasks(
     task_status: Annotated[
         Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
     ] = "queued",
-    queue: Annotated[str, Query(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "default",
+    queue: Annotated[str, Query(pattern=QUEUE_NAME_PATTERN.pattern)] = "default",
     limit: Annotated[int, Query(gt=0, le=1000)] = 100,
     cursor: Annotated[str, Query(pattern=r"^[0-9]{1,12}$")] = "0",
 ) -> TaskPage:
@@ -144,5 +145,5 @@ async def get_task_result(
 async def cancel_task(task_id: str, client: ClientDep) -> CancelResult:
     """Queued or scheduled: cancelled at once. Running: asked to stop (cooperative)."""
     outcome = await client.cancel(task_id)
-    state = "cancelled" if outcome.code == 1 else outcome.state
+    state = "cancelled" if outcome.code is CancelReply.CANCELLED else outcome.state
     return CancelResult(id=task_id, status=state, detail=_CANCEL_DETAIL[outcome.code])

@@ -1,13 +1,13 @@
 -- Shared helpers, pasted by the loader in place of `-- @include _lib` (Redis has no include).
--- Task hash fields are documented in system/core/task.py.
+-- Task hash fields are documented in system/core/task.py. The upper-case names
+-- (SEQ_SPAN, MAX_PRIORITY, RATE_BUCKET_MS, ...) are declared by the loader from
+-- system/core/constants.py, where their meaning is documented.
 
--- 2^44: FIFO sequence space inside one priority level. (255 - priority) * 2^44 + seq stays
--- below 2^52, so the score is an exact integer in a double, and ZPOPMIN yields the highest
--- priority first and, within it, the oldest.
-local SEQ_SPAN = 17592186044416
-
+-- A queued task's score: (MAX_PRIORITY - priority) * SEQ_SPAN + seq stays below 2^52, so
+-- it is an exact integer in a double, and ZPOPMIN yields the highest priority first and,
+-- within it, the oldest.
 local function score(priority, seq)
-  return string.format('%.0f', (255 - tonumber(priority)) * SEQ_SPAN + seq)
+  return string.format('%.0f', (MAX_PRIORITY - tonumber(priority)) * SEQ_SPAN + seq)
 end
 
 local function priority_score(meta_key, priority)
@@ -49,21 +49,20 @@ local function finish(task_key, done_key, state, now_ms, ttl_ms, field, value)
   if ttl_ms > 0 then redis.call('PEXPIRE', task_key, ttl_ms) end
   if redis.call('HEXISTS', task_key, 'waiters') == 1 then
     redis.call('XADD', done_key, 'MAXLEN', '1', '*', 'state', state)
-    redis.call('PEXPIRE', done_key, 60000)
+    redis.call('PEXPIRE', done_key, DONE_STREAM_TTL_MS)
   end
 end
 
 -- Count n tasks that just ended (any terminal state) for the queue's throughput: a HASH of
--- 10-second buckets (bucket index -> count), read by the client over the last minute
--- (system.client.RATE_BUCKET_MS must match). The bucket that just left the window is
--- dropped and the key expires when the queue goes quiet, so it stays a handful of fields.
-local RATE_BUCKET_MS = 10000
+-- RATE_BUCKET_MS buckets (bucket index -> count), read by the client over the last
+-- RATE_BUCKETS of them. The bucket that just left the window is dropped and the key
+-- expires when the queue goes quiet, so it stays a handful of fields.
 local function count_finished(rate_key, now_ms, n)
   if n == 0 then return end
   local bucket = math.floor(tonumber(now_ms) / RATE_BUCKET_MS)
   redis.call('HINCRBY', rate_key, bucket, n)
-  redis.call('HDEL', rate_key, bucket - 7)
-  redis.call('PEXPIRE', rate_key, 120000)
+  redis.call('HDEL', rate_key, bucket - RATE_BUCKETS - 1)
+  redis.call('PEXPIRE', rate_key, 2 * RATE_BUCKETS * RATE_BUCKET_MS)
 end
 
 -- Write a new task record and place it: scheduled when eta is in the future, else queued

@@ -6,17 +6,17 @@
 -- KEYS[3]  meta HASH (counters)
 -- KEYS[4]  task HASH
 -- KEYS[5]  done STREAM of the task
--- KEYS[6]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[6]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  now, epoch ms
 -- ARGV[3]  result TTL, ms (0 = keep)
 -- ARGV[4]  reason, stored as the task's error
--- Returns  {code, state}: 1 cancelled now; 2 cancellation requested (running);
---          0 already finished (state unchanged); -2 no such task
+-- Returns  {CancelReply, state}: CANCELLED now; REQUESTED (running: it stops
+--          cooperatively); ALREADY_FINISHED (state unchanged); TASK_NOT_FOUND (state '')
 -- @include _lib
 local id, now_ms = ARGV[1], ARGV[2]
 local state = redis.call('HGET', KEYS[4], 'state')
-if not state then return {-2, ''} end
+if not state then return {CancelReply.TASK_NOT_FOUND, ''} end
 if state == 'queued' or state == 'scheduled' then
   redis.call('ZREM', KEYS[1], id)
   redis.call('ZREM', KEYS[2], id)
@@ -24,10 +24,10 @@ if state == 'queued' or state == 'scheduled' then
   finish(KEYS[4], KEYS[5], 'cancelled', now_ms, tonumber(ARGV[3]))
   redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
   count_finished(KEYS[6], now_ms, 1)
-  return {1, 'cancelled'}
+  return {CancelReply.CANCELLED, 'cancelled'}
 end
 if state == 'running' then
   redis.call('HSET', KEYS[4], 'cancel', ARGV[4])
-  return {2, 'running'}
+  return {CancelReply.REQUESTED, 'running'}
 end
-return {0, state}
+return {CancelReply.ALREADY_FINISHED, state}

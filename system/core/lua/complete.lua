@@ -4,13 +4,13 @@
 -- KEYS[2]  meta HASH (counters)
 -- KEYS[3]  task key prefix (the id is appended)
 -- KEYS[4]  done stream prefix (the id is appended)
--- KEYS[5]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[5]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  result TTL, ms (0 = keep)
 -- ARGV[3]  JSON array with one array of 4 strings per task: id, fencing token,
 --          state ('succeeded' or 'cancelled'), result JSON text (for 'cancelled': the reason)
--- Returns  one code per task: 1 applied; -1 stale lease (token no longer current: the
---          completion is rejected and counted, never applied)
+-- Returns  one CompleteReply per task: APPLIED; STALE_LEASE (the token is no longer
+--          current: the completion is rejected and counted, never applied)
 local now_ms, ttl_ms = ARGV[1], tonumber(ARGV[2])
 -- @include _lib
 local codes, removed = {}, {}
@@ -28,10 +28,10 @@ for _, c in ipairs(cjson.decode(ARGV[3])) do
       finish(task_key, KEYS[4] .. id, state, now_ms, ttl_ms, 'error', c[4])
       cancelled = cancelled + 1
     end
-    codes[#codes + 1] = 1
+    codes[#codes + 1] = CompleteReply.APPLIED
   else
     stale = stale + 1
-    codes[#codes + 1] = -1
+    codes[#codes + 1] = CompleteReply.STALE_LEASE
   end
 end
 for i = 1, #removed, 4000 do

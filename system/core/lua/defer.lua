@@ -9,14 +9,14 @@
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  epoch ms the task becomes eligible again
--- Returns  1 deferred; -1 stale lease (another worker owns it now: nothing done)
+-- Returns  DeferReply: DEFERRED; STALE_LEASE (another worker owns it now: nothing done)
 local id, until_ms = ARGV[1], ARGV[3]
 local f = redis.call('HMGET', KEYS[4], 'state', 'token')
-if f[1] ~= 'running' or f[2] ~= ARGV[2] then return -1 end
+if f[1] ~= 'running' or f[2] ~= ARGV[2] then return DeferReply.STALE_LEASE end
 redis.call('ZREM', KEYS[1], id)
 redis.call('HINCRBY', KEYS[4], 'attempts', -1)
 redis.call('HDEL', KEYS[4], 'token', 'worker', 'started_ms')
 redis.call('HSET', KEYS[4], 'state', 'scheduled', 'eligible_ms', until_ms)
 redis.call('ZADD', KEYS[2], until_ms, id)
 redis.call('HINCRBY', KEYS[3], 'deferred', 1)
-return 1
+return DeferReply.DEFERRED

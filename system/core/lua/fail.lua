@@ -8,16 +8,16 @@
 -- KEYS[6]  wake LIST
 -- KEYS[7]  task HASH
 -- KEYS[8]  done STREAM of the task
--- KEYS[9]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[9]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  now, epoch ms
 -- ARGV[4]  error message
 -- ARGV[5]  traceback text
--- ARGV[6]  retry delay, ms (computed by the caller with backoff and jitter); -1 = never retry
+-- ARGV[6]  retry delay, ms (computed by the caller with backoff and jitter); < 0 = never retry
 -- ARGV[7]  result TTL, ms, for a task that ends cancelled (0 = keep)
--- Returns  1 retried (queued or scheduled), 2 dead-lettered (state 'failed'),
---          3 cancelled (cancel had been requested), -1 stale lease (rejected and counted)
+-- Returns  FailReply: RETRIED (queued or scheduled), DEAD_LETTERED (state 'failed'),
+--          CANCELLED (cancel had been requested), STALE_LEASE (rejected and counted)
 -- @include _lib
 local id, now_ms, delay_ms = ARGV[1], ARGV[3], tonumber(ARGV[6])
 local task_key = KEYS[7]
@@ -25,7 +25,7 @@ local f = redis.call('HMGET', task_key, 'state', 'token', 'attempts', 'max_retri
   'priority', 'cancel')
 if f[1] ~= 'running' or f[2] ~= ARGV[2] then
   redis.call('HINCRBY', KEYS[5], 'stale_rejected', 1)
-  return -1
+  return FailReply.STALE_LEASE
 end
 
 redis.call('ZREM', KEYS[1], id)
@@ -35,7 +35,7 @@ if f[6] then
   finish(task_key, KEYS[8], 'cancelled', now_ms, tonumber(ARGV[7]))
   redis.call('HINCRBY', KEYS[5], 'cancelled', 1)
   count_finished(KEYS[9], now_ms, 1)
-  return 3
+  return FailReply.CANCELLED
 end
 
 if delay_ms >= 0 and tonumber(f[3]) <= tonumber(f[4]) then
@@ -49,7 +49,7 @@ if delay_ms >= 0 and tonumber(f[3]) <= tonumber(f[4]) then
     redis.call('ZADD', KEYS[3], eta_ms, id)
     redis.call('HSET', task_key, 'state', 'scheduled', 'eligible_ms', eta_ms)
   end
-  return 1
+  return FailReply.RETRIED
 end
 
 redis.call('ZADD', KEYS[4], now_ms, id)
@@ -57,4 +57,4 @@ redis.call('ZADD', KEYS[4], now_ms, id)
 finish(task_key, KEYS[8], 'failed', now_ms, 0)
 redis.call('HINCRBY', KEYS[5], 'failed', 1)
 count_finished(KEYS[9], now_ms, 1)
-return 2
+return FailReply.DEAD_LETTERED

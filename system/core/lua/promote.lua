@@ -8,11 +8,11 @@
 -- KEYS[6]  leader HASH (see leader.lua)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to promote in this call
--- ARGV[3]  the caller's leader token; '' for a caller that does not lead (tools, tests)
--- Returns  {number promoted, epoch ms of the next scheduled task or -1 if none};
---          {-1, -1} when the token is not the current leader's (nothing done)
+-- ARGV[3]  the caller's leader token (fencing: only the current leader's is accepted)
+-- Returns  {number promoted, epoch ms of the next scheduled task (nil if none)};
+--          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
-if ARGV[3] ~= '' and redis.call('HGET', KEYS[6], 'token') ~= ARGV[3] then return {-1, -1} end
+if redis.call('HGET', KEYS[6], 'token') ~= ARGV[3] then return {ScriptCode.NOT_LEADER} end
 local now_ms = ARGV[1]
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'WITHSCORES', 'LIMIT', 0,
   ARGV[2])
@@ -30,5 +30,5 @@ for i = 1, #due, 2 do
 end
 wake(KEYS[4], #due / 2)
 local next_due = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-if #next_due == 0 then return {#due / 2, -1} end
+if #next_due == 0 then return {#due / 2, false} end
 return {#due / 2, tonumber(next_due[2])}

@@ -9,17 +9,17 @@
 -- KEYS[5]  wake LIST
 -- KEYS[6]  task key prefix (the id is appended)
 -- KEYS[7]  done stream prefix (the id is appended)
--- KEYS[8]  rate HASH (tasks ended per 10-second bucket)
+-- KEYS[8]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
+-- KEYS[9]  leader HASH (see leader.lua)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to reclaim in this call
--- KEYS[9]  leader HASH (see leader.lua)
 -- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
--- ARGV[4]  the caller's leader token; '' for a caller that does not lead (tools, tests)
+-- ARGV[4]  the caller's leader token (fencing: only the current leader's is accepted)
 -- Returns  {number requeued, number dead-lettered, number cancelled};
---          {-1, -1, -1} when the token is not the current leader's (nothing done)
+--          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
-if ARGV[4] ~= '' and redis.call('HGET', KEYS[9], 'token') ~= ARGV[4] then
-  return {-1, -1, -1}
+if redis.call('HGET', KEYS[9], 'token') ~= ARGV[4] then
+  return {ScriptCode.NOT_LEADER}
 end
 local now_ms = ARGV[1]
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, ARGV[2])

@@ -7,7 +7,7 @@
 --          state is not terminal
 local state = redis.call('HGET', KEYS[1], 'state')
 if not state then return '' end
-if state ~= 'succeeded' and state ~= 'failed' and state ~= 'cancelled' then
+if not TERMINAL[state] then
   redis.call('HINCRBY', KEYS[1], 'waiters', 1)
 end
 return state
