@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from system.redis_server import LocalCluster, RedisBinaryNotFoundError, RedisServer
+from system.redis_server import RedisBinaryNotFoundError, RedisServer
+from tests.redis_cluster import LocalCluster
 
 
 @pytest.fixture(scope="session")

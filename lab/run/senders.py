@@ -16,6 +16,7 @@ import redis.exceptions
 from lab.scenario.model import Scenario, TaskKind
 from system.client import AsyncClient
 from system.config import QueueSettings
+from system.core.constants import MAX_WAIT_SECONDS
 from system.core.submission import TaskRequest
 
 BATCH = 1000  # the API's default max_batch
@@ -95,8 +96,11 @@ class HttpSender:
         return ids
 
     async def wait(self, task_id: str, timeout_seconds: float) -> None:
-        params = {"wait": min(timeout_seconds, 60.0)}
-        await self._http.get(f"/tasks/{task_id}/result", params=params, timeout=70.0)
+        # The API caps a long poll at MAX_WAIT_SECONDS; the HTTP timeout leaves a margin.
+        params = {"wait": min(timeout_seconds, MAX_WAIT_SECONDS)}
+        await self._http.get(
+            f"/tasks/{task_id}/result", params=params, timeout=MAX_WAIT_SECONDS + 10
+        )
 
     async def close(self) -> None:
         await self._http.aclose()

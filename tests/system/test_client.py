@@ -1,48 +1,269 @@
-"""Client behaviour that the script tests do not cover: the asyncio client, and the
-start-up check of the Redis configuration."""
+"""Both clients, one test body each: every operation against the real Redis, with the
+round trips it makes; the two classes offer the same methods; the start-up check of the
+Redis configuration."""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
+import redis
 
 from system.client import RATE_BUCKET_MS, AsyncClient, Client, finished_rate
-from system.core.errors import TaskNotFound, UnsafeRedisConfig
+from system.client.plans import Plans
+from system.config import QueueSettings
+from system.core import ops
+from system.core.errors import InvalidSubmission, TaskNotFound, UnsafeRedisConfig
+from system.core.keys import WORKERS, worker_key
+from system.core.ops import BreakerRules, Completion
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
 from system.redis_server import RedisServer
 
 
-def test_async_client_submit_get_cancel(redis_url: str, queue_name: str) -> None:
-    async def scenario() -> None:
-        async with AsyncClient(redis_url) as client:
-            one = await client.submit("echo", 1, queue=queue_name, priority=7)
-            many = await client.submit_many(
-                [
-                    TaskRequest("echo", i, queue=queue_name, idempotency_key=f"k{i % 2}")
-                    for i in range(4)
-                ]
-            )
-            assert [s.created for s in many] == [True, True, False, False]
-            assert many[2].id == many[0].id
-            assert (await client.get(one.id)).priority == 7
-            assert (await client.cancel(one.id)).code == 1
-            assert (await client.get(one.id)).state is TaskState.CANCELLED
-            assert (await client.stats(queue_name)).queued == 2
-            assert queue_name in await client.queues()
-            waited = await client.wait(many[0].id, 0.1)  # nobody runs it: times out
-            assert waited.state is TaskState.QUEUED
-            with pytest.raises(TaskNotFound):
-                await client.get(f"{queue_name}.missing")
+class Blocking:
+    """An ``AsyncClient`` whose coroutine methods each run to their end on one event loop,
+    so that one test body serves both clients."""
 
-    asyncio.run(scenario())
+    def __init__(self, client: AsyncClient, runner: asyncio.Runner) -> None:
+        self.wrapped = client
+        self._runner = runner
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self.wrapped, name)
+        if not inspect.iscoroutinefunction(attr):
+            return attr
+        return lambda *args, **kwargs: self._runner.run(attr(*args, **kwargs))
+
+
+@pytest.fixture(params=["Client", "AsyncClient"])
+def either(request: pytest.FixtureRequest, redis_url: str) -> Iterator[Any]:
+    settings = QueueSettings(result_ttl_seconds=600)
+    if request.param == "Client":
+        with Client(redis_url, settings) as client:
+            yield client
+        return
+    with asyncio.Runner() as runner:
+        client = runner.run(AsyncClient(redis_url, settings).connect())
+        try:
+            yield Blocking(client, runner)
+        finally:
+            runner.run(client.close())
+
+
+@pytest.fixture
+def round_trips(either: Any, monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """Counts the client's round trips (each step of a plan is one) since the last call."""
+    client = either.wrapped if isinstance(either, Blocking) else either
+    send, steps = client._send, []
+
+    async def counted_async(step: Any) -> Any:
+        steps.append(step)
+        return await send(step)
+
+    def counted(step: Any) -> Any:
+        steps.append(step)
+        return send(step)
+
+    monkeypatch.setattr(
+        client, "_send", counted_async if isinstance(client, AsyncClient) else counted
+    )
+
+    def taken() -> int:
+        n = len(steps)
+        steps.clear()
+        return n
+
+    return taken
+
+
+def _public(cls: type) -> dict[str, inspect.Signature]:
+    return {
+        name: inspect.signature(getattr(cls, name)).replace(
+            return_annotation=inspect.Signature.empty
+        )
+        for name in dir(cls)
+        if not name.startswith("_") and callable(getattr(cls, name))
+    }
+
+
+def test_both_clients_offer_the_same_methods() -> None:
+    sync, asyncio_, plans = _public(Client), _public(AsyncClient), _public(Plans)
+    assert sync == asyncio_  # names, and each one's parameters
+    assert plans == {name: sync[name] for name in plans}  # each runs its plan, as declared
+    for name in sync:
+        assert not inspect.iscoroutinefunction(getattr(Client, name)), name
+        assert inspect.iscoroutinefunction(getattr(AsyncClient, name)), name
+    properties = {n for n in dir(Client) if isinstance(getattr(Client, n), property)}
+    assert properties == {
+        n for n in dir(AsyncClient) if isinstance(getattr(AsyncClient, n), property)
+    }
+    assert properties == {"settings", "result_ttl_ms", "idem_ttl_ms"}
+
+
+def test_submit_get_list_cancel(
+    either: Any, round_trips: Callable[[], int], queue_name: str
+) -> None:
+    one = either.submit("echo", 1, queue=queue_name, priority=7)
+    assert round_trips() == 2  # a new queue is added to the registry first
+    requests = [
+        TaskRequest("echo", i, queue=queue_name, idempotency_key=f"k{i % 2}") for i in range(4)
+    ]
+    many = either.submit_many(requests)
+    assert round_trips() == 1  # one script call per queue and chunk
+    assert [s.created for s in many] == [True, True, False, False]
+    assert many[2].id == many[0].id
+    assert queue_name in either.queues()
+    assert round_trips() == 1
+
+    record = either.get(one.id)
+    assert (record.priority, record.payload, record.state) == (7, 1, TaskState.QUEUED)
+    listed = either.list_tasks(queue_name, "queued")
+    assert [r.id for r in listed] == [one.id, many[0].id, many[1].id]  # priority, then FIFO
+    assert round_trips() == 3  # get; list: the index, then the records in one pipeline
+    assert [r.id for r in either.list_tasks(queue_name, "queued", offset=1, limit=1)] == [
+        many[0].id
+    ]
+    with pytest.raises(InvalidSubmission, match="succeeded"):
+        either.list_tasks(queue_name, "succeeded")
+
+    assert either.cancel(one.id).code == 1
+    assert either.get(one.id).state is TaskState.CANCELLED
+    assert either.cancel(one.id).code == 0  # already ended
+    with pytest.raises(TaskNotFound):
+        either.get(f"{queue_name}.missing")
+    with pytest.raises(TaskNotFound):
+        either.cancel(f"{queue_name}.missing")
+
+
+def test_stats_pause_resume(either: Any, round_trips: Callable[[], int], queue_name: str) -> None:
+    empty = either.stats(queue_name, with_age=True)
+    assert (empty.queued, empty.oldest_queued_age_seconds, empty.paused) == (0, None, False)
+    assert round_trips() == 1  # nothing queued: no oldest task to read
+    either.submit_many([TaskRequest("echo", i, queue=queue_name) for i in range(3)])
+    either.submit("echo", 0, queue=queue_name, delay_seconds=60)
+    either.pause(queue_name)
+    round_trips()
+    stats = either.stats(queue_name)
+    assert round_trips() == 1
+    assert (stats.queued, stats.scheduled, stats.running, stats.dead) == (3, 1, 0, 0)
+    assert stats.paused and stats.oldest_queued_age_seconds is None
+    aged = either.stats(queue_name, with_age=True)
+    assert round_trips() == 3  # and the oldest queued task's id, then its record
+    assert aged.oldest_queued_age_seconds is not None and aged.oldest_queued_age_seconds >= 0
+    either.resume(queue_name)
+    assert round_trips() == 1
+    assert not either.stats(queue_name).paused
+
+
+def test_wait(either: Any, round_trips: Callable[[], int], redis_url: str, queue_name: str) -> None:
+    sub = either.submit("echo", 1, queue=queue_name)
+    round_trips()
+    assert either.wait(sub.id, 0.1).state is TaskState.QUEUED  # nobody runs it: times out
+    assert round_trips() == 3  # register the waiter, one blocking read, the record
+
+    def finish() -> None:  # a worker's part, from another connection
+        with Client(redis_url) as worker:
+            (task,) = worker.run(ops.claim(queue_name, int(time.time() * 1000), 5000, 1, "w"))
+            done = Completion(task.id, task.token, "succeeded", b"2")
+            worker.run(ops.complete(queue_name, int(time.time() * 1000), 600_000, [done]))
+
+    timer = threading.Timer(0.3, finish)
+    timer.start()
+    start = time.monotonic()
+    record = either.wait(sub.id, 30)
+    timer.join()
+    assert (record.state, record.result) == (TaskState.SUCCEEDED, 2)
+    assert time.monotonic() - start < 10  # woken by the completion, not the timeout
+    round_trips()
+    assert either.wait(sub.id, 30).state is TaskState.SUCCEEDED  # ended: no blocking read
+    assert round_trips() == 2
+    with pytest.raises(TaskNotFound):
+        either.wait(f"{queue_name}.missing", 0.1)
+
+
+def test_dead_letters_and_requeue(
+    either: Any, round_trips: Callable[[], int], queue_name: str
+) -> None:
+    subs = either.submit_many([TaskRequest("echo", i, queue=queue_name) for i in range(2)])
+    now = int(time.time() * 1000)
+    for i, task in enumerate(either.run(ops.claim(queue_name, now, 5000, 2, "w"))):
+        assert either.run(ops.fail(task.id, task.token, now + i, "E", "", -1, 0)) == 2
+    round_trips()
+    dead = either.dead_letters(queue_name)
+    assert [r.id for r in dead] == [s.id for s in subs]
+    assert {r.state for r in dead} == {TaskState.FAILED}
+    assert round_trips() == 3  # the index, then each record
+    assert either.requeue_dead(queue_name, [subs[1].id]) == [subs[1].id]
+    assert either.requeue_dead(queue_name) == [subs[0].id]
+    assert round_trips() == 2
+    assert either.dead_letters(queue_name) == []
+    assert either.stats(queue_name).queued == 2
+
+
+def test_breakers(either: Any, round_trips: Callable[[], int], queue_name: str) -> None:
+    assert either.breakers(queue_name) == []
+    rules = BreakerRules(window_ms=60_000, min_calls=2, failure_ratio=0.5, probes=1, open_ms=5000)
+    now = int(time.time() * 1000)
+    for ok in (False, False):
+        either.run(ops.breaker_record(queue_name, "payments", now, ok, rules))
+    either.run(ops.breaker_record(queue_name, "mail", now, True, rules))
+    round_trips()
+    mail, payments = either.breakers(queue_name)
+    assert round_trips() == 2  # the task types, then every breaker in one pipeline
+    assert (mail.task_type, mail.state, mail.window_calls, mail.opened_ms) == (
+        "mail",
+        "closed",
+        1,
+        None,
+    )
+    assert (payments.task_type, payments.state, payments.opens) == ("payments", "open", 1)
+    assert payments.opened_ms == now
+
+
+def test_workers(
+    either: Any, round_trips: Callable[[], int], redis_client: redis.Redis, queue_name: str
+) -> None:
+    """A worker registered as its heartbeat does it, and removed afterwards (the registry
+    of workers is shared by every test of the session)."""
+    worker_id, now = f"w-{queue_name}", int(time.time() * 1000)
+    info = {
+        "id": worker_id,
+        "host": "h",
+        "pid": 42,
+        "queues": f"{queue_name},b",
+        "concurrency": 8,
+        "in_flight": 1,
+        "processed": 5,
+        "failed": 2,
+        "started_ms": now - 10,
+        "heartbeat_ms": now,
+    }
+    redis_client.zadd(WORKERS, {worker_id: now})
+    redis_client.hset(worker_key(worker_id), mapping=info)
+    try:
+        workers = either.workers()
+        assert round_trips() == 1 + len(workers)  # the registry, then each worker's entry
+        (mine,) = [w for w in workers if w.id == worker_id]
+        assert (mine.host, mine.pid, mine.queues) == ("h", 42, [queue_name, "b"])
+        assert (mine.concurrency, mine.in_flight, mine.processed, mine.failed) == (8, 1, 5, 2)
+        assert (mine.started_ms, mine.heartbeat_ms) == (now - 10, now)
+    finally:
+        redis_client.zrem(WORKERS, worker_id)
+        redis_client.delete(worker_key(worker_id))
 
 
 def test_refuses_a_redis_that_may_evict_keys() -> None:
     with RedisServer(extra_args=["--maxmemory-policy", "allkeys-lru"]) as server:
         with pytest.raises(UnsafeRedisConfig, match=r"allkeys-lru.*noeviction"):
             Client(server.url)
+        with Client(server.url, check=False) as unchecked:
+            assert unchecked.connect() is unchecked  # told not to check: it does not
 
         async def connect() -> None:
             await AsyncClient(server.url).connect()

@@ -1,0 +1,282 @@
+"""Every client operation written once, as a plan: a generator that yields each round trip
+it needs (a script ``Call``, one ``Command``, or a ``Pipeline`` of commands), is sent back
+the reply, and returns the result. ``Client`` and ``AsyncClient`` only drive plans, one
+blocking and one awaiting, so both make the same round trips and read the replies the same
+way (httpx shares its models and logic between its two clients likewise). ``queues``,
+for one, is ``return sorted((yield Command("smembers", QUEUES)))``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Generator, Iterable, Iterator, Sequence
+from typing import Any, TypeAlias, TypeVar
+
+from system.client.models import BreakerStatus, QueueStats, WorkerInfo, finished_rate
+from system.config import QueueSettings
+from system.core import ops
+from system.core.errors import InvalidSubmission, TaskNotFound
+from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
+from system.core.ops import Call, CancelOutcome, Submitted
+from system.core.submission import TaskRequest, build_task
+from system.core.task import TaskRecord
+from system.metrics import TASKS_SUBMITTED
+
+T = TypeVar("T")
+# Tasks per submit_bulk call: large enough to amortise the round trip, small enough that
+# one script call does not hold Redis for long (a few ms).
+BULK_CHUNK = 1000
+CANCEL_REASON = "cancelled by request"
+# A wait blocks in steps this long, well under any reply timeout in use (the API's 1 s,
+# redis-py's default 5 s, which the API's long polls get), so a wait longer than the
+# timeout is not taken for a dead connection.
+WAIT_STEP_MS = 500
+# States kept in a sorted set, which is what makes them listable: queued (priority order),
+# scheduled (due time), running (lease deadline), failed (time dead-lettered). Succeeded
+# and cancelled tasks are only their own expiring records, with no index.
+LISTABLE_STATES = ("queued", "scheduled", "running", "failed")
+# Fields of the meta hash that are not counters of tasks.
+_NOT_COUNTERS = ("seq", "token", "leader_token", "paused")
+
+
+class Command:
+    """One Redis command, one round trip: the redis-py method ``name`` and its arguments."""
+
+    __slots__ = ("args", "kwargs", "name")
+
+    def __init__(self, name: str, *args: Any, **kwargs: Any) -> None:
+        self.name, self.args, self.kwargs = name, args, kwargs
+
+    def issue(self, redis: Any) -> Any:
+        """Send it: the reply from a blocking client, an awaitable of it from an asyncio
+        one; on a pipeline, it is queued."""
+        return getattr(redis, self.name)(*self.args, **self.kwargs)
+
+
+class Pipeline:
+    """Commands sent together in one round trip (not a transaction); the reply is the
+    list of theirs. An empty one makes no round trip."""
+
+    __slots__ = ("commands",)
+
+    def __init__(self, commands: Iterable[Command]) -> None:
+        self.commands = tuple(commands)
+
+    def issue(self, redis: Any) -> Any:
+        pipe = redis.pipeline(transaction=False)
+        for command in self.commands:
+            command.issue(pipe)
+        return pipe.execute()
+
+
+Step: TypeAlias = Call[Any] | Command | Pipeline
+Plan: TypeAlias = Generator[Step, Any, T]
+
+
+def script(call: Call[T]) -> Plan[T]:
+    """One script call in a plan, typed: ``x = yield from script(call)``."""
+    reply: T = yield call
+    return reply
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _wait_steps(timeout_seconds: float) -> Iterator[int]:
+    """The XREAD block of each step (ms) until the deadline; at least one step."""
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        left_ms = int((deadline - time.monotonic()) * 1000)
+        yield max(1, min(left_ms, WAIT_STEP_MS))
+        if left_ms <= WAIT_STEP_MS:
+            return
+
+
+def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
+    queued, scheduled, running, dead, meta, rate = replies
+    counters = {k: int(v) for k, v in meta.items() if k not in _NOT_COUNTERS}
+    at = now_ms()
+    since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
+    age = max(0.0, at / 1000 - int(since) / 1000) if since else None
+    paused = "paused" in meta
+    return QueueStats(
+        queue, queued, scheduled, running, dead, paused, counters, age, finished_rate(rate, at)
+    )
+
+
+def _state_index(queue: str, state: str) -> str:
+    k = queue_keys(queue)
+    index = {"queued": k.queued, "scheduled": k.scheduled, "running": k.running, "failed": k.dead}
+    if state not in index:
+        raise InvalidSubmission(
+            f"status: {state!r} cannot be listed; listable: {', '.join(LISTABLE_STATES)} "
+            "(finished tasks are kept only as records; look them up by id)"
+        )
+    return index[state]
+
+
+def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
+    if not h:
+        raise TaskNotFound(task_id)
+    return TaskRecord.from_hash(task_id, queue_of(task_id), h)
+
+
+def _count_created(requests: Sequence[TaskRequest], subs: Sequence[Submitted]) -> None:
+    # Grouped: one labelled increment per (queue, type) rather than one per task.
+    created = Counter(
+        (r.queue, r.task_type) for r, s in zip(requests, subs, strict=True) if s.created
+    )
+    for (queue, task_type), n in created.items():
+        TASKS_SUBMITTED.labels(queue, task_type).inc(n)
+
+
+class Plans:
+    """The operations of one client, each a plan; it keeps the client's settings and the
+    queues it has already put in the registry of queues. The public methods of both
+    clients are these, driven, with the same names and parameters."""
+
+    def __init__(self, settings: QueueSettings | None = None) -> None:
+        self.settings = settings or QueueSettings()
+        self._known_queues: set[str] = set()
+
+    @property
+    def result_ttl_ms(self) -> int:
+        return int(self.settings.result_ttl_seconds * 1000)
+
+    @property
+    def idem_ttl_ms(self) -> int:
+        return int(self.settings.idempotency_ttl_seconds * 1000)
+
+    def _remember_queues(self, queues: Iterable[str]) -> Plan[None]:
+        new = [q for q in set(queues) if q not in self._known_queues]
+        self._known_queues.update(new)
+        if new:
+            yield Command("sadd", QUEUES, *new)
+
+    def submit(self, task_type: str, payload: Any = None, **options: Any) -> Plan[Submitted]:
+        """Submit one task. Options: queue, priority, max_retries, timeout_seconds,
+        delay_seconds, eta, idempotency_key."""
+        req = TaskRequest(task_type, payload, **options)
+        task = build_task(req, self.settings)
+        yield from self._remember_queues([task.queue])
+        sub = yield from script(ops.submit(task, self.idem_ttl_ms))
+        _count_created([req], [sub])
+        return sub
+
+    def submit_many(self, requests: Sequence[TaskRequest]) -> Plan[list[Submitted]]:
+        """Submit many tasks, one round trip per queue and chunk; results in input order."""
+        calls = self._submit_calls(requests)
+        yield from self._remember_queues(r.queue for r in requests)
+        by_position: dict[int, Submitted] = {}
+        for positions, call in calls:
+            by_position.update(zip(positions, (yield from script(call)), strict=True))
+        out = [by_position[i] for i in range(len(requests))]
+        _count_created(requests, out)
+        return out
+
+    def _submit_calls(
+        self, requests: Iterable[TaskRequest]
+    ) -> list[tuple[list[int], Call[list[Submitted]]]]:
+        """Validate all requests first (nothing is written if one is bad), then group them
+        by queue into chunks of one script call each. Returns (input positions, call)."""
+        t = now_ms()
+        by_queue: dict[str, list[tuple[int, ops.NewTask]]] = {}
+        for i, req in enumerate(requests):
+            task = build_task(req, self.settings, t)
+            by_queue.setdefault(task.queue, []).append((i, task))
+        calls = []
+        for queue, items in by_queue.items():
+            for start in range(0, len(items), BULK_CHUNK):
+                chunk = items[start : start + BULK_CHUNK]
+                call = ops.submit_bulk(queue, [task for _, task in chunk], t, self.idem_ttl_ms)
+                calls.append(([i for i, _ in chunk], call))
+        return calls
+
+    def get(self, task_id: str) -> Plan[TaskRecord]:
+        """The task's record; ``TaskNotFound`` if there is none (or it expired)."""
+        key = ops.keys_for_task(task_id).task(task_id)
+        return _record(task_id, (yield Command("hgetall", key)))
+
+    def wait(self, task_id: str, timeout_seconds: float) -> Plan[TaskRecord]:
+        """Block until the task ends or the timeout passes; return its record either way."""
+        state = yield from script(ops.register_waiter(task_id))  # TaskNotFound if none
+        if not state.terminal:
+            done = ops.keys_for_task(task_id).done(task_id)
+            for block_ms in _wait_steps(timeout_seconds):
+                if (yield Command("xread", {done: "0-0"}, count=1, block=block_ms)):
+                    break
+        record = yield from self.get(task_id)
+        return record
+
+    def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> Plan[CancelOutcome]:
+        """A queued or scheduled task is cancelled at once, a running one asked to stop;
+        the outcome's code says which (0: it had already ended)."""
+        call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
+        return (yield from script(call))
+
+    def pause(self, queue: str) -> Plan[None]:
+        """Workers stop claiming from the queue until it is resumed."""
+        yield Command("hset", queue_keys(queue).meta, "paused", "1")
+
+    def resume(self, queue: str) -> Plan[None]:
+        """Undo ``pause``."""
+        yield Command("hdel", queue_keys(queue).meta, "paused")
+
+    def stats(self, queue: str, *, with_age: bool = False) -> Plan[QueueStats]:
+        """Depth by state and counters; ``with_age`` adds the longest wait (two more
+        round trips, so callers that only need counts leave it off)."""
+        k = queue_keys(queue)
+        depths = [Command("zcard", key) for key in (k.queued, k.scheduled, k.running, k.dead)]
+        replies = yield Pipeline([*depths, Command("hgetall", k.meta), Command("hgetall", k.rate)])
+        oldest = None
+        if with_age and replies[0]:
+            oldest_id = yield from script(ops.oldest_queued(queue))
+            if oldest_id:
+                oldest = yield Command("hgetall", k.task(oldest_id))
+        return _stats(queue, replies, oldest)
+
+    def queues(self) -> Plan[list[str]]:
+        """The queues tasks were submitted to through a client, by name."""
+        return sorted((yield Command("smembers", QUEUES)))
+
+    def list_tasks(
+        self, queue: str, state: str, offset: int = 0, limit: int = 100
+    ) -> Plan[list[TaskRecord]]:
+        """Tasks of one queue in a state that has an index (see ``LISTABLE_STATES``), in
+        that index's order; tasks that end while being read are skipped."""
+        index = _state_index(queue, state)
+        ids = yield Command("zrange", index, offset, offset + limit - 1)
+        k = queue_keys(queue)
+        hashes = yield Pipeline(Command("hgetall", k.task(i)) for i in ids)
+        return [_record(i, h) for i, h in zip(ids, hashes, strict=True) if h]
+
+    def workers(self) -> Plan[list[WorkerInfo]]:
+        """Live workers (their registry entry expires when they stop heartbeating)."""
+        hashes = []
+        for worker_id in (yield Command("zrange", WORKERS, 0, -1)):
+            hashes.append((yield Command("hgetall", worker_key(worker_id))))
+        return [WorkerInfo.from_hash(h) for h in hashes if h]
+
+    def breakers(self, queue: str) -> Plan[list[BreakerStatus]]:
+        """Circuit breakers of the queue's task types, by task type (a breaker appears
+        once it counted an outcome)."""
+        k = queue_keys(queue)
+        types = sorted((yield Command("smembers", k.breakers)))
+        hashes = yield Pipeline(Command("hgetall", k.breaker(t)) for t in types)
+        return [BreakerStatus.from_hash(t, h) for t, h in zip(types, hashes, strict=True)]
+
+    def dead_letters(self, queue: str, limit: int = 100) -> Plan[list[TaskRecord]]:
+        """The queue's dead-lettered tasks, oldest first."""
+        records = []
+        for task_id in (yield Command("zrange", queue_keys(queue).dead, 0, limit - 1)):
+            records.append((yield from self.get(task_id)))
+        return records
+
+    def requeue_dead(
+        self, queue: str, ids: Sequence[str] = (), limit: int = 1000
+    ) -> Plan[list[str]]:
+        """Move dead-lettered tasks back to the queue with a fresh retry budget: these
+        ``ids``, or else the ``limit`` oldest; returns the ids moved."""
+        return (yield from script(ops.requeue_dead(queue, now_ms(), limit, ids)))
