@@ -51,11 +51,13 @@ def serve(argv: list[str], health: str) -> Iterator[None]:
 
 def wrk(url: str, body: dict[str, object], seconds: int, connections: int) -> float:
     """Requests per second; fails when any answer was not 2xx."""
-    script = "\n".join([
-        'wrk.method = "POST"',
-        f"wrk.body = {json.dumps(json.dumps(body))}",
-        'wrk.headers["Content-Type"] = "application/json"',
-    ])  # fmt: skip
+    script = "\n".join(
+        [
+            'wrk.method = "POST"',
+            f"wrk.body = {json.dumps(json.dumps(body))}",
+            'wrk.headers["Content-Type"] = "application/json"',
+        ]
+    )
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(script)
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", f.name, url]
@@ -77,14 +79,31 @@ def main() -> None:
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
-    uvicorn_opts = ["--loop", "uvloop", "--http", "httptools", "--no-access-log",
-                    "--log-level", "warning"]  # fmt: skip
+    uvicorn_opts = [
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     results: dict[str, float] = {}
     with RedisServer() as redis:
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        api = [sys.executable, "-m", "system", "api", "--redis-url", redis.url, "--port",
-               str(port), "--log-level", "warning"]  # fmt: skip
+        api = [
+            sys.executable,
+            "-m",
+            "system",
+            "api",
+            "--redis-url",
+            redis.url,
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ]
         with serve(api, f"{base}/healthz"):
             wrk(f"{base}/tasks/", TASK, 2, args.connections)
             results["api_submit_rps"] = wrk(f"{base}/tasks/", TASK, args.seconds, args.connections)
@@ -92,8 +111,15 @@ def main() -> None:
             rps = wrk(f"{base}/tasks/batch", batch, args.seconds, args.connections)
             results["api_batch_tasks_per_s"] = rps * args.batch
         port = free_port()
-        trivial = [sys.executable, "-m", "uvicorn", "bench.trivial_app:app", "--port",
-                   str(port), *uvicorn_opts]  # fmt: skip
+        trivial = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "bench.trivial_app:app",
+            "--port",
+            str(port),
+            *uvicorn_opts,
+        ]
         with serve(trivial, f"http://127.0.0.1:{port}/docs"):
             url = f"http://127.0.0.1:{port}/noop"
             wrk(url, TASK, 2, args.connections)
@@ -102,8 +128,10 @@ def main() -> None:
     print(f"POST /tasks/          {results['api_submit_rps']:10,.0f} req/s")
     print(f"trivial FastAPI POST  {results['trivial_rps']:10,.0f} req/s")
     print(f"ratio                 {ratio:10.2f}  (target >= 0.5)")
-    print(f"POST /tasks/batch     {results['api_batch_tasks_per_s']:10,.0f} tasks/s "
-          f"({args.batch} per request; target >= 20,000)")  # fmt: skip
+    print(
+        f"POST /tasks/batch     {results['api_batch_tasks_per_s']:10,.0f} tasks/s "
+        f"({args.batch} per request; target >= 20,000)"
+    )
 
 
 if __name__ == "__main__":

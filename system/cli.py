@@ -124,8 +124,9 @@ def worker(
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--import", "imports", multiple=True, help="Module with @task handlers.")
 @log_level_option
-def api(redis_url: str | None, host: str, port: int, imports: tuple[str, ...],
-        log_level: str) -> None:  # fmt: skip
+def api(
+    redis_url: str | None, host: str, port: int, imports: tuple[str, ...], log_level: str
+) -> None:
     """Serve the REST API (uvicorn)."""
     import uvicorn
 
@@ -144,8 +145,7 @@ def api(redis_url: str | None, host: str, port: int, imports: tuple[str, ...],
     import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 
     import_modules(imports)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level,
-                access_log=False)  # fmt: skip
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
 
 
 @main.command()
@@ -159,8 +159,9 @@ def api(redis_url: str | None, host: str, port: int, imports: tuple[str, ...],
 @click.option("--timeout", "timeout_seconds", type=float, help="Seconds it may run.")
 @click.option("--idempotency-key")
 @click.option("--wait", "wait_seconds", type=float, help="Wait up to S seconds for the result.")
-def submit(redis_url: str | None, task_type: str, payload: str, wait_seconds: float | None,
-           **options: Any) -> None:  # fmt: skip
+def submit(
+    redis_url: str | None, task_type: str, payload: str, wait_seconds: float | None, **options: Any
+) -> None:
     """Submit a task; prints its id (and its record with --wait)."""
     from system.client import Client
 
@@ -204,20 +205,26 @@ def info(redis_url: str | None) -> None:
 
     url = _require_url(_settings(redis_url))
     with Client(url) as client:
-        click.echo(f"{'queue':20} {'queued':>8} {'scheduled':>9} {'running':>8} {'failed':>7} "
-                   f"{'succeeded':>10} {'paused':>6}")  # fmt: skip
+        click.echo(
+            f"{'queue':20} {'queued':>8} {'scheduled':>9} {'running':>8} {'failed':>7} "
+            f"{'succeeded':>10} {'paused':>6}"
+        )
         for q in client.queues():
             s = client.stats(q)
             done = s.counters.get("succeeded", 0)
-            click.echo(f"{q:20} {s.queued:>8} {s.scheduled:>9} {s.running:>8} {s.dead:>7} "
-                       f"{done:>10} {'yes' if s.paused else 'no':>6}")  # fmt: skip
+            click.echo(
+                f"{q:20} {s.queued:>8} {s.scheduled:>9} {s.running:>8} {s.dead:>7} "
+                f"{done:>10} {'yes' if s.paused else 'no':>6}"
+            )
         click.echo()
         click.echo(f"{'worker':32} {'queues':20} {'conc':>5} {'busy':>5} {'done':>8} {'beat':>6}")
         now = time.time() * 1000
         for w in client.workers():
             beat = f"{(now - w.heartbeat_ms) / 1000:.1f}s"
-            click.echo(f"{w.id:32} {','.join(w.queues):20} {w.concurrency:>5} {w.in_flight:>5} "
-                       f"{w.processed:>8} {beat:>6}")  # fmt: skip
+            click.echo(
+                f"{w.id:32} {','.join(w.queues):20} {w.concurrency:>5} {w.in_flight:>5} "
+                f"{w.processed:>8} {beat:>6}"
+            )
 
 
 @main.group()
@@ -283,8 +290,17 @@ def _print_record(record: Any) -> None:
     "-Q", "--queue", default="default", show_default=True, help="Autoscaling: the queue to watch."
 )
 @log_level_option
-def up(redis_url: str | None, workers: int, concurrency: int | None, host: str, port: int,
-       autoscale: str | None, target_wait: float, queue: str, log_level: str) -> None:  # fmt: skip
+def up(
+    redis_url: str | None,
+    workers: int,
+    concurrency: int | None,
+    host: str,
+    port: int,
+    autoscale: str | None,
+    target_wait: float,
+    queue: str,
+    log_level: str,
+) -> None:
     """Run a private Redis (unless --redis-url), the API and N workers until Ctrl-C."""
     from pydantic import ValidationError
 
@@ -299,15 +315,25 @@ def up(redis_url: str | None, workers: int, concurrency: int | None, host: str, 
             low, high = parse_range(autoscale)
             configured = Settings().autoscale.model_dump()
             policy = AutoscaleSettings.model_validate(
-                {**configured, "min_workers": low, "max_workers": high,
-                 "target_wait_seconds": target_wait}
-            )  # fmt: skip
+                {
+                    **configured,
+                    "min_workers": low,
+                    "max_workers": high,
+                    "target_wait_seconds": target_wait,
+                }
+            )
         except (ValueError, ValidationError) as exc:
             raise click.BadParameter(str(exc), param_hint="--autoscale") from None
         workers = min(max(workers, policy.min_workers), policy.max_workers)
-    stack = Stack(redis_url or Settings().redis_url, workers=workers, concurrency=concurrency,
-                  api_port=port or None, api_host=host, autoscale=policy,
-                  queue=queue)  # fmt: skip
+    stack = Stack(
+        redis_url or Settings().redis_url,
+        workers=workers,
+        concurrency=concurrency,
+        api_port=port or None,
+        api_host=host,
+        autoscale=policy,
+        queue=queue,
+    )
     with stack:
         click.echo(f"Redis: {stack.redis_url}   workers: {workers}   (Ctrl-C stops everything)")
         if stack.api_url:

@@ -106,9 +106,11 @@ class BreakerSettings(BaseModel):
         10.0, gt=0, description="How long it stays open before letting probes through."
     )
     probes: int = Field(
-        3, gt=0, description="Tasks let through at once when half-open; that many successes "
+        3,
+        gt=0,
+        description="Tasks let through at once when half-open; that many successes "
         "close it, one failure reopens it.",
-    )  # fmt: skip
+    )
 
 
 class AutoscaleSettings(BaseModel):

@@ -149,9 +149,10 @@ class RedisCollector(Collector):
         if not s.up:
             return
         depth = GaugeMetricFamily(
-            "taskq_queue_depth", "Tasks in a queue by state (failed: dead-lettered).",
+            "taskq_queue_depth",
+            "Tasks in a queue by state (failed: dead-lettered).",
             labels=["queue", "state"],
-        )  # fmt: skip
+        )
         oldest = GaugeMetricFamily(
             "taskq_queue_oldest_queued_timestamp_seconds",
             "When the longest-waiting queued task became eligible (absent: none queued).",
@@ -176,9 +177,10 @@ class RedisCollector(Collector):
             labels=["queue", "task_type", "state"],
         )
         breaker_opens = CounterMetricFamily(
-            "taskq_circuit_breaker_opens", "Times a task type's circuit breaker opened.",
+            "taskq_circuit_breaker_opens",
+            "Times a task type's circuit breaker opened.",
             labels=["queue", "task_type"],
-        )  # fmt: skip
+        )
         for q in s.queues:
             for task_type, (current, opens) in q.breakers.items():
                 for state in BREAKER_STATES:
@@ -194,6 +196,7 @@ class RedisCollector(Collector):
                 family.add_metric([q.name], q.counters.get(counter, 0))
         yield from (depth, oldest, ready, paused, *counters.values(), breaker, breaker_opens)
         yield GaugeMetricFamily(
-            "taskq_workers_live", "Workers whose registry entry is fresh (heartbeating).",
+            "taskq_workers_live",
+            "Workers whose registry entry is fresh (heartbeating).",
             value=s.live_workers,
-        )  # fmt: skip
+        )

@@ -102,15 +102,34 @@ def die_with_parent(parent_pid: int) -> None:
 class RedisServer:
     """One ``redis-server`` child. ``data_dir=None``: a temporary dir, removed on stop."""
 
-    def __init__(self, data_dir: Path | None = None, port: int | None = None, *,
-                 appendonly: bool = False, appendfsync: str = "everysec",
-                 binary: str | None = None, extra_args: Sequence[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        data_dir: Path | None = None,
+        port: int | None = None,
+        *,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
+        binary: str | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
         self._given_dir = Path(data_dir).absolute() if data_dir is not None else None
         self._dir = self._given_dir
         self._port = port if port is not None else free_port()  # kept across restarts
-        self._args = ["--save", "", "--appendonly", "yes" if appendonly else "no",
-                      "--appendfsync", appendfsync, "--maxmemory-policy", "noeviction",
-                      "--protected-mode", "yes", "--daemonize", "no", *extra_args]  # fmt: skip
+        self._args = [
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if appendonly else "no",
+            "--appendfsync",
+            appendfsync,
+            "--maxmemory-policy",
+            "noeviction",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+            *extra_args,
+        ]
         self._binary = binary
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
@@ -160,10 +179,13 @@ class RedisServer:
         self._log = open(log_path, "ab")  # noqa: SIM115 (closed in _halt)
         parent, on_main = os.getpid(), threading.current_thread() is threading.main_thread()
         self._proc = subprocess.Popen(
-            [*cmd, *self._args], stdin=subprocess.DEVNULL, stdout=self._log,
-            stderr=subprocess.STDOUT, process_group=0,  # Ctrl-C reaches us only; see top
+            [*cmd, *self._args],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            process_group=0,  # Ctrl-C reaches us only; see top
             preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
-        )  # fmt: skip
+        )
         _LIVE.add(self)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
         with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0) as client:

@@ -36,8 +36,15 @@ AUTOSCALER_LEASE_MIN_SECONDS = 2.0  # the lease is 3 decision intervals, at leas
 class TaskqProcess:
     """One ``taskq <command>`` child process (a worker, or the API)."""
 
-    def __init__(self, redis_url: str, args: Sequence[str] = (), env: dict[str, str] | None = None,
-                 log_path: Path | None = None, *, command: str = "worker") -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis_url: str,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        *,
+        command: str = "worker",
+    ) -> None:
         cmd = [sys.executable, "-m", "system", command, "--redis-url", redis_url, *args]
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed in wait)
         parent = os.getpid()
@@ -92,13 +99,20 @@ def _interrupt(signum: int, frame: object) -> None:
 class Stack:
     """Redis + N workers. ``redis_url=None`` starts an embedded Redis in ``data_dir``."""
 
-    def __init__(self, redis_url: str | None = None, *, workers: int = 1,
-                 concurrency: int | None = None, data_dir: Path | None = None,
-                 worker_args: Sequence[str] = (),
-                 worker_env: dict[str, str] | None = None,
-                 api_port: int | None = None, api_host: str = "127.0.0.1",
-                 autoscale: AutoscaleSettings | None = None,
-                 queue: str = "default") -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis_url: str | None = None,
+        *,
+        workers: int = 1,
+        concurrency: int | None = None,
+        data_dir: Path | None = None,
+        worker_args: Sequence[str] = (),
+        worker_env: dict[str, str] | None = None,
+        api_port: int | None = None,
+        api_host: str = "127.0.0.1",
+        autoscale: AutoscaleSettings | None = None,
+        queue: str = "default",
+    ) -> None:
         self._given_url = redis_url
         self._data_dir = data_dir if data_dir is not None else EMBEDDED_DATA_DIR
         self._n = workers
@@ -201,8 +215,14 @@ class Stack:
                 with contextlib.suppress(redis.RedisError):
                     client.run(ops.lead(self._queue, candidate, 0, duty="autoscaler"))
 
-    def _autoscale_once(self, client: Client, watch: QueueWatch, autoscaler: Autoscaler,
-                        candidate: str, lease_ms: int) -> None:  # fmt: skip
+    def _autoscale_once(
+        self,
+        client: Client,
+        watch: QueueWatch,
+        autoscaler: Autoscaler,
+        candidate: str,
+        lease_ms: int,
+    ) -> None:
         self._retiring = [w for w in self._retiring if w.alive()]
         leads = bool(client.run(ops.lead(self._queue, candidate, lease_ms, duty="autoscaler")))
         if leads != self._autoscale_leads:
@@ -245,6 +265,7 @@ class Stack:
     def __enter__(self) -> Stack:
         return self.start()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

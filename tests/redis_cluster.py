@@ -46,14 +46,25 @@ class LocalCluster:
         ports = free_ports(2 * self._masters)
         try:
             for port, bus in zip(ports[::2], ports[1::2], strict=True):
-                args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                        "--cluster-node-timeout", "2000", "--cluster-port", str(bus)]  # fmt: skip
+                args = [
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    "nodes.conf",
+                    "--cluster-node-timeout",
+                    "2000",
+                    "--cluster-port",
+                    str(bus),
+                ]
                 self.nodes.append(RedisServer(port=port, binary=binary, extra_args=args).start())
             addrs = [f"127.0.0.1:{node.port}" for node in self.nodes]
             made = subprocess.run(
                 [cli, "--cluster", "create", *addrs, "--cluster-replicas", "0", "--cluster-yes"],
-                capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                capture_output=True,
+                text=True,
+                timeout=60,
+                stdin=subprocess.DEVNULL,
+            )
             if made.returncode != 0:
                 raise RuntimeError(f"redis-cli --cluster create: {made.stdout}{made.stderr}")
             self._wait_ok()

@@ -36,10 +36,19 @@ PURE_CONCURRENCY = 1000
 
 def _worker_argv(redis_url: str, concurrency: int) -> list[str]:
     return [
-        sys.executable, "-m", "system", "worker", "--redis-url", redis_url,
-        "-c", str(concurrency), "--import", "bench.systems.taskq_tasks",
-        "--log-level", "warning",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "system",
+        "worker",
+        "--redis-url",
+        redis_url,
+        "-c",
+        str(concurrency),
+        "--import",
+        "bench.systems.taskq_tasks",
+        "--log-level",
+        "warning",
+    ]
 
 
 def _prefill(client: Client, n: int, task_type: str) -> None:
@@ -78,12 +87,19 @@ class TaskqSystem:
     name = "taskq"
     bulk_api = "Client.submit_many (one Lua call per 1,000 tasks)"
     variants = (
-        Variant(f"c={CONCURRENCY}", f"asyncio worker, {CONCURRENCY} tasks in flight",
-                options={"concurrency": CONCURRENCY}),
-        Variant(f"c={PURE_CONCURRENCY}, pure no-op", "built-in echo, no counter call; timed "
-                "from task records; not the shared workload (no ratios)",
-                options={"concurrency": PURE_CONCURRENCY, "pure": True}, in_ratios=False),
-    )  # fmt: skip
+        Variant(
+            f"c={CONCURRENCY}",
+            f"asyncio worker, {CONCURRENCY} tasks in flight",
+            options={"concurrency": CONCURRENCY},
+        ),
+        Variant(
+            f"c={PURE_CONCURRENCY}, pure no-op",
+            "built-in echo, no counter call; timed "
+            "from task records; not the shared workload (no ratios)",
+            options={"concurrency": PURE_CONCURRENCY, "pure": True},
+            in_ratios=False,
+        ),
+    )
 
     def versions(self) -> dict[str, str]:
         return {p: md.version(p) for p in ("taskq", "redis", "hiredis", "uvloop")}

@@ -95,8 +95,15 @@ class LocalBackend:
                 ).start()
                 self._proxies = ToxiproxyClient(self._toxiproxy.url)
             self._api_port = free_port()
-            args = ["--host", "127.0.0.1", "--port", str(self._api_port), "--log-level", "warning",
-                    *self._imports]  # fmt: skip
+            args = [
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self._api_port),
+                "--log-level",
+                "warning",
+                *self._imports,
+            ]
             api_redis = self._redis_url_for("redis-api")
             self._api = TaskqProcess(
                 api_redis, args, env=self._env, log_path=self.logs / "api.log", command="api"
@@ -233,8 +240,15 @@ class LocalBackend:
         self._spawned += 1
         name = f"worker-{self._spawned}"
         port = free_port()
-        args = ["-c", str(self.scenario.system.concurrency), "--log-level", "warning",
-                "--metrics-port", str(port), *self._imports]  # fmt: skip
+        args = [
+            "-c",
+            str(self.scenario.system.concurrency),
+            "--log-level",
+            "warning",
+            "--metrics-port",
+            str(port),
+            *self._imports,
+        ]
         env = {**self._env, MULTIPROCESS_DIR: str(self._metrics_dirs / name)}
         proxy = f"redis-{name}" if self._proxies is not None else ""
         redis_url = self._redis_url_for(proxy) if proxy else self.redis_url

@@ -104,11 +104,19 @@ class PrometheusServer:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 (closed in stop)
         parent, on_main = os.getpid(), threading.current_thread() is threading.main_thread()
         self._proc = subprocess.Popen(
-            [binary, f"--config.file={config}", f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn"],
-            stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-            process_group=0, preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
-        )  # fmt: skip
+            [
+                binary,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--log.level=warn",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            process_group=0,
+            preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
+        )
         deadline = time.monotonic() + timeout_seconds
         while True:
             try:

@@ -83,13 +83,33 @@ def blocks(
         out += [
             Heading("Recovery (per fault)"),
             TableBlock(
-                ["fault", "start s", "end s", "before /s", "noticed after s",
-                 "recovered after s", "peak backlog", "extra p50 s", "extra p99 s",
-                 "max in fault s"],
-                [[r.action, r.start_s, r.end_s, r.throughput_before_per_second,
-                  r.noticed_after_s, r.recovered_after_s, r.peak_backlog_tasks,
-                  r.latency_p50_extra_s, r.latency_p99_extra_s, r.latency_max_in_fault_s]
-                 for r in summary.recovery],
+                [
+                    "fault",
+                    "start s",
+                    "end s",
+                    "before /s",
+                    "noticed after s",
+                    "recovered after s",
+                    "peak backlog",
+                    "extra p50 s",
+                    "extra p99 s",
+                    "max in fault s",
+                ],
+                [
+                    [
+                        r.action,
+                        r.start_s,
+                        r.end_s,
+                        r.throughput_before_per_second,
+                        r.noticed_after_s,
+                        r.recovered_after_s,
+                        r.peak_backlog_tasks,
+                        r.latency_p50_extra_s,
+                        r.latency_p99_extra_s,
+                        r.latency_max_in_fault_s,
+                    ]
+                    for r in summary.recovery
+                ],
             ),
             Para(
                 "Recovered: throughput back within 10 % of before the fault after a "
@@ -98,7 +118,7 @@ def blocks(
                 "call. Extra latency: tasks that finished in the fault's stretch against "
                 "those before it. Definitions: lab/analysis/recovery.py."
             ),
-        ]  # fmt: skip
+        ]
     if (cb := summary.circuit_breaker) is not None:
         out += [
             Heading(f"Circuit breaker of `{cb.task_type}`"),

@@ -41,13 +41,17 @@ class Admission:
     def __init__(self, settings: ApiSettings) -> None:
         s = settings
         self.high_depth = s.max_queue_depth
-        self.low_depth = s.resume_queue_depth if s.resume_queue_depth is not None else (
-            None if s.max_queue_depth is None else int(s.max_queue_depth * 0.8)
-        )  # fmt: skip
+        self.low_depth = (
+            s.resume_queue_depth
+            if s.resume_queue_depth is not None
+            else (None if s.max_queue_depth is None else int(s.max_queue_depth * 0.8))
+        )
         self.high_age = s.max_queue_age_seconds
-        self.low_age = s.resume_queue_age_seconds if s.resume_queue_age_seconds is not None else (
-            None if s.max_queue_age_seconds is None else s.max_queue_age_seconds * 0.8
-        )  # fmt: skip
+        self.low_age = (
+            s.resume_queue_age_seconds
+            if s.resume_queue_age_seconds is not None
+            else (None if s.max_queue_age_seconds is None else s.max_queue_age_seconds * 0.8)
+        )
         self.shed_below = s.shed_priority_below
         self.refresh_seconds = s.admission_refresh_seconds
         self._views: dict[str, _View] = {}

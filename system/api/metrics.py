@@ -39,14 +39,18 @@ async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
     age = s.oldest_queued_age_seconds
     return QueueSnapshot(
         name=name,
-        depth={"queued": s.queued, "scheduled": s.scheduled, "running": s.running,
-               "failed": s.dead},
+        depth={
+            "queued": s.queued,
+            "scheduled": s.scheduled,
+            "running": s.running,
+            "failed": s.dead,
+        },
         oldest_queued_timestamp_seconds=None if age is None else time.time() - age,
         paused=s.paused,
         counters=s.counters,
         breakers=breakers,
         ready=s.queued + due,
-    )  # fmt: skip
+    )
 
 
 async def read_snapshot(client: AsyncClient) -> RedisSnapshot:

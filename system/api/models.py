@@ -82,13 +82,23 @@ class TaskView(BaseModel):
     @classmethod
     def of(cls, r: TaskRecord) -> TaskView:
         return cls(
-            id=r.id, task_type=r.task_type, queue=r.queue, status=r.state.value,
-            priority=r.priority, attempts=r.attempts, max_retries=r.max_retries,
-            payload=r.payload, result=r.result, error=r.error, traceback=r.traceback,
-            created_at=time_of(r.created_ms), started_at=time_of(r.started_ms),
-            finished_at=time_of(r.finished_ms), worker=r.worker,
+            id=r.id,
+            task_type=r.task_type,
+            queue=r.queue,
+            status=r.state.value,
+            priority=r.priority,
+            attempts=r.attempts,
+            max_retries=r.max_retries,
+            payload=r.payload,
+            result=r.result,
+            error=r.error,
+            traceback=r.traceback,
+            created_at=time_of(r.created_ms),
+            started_at=time_of(r.started_ms),
+            finished_at=time_of(r.finished_ms),
+            worker=r.worker,
             cancel_requested=r.cancel_requested,
-        )  # fmt: skip
+        )
 
 
 class CancelResult(BaseModel):

@@ -40,9 +40,11 @@ class ApiKeys:
         if scheme.lower() == "bearer" and presented and self.allows(presented.strip()):
             return None
         return problem(
-            401, "Unauthorized", "missing or wrong API key: send 'Authorization: Bearer <key>'",
+            401,
+            "Unauthorized",
+            "missing or wrong API key: send 'Authorization: Bearer <key>'",
             headers={"WWW-Authenticate": 'Bearer realm="taskq"'},
-        )  # fmt: skip
+        )
 
 
 def is_loopback(host: str) -> bool:

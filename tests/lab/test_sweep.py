@@ -40,8 +40,13 @@ BASE: dict[str, Any] = {
 
 
 def test_expand_makes_every_combination_and_repetition() -> None:
-    data = {**BASE, "sweep": {"grid": {"system.workers": [1, 2, 4], "load.mix.0.task_type":
-                                       ["io", "echo"]}, "repeat": 2}}  # fmt: skip
+    data = {
+        **BASE,
+        "sweep": {
+            "grid": {"system.workers": [1, 2, 4], "load.mix.0.task_type": ["io", "echo"]},
+            "repeat": 2,
+        },
+    }
     cells = expand(Scenario.model_validate(data))
     assert len(cells) == 3 * 2 * 2
     assert {(c.scenario.system.workers, c.scenario.load.mix[0].task_type) for c in cells} == {
@@ -62,8 +67,12 @@ def test_a_swept_mix_gives_short_distinct_folders_and_json_cells(tmp_path: Path)
     folders = [c.folder for c in cells]
     assert len(set(folders)) == 2 and all(len(f) <= 83 for f in folders)
     assert [c.scenario.load.mix[0].payload["ms"] for c in cells] == [10, 20]
-    plan = {"runs": [{"folder": c.folder, "values": c.values, "repetition": 1, "seed": 4,
-                      "status": "failed"} for c in cells]}  # fmt: skip
+    plan = {
+        "runs": [
+            {"folder": c.folder, "values": c.values, "repetition": 1, "seed": 4, "status": "failed"}
+            for c in cells
+        ]
+    }
     table = cells_table(tmp_path, plan)
     assert [json.loads(v)[0]["payload"]["ms"] for v in table["load.mix"]] == [10, 20]
     assert aggregate(table, ["load.mix"]).empty  # no run finished: nothing to aggregate
@@ -113,8 +122,15 @@ def test_aggregate_gives_the_t_interval_per_cell_and_metric() -> None:
             for _ in range(4)
         ]
     )
-    for metric in ("capacity_per_second", "latency_p50_s", "latency_p99_s", "drain_seconds",
-                   "succeeded", "lost", "duplicates"):  # fmt: skip
+    for metric in (
+        "capacity_per_second",
+        "latency_p50_s",
+        "latency_p99_s",
+        "drain_seconds",
+        "succeeded",
+        "lost",
+        "duplicates",
+    ):
         cells[metric] = np.nan
     agg = aggregate(cells, ["system.workers"])
     assert set(agg["metric"]) == {"throughput_per_second"}  # all-NaN metrics are left out

@@ -18,8 +18,9 @@ SECRETS = {"GRAFANA_ADMIN_PASSWORD": "from-the-environment", "TASKQ_API_KEYS": "
 def compose(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in SECRETS}
     binary = need("docker-compose", "docker-compose")
-    return subprocess.run([binary, *args], cwd=ROOT, env={**base, **env}, capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    return subprocess.run(
+        [binary, *args], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_compose_file_is_valid_and_scales_workers() -> None:

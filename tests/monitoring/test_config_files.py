@@ -23,8 +23,9 @@ DASHBOARDS = sorted((MONITORING / "grafana" / "dashboards").glob("*.json"))
 
 
 def promtool(*args: str) -> str:
-    done = subprocess.run([need("promtool", "prometheus"), *args], capture_output=True,
-                          text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [need("promtool", "prometheus"), *args], capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

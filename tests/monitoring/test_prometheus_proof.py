@@ -66,10 +66,14 @@ def _flaky_failures() -> int:
 def _load() -> list[dict[str, Any]]:
     work = [{"task_type": "echo", "payload": i} for i in range(60)]
     work += [{"task_type": "sleep", "payload": {"seconds": 0.05}} for _ in range(20)]
-    work += [{"task_type": "flaky", "payload": {"probability": 0.5, "seed": s}, "max_retries": 2}
-             for s in FLAKY_SEEDS]  # fmt: skip
-    work += [{"task_type": "sleep", "payload": {"seconds": 5}, "timeout_seconds": 0.2,
-              "max_retries": 0} for _ in range(3)]  # fmt: skip
+    work += [
+        {"task_type": "flaky", "payload": {"probability": 0.5, "seed": s}, "max_retries": 2}
+        for s in FLAKY_SEEDS
+    ]
+    work += [
+        {"task_type": "sleep", "payload": {"seconds": 5}, "timeout_seconds": 0.2, "max_retries": 0}
+        for _ in range(3)
+    ]
     return [{**t, "queue": QUEUE} for t in work]
 
 
@@ -83,8 +87,12 @@ def stack(tmp_path: Path) -> Iterator[tuple[str, Prom, Client]]:
         worker_ports = [free_port(), free_port()]
         env = {**FAST_ENV, "TASKQ_QUEUE__LEASE_SECONDS": "5"}  # no lease expires by accident
         for i, port in enumerate(worker_ports):
-            w = TaskqProcess(redis.url, ["-Q", QUEUE, "-c", "8", "--metrics-port", str(port)],
-                             env=env, log_path=tmp_path / f"worker-{i}.log")  # fmt: skip
+            w = TaskqProcess(
+                redis.url,
+                ["-Q", QUEUE, "-c", "8", "--metrics-port", str(port)],
+                env=env,
+                log_path=tmp_path / f"worker-{i}.log",
+            )
             stack.callback(w.stop, 10)
         workers_file = tmp_path / "workers.json"
         write_targets(workers_file, [f"127.0.0.1:{p}" for p in worker_ports])
@@ -104,8 +112,9 @@ def test_dashboards_rules_and_counters_hold_against_a_real_prometheus(
     with httpx.Client(base_url=api, timeout=30) as http:
         tasks = _load()
         assert http.post("/tasks/batch", json={"tasks": tasks}).status_code == 202
-        slow = http.post("/tasks/", json={"task_type": "sleep", "payload": {"seconds": 30},
-                                          "queue": QUEUE}).json()["id"]  # fmt: skip
+        slow = http.post(
+            "/tasks/", json={"task_type": "sleep", "payload": {"seconds": 30}, "queue": QUEUE}
+        ).json()["id"]
         prom.wait_for("the slow task to run", lambda: client.get(slow).state == "running")
         assert http.post(f"/tasks/{slow}/cancel").status_code == 200
         prom.wait_for("the load to finish", lambda: _idle(client), timeout_seconds=30)
@@ -163,8 +172,9 @@ def test_dashboards_rules_and_counters_hold_against_a_real_prometheus(
         if not prom.query(expr):
             problems.append(f"{where}: no data for {expr}")
     assert not problems, "\n".join(problems)
-    values = prom.http.get("/api/v1/label/queue/values",
-                           params={"match[]": "taskq_queue_depth"}).json()  # fmt: skip
+    values = prom.http.get(
+        "/api/v1/label/queue/values", params={"match[]": "taskq_queue_depth"}
+    ).json()
     assert QUEUE in values["data"]
 
     def evaluated() -> list[dict[str, Any]]:
@@ -177,9 +187,13 @@ def test_dashboards_rules_and_counters_hold_against_a_real_prometheus(
     states = {r["name"]: r["state"] for r in evaluated() if r["type"] == "alerting"}
     prom.wait_for(
         "the failure-ratio alert to go active",
-        lambda: {r["name"]: r["state"] for r in evaluated() if r["type"] == "alerting"}
-        ["TaskqFailureRatioHigh"] in ("pending", "firing"),
-    )  # fmt: skip
+        lambda: (
+            {r["name"]: r["state"] for r in evaluated() if r["type"] == "alerting"}[
+                "TaskqFailureRatioHigh"
+            ]
+            in ("pending", "firing")
+        ),
+    )
     assert states["TaskqNoLiveWorkers"] == "inactive"
     assert states["TaskqApiErrors"] == "inactive"
 

@@ -77,8 +77,24 @@ def test_taskq_up_autoscale_follows_the_backlog(redis_url: str, tmp_path: Path) 
         "TASKQ_AUTOSCALE__INTERVAL_SECONDS": "0.25",
         "TASKQ_WORKER__POLL_INTERVAL_SECONDS": "0.2",
     }
-    cmd = [*TASKQ, "up", "--redis-url", redis_url, "--port", "0", "--workers", "1", "-c", "4",
-           "--autoscale", "1:4", "--target-wait", "0.5", "--log-level", "info"]  # fmt: skip
+    cmd = [
+        *TASKQ,
+        "up",
+        "--redis-url",
+        redis_url,
+        "--port",
+        "0",
+        "--workers",
+        "1",
+        "-c",
+        "4",
+        "--autoscale",
+        "1:4",
+        "--target-wait",
+        "0.5",
+        "--log-level",
+        "info",
+    ]
     log = tmp_path / "up.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -116,14 +132,31 @@ def test_only_the_holder_of_the_autoscaler_lease_scales(redis_url: str, tmp_path
         "TASKQ_AUTOSCALE__SCALE_UP_COOLDOWN_SECONDS": "0.5",
         "TASKQ_AUTOSCALE__INTERVAL_SECONDS": "0.25",
     }
-    cmd = [*TASKQ, "up", "--redis-url", redis_url, "--port", "0", "--workers", "1", "-c", "2",
-           "--autoscale", "1:3", "--target-wait", "0.5", "--log-level", "info"]  # fmt: skip
+    cmd = [
+        *TASKQ,
+        "up",
+        "--redis-url",
+        redis_url,
+        "--port",
+        "0",
+        "--workers",
+        "1",
+        "-c",
+        "2",
+        "--autoscale",
+        "1:3",
+        "--target-wait",
+        "0.5",
+        "--log-level",
+        "info",
+    ]
     log = tmp_path / "up.log"
     with Client(redis_url) as client:
         assert client.run(ops.lead("default", other, 60_000, duty="autoscaler")) > 0
         with open(log, "wb") as out:
-            proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                                    env=env)  # fmt: skip
+            proc = subprocess.Popen(
+                cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
         try:
             reqs = [TaskRequest("sleep", {"seconds": 0.1}) for _ in range(300)]
             ids = [s.id for s in client.submit_many(reqs)]

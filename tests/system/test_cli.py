@@ -39,8 +39,18 @@ def test_submit_wait_and_status(
 ) -> None:
     start_worker("-Q", queue_name)
     payload = '{"size": 3, "seed": 1}'
-    out = run("submit", "matrix_multiply", "--payload", payload, "-q", queue_name,
-              "--wait", "20", "--redis-url", redis_url)  # fmt: skip
+    out = run(
+        "submit",
+        "matrix_multiply",
+        "--payload",
+        payload,
+        "-q",
+        queue_name,
+        "--wait",
+        "20",
+        "--redis-url",
+        redis_url,
+    )
     assert out.returncode == 0, out.stderr
     task_id, record = out.stdout.split("\n", 1)
     assert json.loads(record)["state"] == "succeeded"
@@ -49,8 +59,13 @@ def test_submit_wait_and_status(
 
 
 def test_clear_errors_for_bad_input(redis_url: str) -> None:
-    no_url = subprocess.run([*TASKQ, "submit", "echo"], capture_output=True, text=True,
-                            env={"PATH": "/usr/bin:/bin"}, timeout=30)  # fmt: skip
+    no_url = subprocess.run(
+        [*TASKQ, "submit", "echo"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=30,
+    )
     assert no_url.returncode == 2 and "TASKQ_REDIS_URL" in no_url.stderr
     bad_json = run("submit", "echo", "--payload", "{oops", "--redis-url", redis_url)
     assert bad_json.returncode == 2 and "not JSON" in bad_json.stderr
@@ -78,8 +93,9 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             api = f"http://localhost:{port}"
             data = '{"task_type": "matrix_multiply", "payload": {"size": 10}, "priority": 1, "max_retries": 3}'  # noqa: E501
             if shutil.which("curl"):
-                curl = (f'curl -X POST "{api}/tasks/" -H "Content-Type: application/json" '
-                        f"-d '{data}'")  # fmt: skip
+                curl = (
+                    f'curl -X POST "{api}/tasks/" -H "Content-Type: application/json" -d \'{data}\''
+                )
                 reply = subprocess.run(curl, shell=True, capture_output=True, text=True, timeout=30)
                 task_id = json.loads(reply.stdout)["id"]
             else:
@@ -91,8 +107,10 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
             while len(client.redis.zrange("taskq:workers", 0, -1)) < 2:
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
-            pids = [int(client.redis.hget(f"taskq:worker:{w}", "pid"))
-                    for w in client.redis.zrange("taskq:workers", 0, -1)]  # fmt: skip
+            pids = [
+                int(client.redis.hget(f"taskq:worker:{w}", "pid"))
+                for w in client.redis.zrange("taskq:workers", 0, -1)
+            ]
         assert (tmp_path / ".taskq" / "redis").is_dir()  # the embedded data folder
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
@@ -115,8 +133,10 @@ def test_info_and_dlq(
     redis_url: str, queue_name: str, start_worker: Callable[..., TaskqProcess]
 ) -> None:
     with Client(redis_url) as client:
-        ids = [client.submit("flaky", {"probability": 1}, queue=queue_name, max_retries=0).id
-               for _ in range(2)]  # fmt: skip
+        ids = [
+            client.submit("flaky", {"probability": 1}, queue=queue_name, max_retries=0).id
+            for _ in range(2)
+        ]
         w = start_worker("-Q", queue_name)
         deadline = time.monotonic() + 20
         while client.stats(queue_name).dead < 2:
@@ -133,5 +153,7 @@ def test_info_and_dlq(
         out = run("dlq", "requeue", "-q", queue_name, ids[0], "--redis-url", redis_url).stdout
         assert "requeued 1 task(s)" in out
         assert client.get(ids[0]).state.value == "queued"
-        assert "requeued 1 task(s)" in run("dlq", "requeue", "-q", queue_name, "--redis-url",
-                                           redis_url).stdout  # fmt: skip
+        assert (
+            "requeued 1 task(s)"
+            in run("dlq", "requeue", "-q", queue_name, "--redis-url", redis_url).stdout
+        )

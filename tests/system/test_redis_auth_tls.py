@@ -28,11 +28,27 @@ def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
         pytest.skip("openssl not on PATH")
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -44,15 +60,31 @@ def redis_url(
     work = tmp_path_factory.mktemp(request.param)
     if request.param == "acl":
         with RedisServer(work / "data") as server, redis.Redis(port=server.port) as admin:
-            admin.acl_setuser(USER, enabled=True, passwords=[f"+{PASSWORD}"], keys=["*"],
-                              channels=["*"], commands=["+@all"])  # fmt: skip
+            admin.acl_setuser(
+                USER,
+                enabled=True,
+                passwords=[f"+{PASSWORD}"],
+                keys=["*"],
+                channels=["*"],
+                commands=["+@all"],
+            )
             admin.acl_setuser("default", enabled=False)  # no anonymous access any more
             yield f"redis://{USER}:{PASSWORD}@127.0.0.1:{server.port}/0"
         return
     cert, key = _self_signed_certificate(work)
     tls_port = free_port()
-    tls_args = ["--tls-port", str(tls_port), "--tls-cert-file", str(cert), "--tls-key-file",
-                str(key), "--tls-ca-cert-file", str(cert), "--tls-auth-clients", "no"]  # fmt: skip
+    tls_args = [
+        "--tls-port",
+        str(tls_port),
+        "--tls-cert-file",
+        str(cert),
+        "--tls-key-file",
+        str(key),
+        "--tls-ca-cert-file",
+        str(cert),
+        "--tls-auth-clients",
+        "no",
+    ]
     try:
         server = RedisServer(work / "data", extra_args=tls_args).start()
     except RuntimeError as e:  # a server built without TLS refuses --tls-port

@@ -23,8 +23,9 @@ def scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def value(samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str,
-          **labels: str) -> float:  # fmt: skip
+def value(
+    samples: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
+) -> float:
     """Sum of the samples of ``name`` whose labels include ``labels``."""
     want = set(labels.items())
     return sum(v for (n, ls), v in samples.items() if n == name and want <= ls)
@@ -36,8 +37,17 @@ def test_worker_metrics_add_up_over_its_process_pool(
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
     # No wait for /metrics: the worker serves it before it claims anything.
-    start_worker("-Q", queue_name, "-c", "8", "--import", "metrics_handlers",
-                     "--metrics-port", str(port), TASKQ_WORKER__PROCESSES="2")  # fmt: skip
+    start_worker(
+        "-Q",
+        queue_name,
+        "-c",
+        "8",
+        "--import",
+        "metrics_handlers",
+        "--metrics-port",
+        str(port),
+        TASKQ_WORKER__PROCESSES="2",
+    )
     ids = [client.submit("child_count", None, queue=queue_name).id for _ in range(8)]
     ids += [client.submit("echo", i, queue=queue_name).id for i in range(5)]
     ids.append(client.submit("fail_times", {"n": 1}, queue=queue_name).id)  # retried once

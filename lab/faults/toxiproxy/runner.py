@@ -94,8 +94,17 @@ class ToxiproxyProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> ToxiproxyProcess:
-        cmd = [sys.executable, "-m", "lab.faults.toxiproxy", "--port", str(self.port),
-               "--seed", str(self.seed), "--log-level", "warning"]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "lab.faults.toxiproxy",
+            "--port",
+            str(self.port),
+            "--seed",
+            str(self.seed),
+            "--log-level",
+            "warning",
+        ]
         parent = os.getpid()
         log = open(self.log_path, "ab") if self.log_path else None  # noqa: SIM115
         try:

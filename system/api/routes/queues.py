@@ -17,9 +17,14 @@ QueueName = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
 
 def _view(s: QueueStats) -> QueueView:
     depth = {"queued": s.queued, "scheduled": s.scheduled, "running": s.running, "failed": s.dead}
-    return QueueView(name=s.name, paused=s.paused, depth=depth, totals=s.counters,
-                     oldest_queued_age_seconds=s.oldest_queued_age_seconds,
-                     throughput_per_second=round(s.finished_per_second, 3))  # fmt: skip
+    return QueueView(
+        name=s.name,
+        paused=s.paused,
+        depth=depth,
+        totals=s.counters,
+        oldest_queued_age_seconds=s.oldest_queued_age_seconds,
+        throughput_per_second=round(s.finished_per_second, 3),
+    )
 
 
 @router.get("", operation_id="list_queues")

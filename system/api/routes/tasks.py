@@ -58,10 +58,14 @@ async def submit_task(
 
 # The original project documented POST /tasks/; POST /tasks works too (no redirect).
 router.add_api_route(
-    "", submit_task, methods=["POST"], status_code=status.HTTP_202_ACCEPTED,
-    operation_id="submit_task_no_slash", summary="Submit Task (same as POST /tasks/)",
+    "",
+    submit_task,
+    methods=["POST"],
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="submit_task_no_slash",
+    summary="Submit Task (same as POST /tasks/)",
     responses={200: {"description": "Repeat of an idempotency key: the first task"}},
-)  # fmt: skip
+)
 
 
 @router.post("/batch", status_code=status.HTTP_202_ACCEPTED, operation_id="submit_batch")
@@ -95,10 +99,16 @@ async def submit_batch(
 
 def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskRequest:
     return TaskRequest(
-        t.task_type, t.payload, queue=t.queue, priority=t.priority, max_retries=t.max_retries,
-        timeout_seconds=t.timeout_seconds, delay_seconds=t.delay_seconds, eta=t.eta,
+        t.task_type,
+        t.payload,
+        queue=t.queue,
+        priority=t.priority,
+        max_retries=t.max_retries,
+        timeout_seconds=t.timeout_seconds,
+        delay_seconds=t.delay_seconds,
+        eta=t.eta,
         idempotency_key=t.idempotency_key or idempotency_key,
-    )  # fmt: skip
+    )
 
 
 @router.get("", operation_id="list_tasks")

@@ -14,9 +14,15 @@ from tests.lab.conftest import REPO
 
 EXAMPLE = REPO / "results" / "examples" / "fault_run" / "summary.json"
 ADDED_LATER = (
-    "metrics_source", "prometheus", "metrics_note", "submit_errors", "queue_wait_s",
-    "redis_restarts", "in_flight_at_partitions", "queue_depth_max",
-)  # fmt: skip
+    "metrics_source",
+    "prometheus",
+    "metrics_note",
+    "submit_errors",
+    "queue_wait_s",
+    "redis_restarts",
+    "in_flight_at_partitions",
+    "queue_depth_max",
+)
 
 
 def example() -> dict[str, Any]:

@@ -42,8 +42,15 @@ def steady_tasks(gap: tuple[float, float] | None = None, duration: float = 20.0)
 def event(
     action: str, at: float, lifted: float | None = None, detail: str = ""
 ) -> dict[str, object]:
-    return {"index": 0, "action": action, "detail": detail, "requested_s": at,
-            "effective_s": at, "lifted_s": lifted, "in_flight": 0}  # fmt: skip
+    return {
+        "index": 0,
+        "action": action,
+        "detail": detail,
+        "requested_s": at,
+        "effective_s": at,
+        "lifted_s": lifted,
+        "in_flight": 0,
+    }
 
 
 def depth_series(gap: tuple[float, float]) -> pd.Series[float]:
@@ -140,8 +147,9 @@ def test_drain_capacity_leaves_out_warm_up_and_tail() -> None:
     finished = np.concatenate(
         [np.linspace(0.0, 2.0, 100), 2.0 + np.arange(1, 801) / 200, np.linspace(6.1, 9.0, 100)]
     )
-    tasks = pd.DataFrame({"finished_s": finished, "state": "succeeded", "submit": "accepted",
-                          "acked_s": 0.5})  # fmt: skip
+    tasks = pd.DataFrame(
+        {"finished_s": finished, "state": "succeeded", "submit": "accepted", "acked_s": 0.5}
+    )
     cap = drain_capacity(tasks, warmup_share=0.1, tail_share=0.1)
     assert cap is not None
     assert cap.per_second == pytest.approx(200, rel=0.01)

@@ -158,9 +158,12 @@ def test_prometheus_drops_a_killed_worker(tmp_path: Path) -> None:
     and Prometheus's active targets."""
     need("prometheus", "prometheus")
     scenario = Scenario.model_validate(
-        {"name": "kill", "system": {"workers": 2, "prometheus": "on"},
-         "report": {"metrics_interval_seconds": 0.5}}
-    )  # fmt: skip
+        {
+            "name": "kill",
+            "system": {"workers": 2, "prometheus": "on"},
+            "report": {"metrics_interval_seconds": 0.5},
+        }
+    )
     backend = LocalBackend(scenario, tmp_path)
     try:
         backend.start()

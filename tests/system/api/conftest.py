@@ -20,10 +20,22 @@ def running_api(redis_url: str, log: Path, env: dict[str, str] | None = None) ->
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "system", "api", "--redis-url", redis_url, "--port",
-             str(port), "--log-level", "warning"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "system",
+                "api",
+                "--redis-url",
+                redis_url,
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20

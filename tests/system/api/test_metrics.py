@@ -49,8 +49,9 @@ def test_circuit_breakers_are_listed_and_exported(
     assert http.get(f"/queues/{queue_name}/breakers").json() == []
     client.pause(queue_name)
     client.submit("echo", 1, queue=queue_name)  # /metrics covers queues that have tasks
-    rules = ops.BreakerRules(window_ms=10_000, min_calls=2, failure_ratio=0.5, probes=1,
-                             open_ms=60_000)  # fmt: skip
+    rules = ops.BreakerRules(
+        window_ms=10_000, min_calls=2, failure_ratio=0.5, probes=1, open_ms=60_000
+    )
     now = int(time.time() * 1000)
     for ok in (True, False):  # closed: 1 of 2 failed opens it (ratio 0.5)
         client.run(ops.breaker_record(queue_name, "payments", now, ok, rules))
@@ -59,14 +60,21 @@ def test_circuit_breakers_are_listed_and_exported(
     listed = {b["task_type"]: b for b in http.get(f"/queues/{queue_name}/breakers").json()}
     assert listed["payments"]["state"] == "open" and listed["payments"]["opens"] == 1
     assert listed["payments"]["opened_at"] is not None
-    assert listed["mail"] == {"task_type": "mail", "state": "closed", "opened_at": None,
-                              "opens": 0, "window_calls": 1, "window_failures": 0}  # fmt: skip
+    assert listed["mail"] == {
+        "task_type": "mail",
+        "state": "closed",
+        "opened_at": None,
+        "opens": 0,
+        "window_calls": 1,
+        "window_failures": 0,
+    }
 
     m = scrape(f"{api_url}/metrics")
     q = queue_name
     assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="payments", state="open") == 1
-    assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="payments",
-                 state="closed") == 0  # fmt: skip
+    assert (
+        value(m, "taskq_circuit_breaker_state", queue=q, task_type="payments", state="closed") == 0
+    )
     assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="mail", state="closed") == 1
     assert value(m, "taskq_circuit_breaker_opens_total", queue=q, task_type="payments") == 1
     assert value(m, "taskq_tasks_deferred_total", queue=q) == 0

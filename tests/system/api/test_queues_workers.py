@@ -48,10 +48,17 @@ def test_dead_letter_list_and_requeue(
     http: httpx.Client, queue_name: str, start_worker: Callable[..., TaskqProcess]
 ) -> None:
     ids = [
-        http.post("/tasks/", json={"task_type": "flaky", "payload": {"probability": 1},
-                                   "max_retries": 0, "queue": queue_name}).json()["id"]
+        http.post(
+            "/tasks/",
+            json={
+                "task_type": "flaky",
+                "payload": {"probability": 1},
+                "max_retries": 0,
+                "queue": queue_name,
+            },
+        ).json()["id"]
         for _ in range(3)
-    ]  # fmt: skip
+    ]
     worker = start_worker("-Q", queue_name)
     deadline = time.monotonic() + 20
     while http.get(f"/queues/{queue_name}").json()["depth"]["failed"] < 3:
@@ -89,20 +96,24 @@ def test_workers_and_task_types(
 
 
 def test_list_tasks_paginated(http: httpx.Client, queue_name: str) -> None:
-    tasks = [{"task_type": "echo", "payload": i, "queue": queue_name, "priority": i % 3}
-             for i in range(7)]  # fmt: skip
+    tasks = [
+        {"task_type": "echo", "payload": i, "queue": queue_name, "priority": i % 3}
+        for i in range(7)
+    ]
     http.post("/tasks/batch", json={"tasks": tasks})
     seen: list[dict[str, object]] = []
     cursor: str | None = "0"
     pages = 0
     while cursor is not None:
-        page = http.get("/tasks", params={"queue": queue_name, "status": "queued", "limit": 3,
-                                          "cursor": cursor}).json()  # fmt: skip
+        page = http.get(
+            "/tasks", params={"queue": queue_name, "status": "queued", "limit": 3, "cursor": cursor}
+        ).json()
         seen += page["tasks"]
         cursor = page["next_cursor"]
         pages += 1
     assert pages == 3 and len(seen) == 7
     assert [t["priority"] for t in seen] == [2, 2, 1, 1, 0, 0, 0]  # the order workers take
-    assert_problem(http.get("/tasks", params={"queue": queue_name, "status": "succeeded"}),
-                   422, "status")  # fmt: skip
+    assert_problem(
+        http.get("/tasks", params={"queue": queue_name, "status": "succeeded"}), 422, "status"
+    )
     assert_problem(http.get("/tasks", params={"cursor": "-1"}), 422, "cursor")

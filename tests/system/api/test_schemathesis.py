@@ -28,10 +28,23 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
     # Its own Redis: the fuzzer leaves thousands of valid tasks in the default queue.
     with RedisServer() as redis, running_api(redis.url, tmp_path / "api.log", env) as url:
         out = subprocess.run(
-            [str(SCHEMATHESIS), "run", f"{url}/openapi.json", "--checks", "all",
-             "--max-examples", "20",
-             "--seed", "1", "--request-timeout", "10", "--no-color"],
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [
+                str(SCHEMATHESIS),
+                "run",
+                f"{url}/openapi.json",
+                "--checks",
+                "all",
+                "--max-examples",
+                "20",
+                "--seed",
+                "1",
+                "--request-timeout",
+                "10",
+                "--no-color",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert "Tested: 19" in out.stdout, out.stdout[-3000:]  # every operation was exercised

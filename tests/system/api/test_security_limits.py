@@ -86,6 +86,11 @@ def test_metrics_count_requests_by_route_template(guarded: str) -> None:
 
 def test_refuses_public_bind_without_keys(redis_server: RedisServer) -> None:
     cmd = [sys.executable, "-m", "system", "api", "--redis-url", redis_server.url]
-    out = subprocess.run([*cmd, "--host", "0.0.0.0"], capture_output=True, text=True,
-                         timeout=30, env={"PATH": "/usr/bin:/bin"})  # fmt: skip
+    out = subprocess.run(
+        [*cmd, "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 2 and "TASKQ_API_KEYS" in out.stderr

@@ -54,8 +54,16 @@ def test_original_readme_curl_command_verbatim(
 
 
 def test_post_without_trailing_slash_and_options(http: httpx.Client, queue_name: str) -> None:
-    r = http.post("/tasks", json={"task_type": "echo", "payload": [1], "queue": queue_name,
-                                  "delay_seconds": 60, "timeout_seconds": 5})  # fmt: skip
+    r = http.post(
+        "/tasks",
+        json={
+            "task_type": "echo",
+            "payload": [1],
+            "queue": queue_name,
+            "delay_seconds": 60,
+            "timeout_seconds": 5,
+        },
+    )
     assert r.status_code == 202 and r.json()["status"] == "scheduled"
 
 

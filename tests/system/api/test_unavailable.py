@@ -18,8 +18,12 @@ def test_redis_down_gives_fast_503(tmp_path: Path) -> None:
     with RedisServer() as server, running_api(server.url, tmp_path / "api.log") as base:
         task_id = httpx.post(f"{base}/tasks/", json={"task_type": "echo"}).json()["id"]
         server.stop()
-        for method, path in [("GET", f"/tasks/{task_id}"), ("POST", "/tasks/"),
-                             ("GET", "/readyz"), ("GET", "/queues")]:  # fmt: skip
+        for method, path in [
+            ("GET", f"/tasks/{task_id}"),
+            ("POST", "/tasks/"),
+            ("GET", "/readyz"),
+            ("GET", "/queues"),
+        ]:
             t0 = time.monotonic()
             r = httpx.request(method, base + path, json={"task_type": "echo"}, timeout=10)
             elapsed = time.monotonic() - t0
