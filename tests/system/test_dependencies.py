@@ -1,5 +1,6 @@
 """The system runs without the lab's dependencies (`pip install taskq`, no `lab` extra):
-every module of ``system`` imports with them blocked."""
+every module of ``system`` imports with them blocked, and the lab then says what to
+install."""
 
 from __future__ import annotations
 
@@ -40,3 +41,15 @@ def test_system_imports_without_the_lab_extra() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 30  # every module was walked, not just the package
+
+
+def test_the_lab_without_its_extra_names_the_install() -> None:
+    program = PROGRAM.replace("import system\n", "import lab\nimport system\n")
+    done = subprocess.run(
+        [sys.executable, "-c", program, "pandas", "scipy"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert "pip install 'taskq[lab]' (missing: pandas, scipy)" in done.stderr
