@@ -23,15 +23,11 @@ REF_TEMPLATE = "#/components/schemas/{model}"
 JSON_VALUE = "JsonValue"
 JSON_VALUE_SCHEMA: dict[str, Any] = {
     "description": "Any JSON value; integers must fit in 64 bits.",
-    "anyOf": [
-        {"type": "null"},
-        {"type": "boolean"},
-        {"type": "string"},
-        {"type": "integer", "minimum": -(2**63), "maximum": 2**64 - 1},
-        {"type": "number", "not": {"type": "integer"}},
-        {"type": "array", "items": {"$ref": REF_TEMPLATE.format(model=JSON_VALUE)}},
-        {"type": "object", "additionalProperties": {"$ref": REF_TEMPLATE.format(model=JSON_VALUE)}},
-    ],
+    # Written without a type per branch (an anyOf of every JSON type): a tool that breaks
+    # one branch's type to make an invalid example would only land in another branch.
+    "not": {"type": "integer", "anyOf": [{"minimum": 2**64}, {"maximum": -(2**63) - 1}]},
+    "items": {"$ref": REF_TEMPLATE.format(model=JSON_VALUE)},
+    "additionalProperties": {"$ref": REF_TEMPLATE.format(model=JSON_VALUE)},
 }
 
 

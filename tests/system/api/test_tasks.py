@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 import httpx
+import jsonschema
 import pytest
 
 from system.supervisor import TaskqProcess
@@ -155,6 +156,11 @@ def test_openapi_gives_each_task_type_its_payload_schema(http: httpx.Client) -> 
     assert matrix["required"] == ["payload"]
     assert matrix["properties"]["payload"]["properties"]["size"]["maximum"] == 2000
     assert branches["echo"]["properties"]["payload"] == {"$ref": "#/components/schemas/JsonValue"}
+    # JsonValue: anything, at any depth, but an integer beyond 64 bits (as the API decides).
+    json_value = {"$ref": "#/components/schemas/JsonValue", "components": {"schemas": schemas}}
+    valid = jsonschema.Draft202012Validator(json_value).is_valid
+    assert all(valid(v) for v in (None, "s", 1.5, 2**64 - 1, -(2**63), [{"a": [True]}]))
+    assert not any(valid(v) for v in (2**64, [{"a": -(2**63) - 1}], {"b": {"c": 2**70}}))
 
 
 def test_health_and_readiness(http: httpx.Client) -> None:
