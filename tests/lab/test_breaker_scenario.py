@@ -16,8 +16,11 @@ from tests.lab.conftest import REPO, run_lab
 
 def short_form() -> dict[str, object]:
     scenario = yaml.safe_load((REPO / "scenarios" / "circuit_breaker.yaml").read_text())
+    # A short window: the tumbling window may hold up to a window's worth of successes from
+    # before the fault, which failures must then outnumber before it opens.
     scenario["system"]["env"] |= {
-        "TASKQ_BREAKER__WINDOW_SECONDS": "4",
+        "TASKQ_BREAKER__WINDOW_SECONDS": "2",
+        "TASKQ_BREAKER__MIN_CALLS": "5",
         "TASKQ_BREAKER__OPEN_SECONDS": "2",
     }
     scenario["load"] |= {
