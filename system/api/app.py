@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
+from system.api.conditional import ConditionalGet
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
 from system.api.routes import health, queues, tasks, workers
@@ -72,6 +73,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         responses=problems.RESPONSES,
     )
     problems.install(app)
+    app.add_middleware(ConditionalGet)  # innermost: the Gate counts a 304 as a 304
     app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
     # Added last, so outermost: refuses an oversized body before anything reads it.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
