@@ -16,7 +16,7 @@ from system.api.admission import Admission
 from system.api.conditional import ConditionalGet
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
-from system.api.routes import health, queues, tasks, workers
+from system.api.routes import breakers, health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
 from system.config import Settings
@@ -80,6 +80,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
     app.include_router(tasks.router)
     app.include_router(queues.router)
     app.include_router(workers.router)
+    app.include_router(breakers.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     openapi.install(app, registry)
