@@ -16,15 +16,18 @@ from system.api.admission import Admission
 from system.api.conditional import ConditionalGet
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
-from system.api.routes import breakers, health, queues, tasks, workers
+from system.api.routes import breakers, console, health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
 from system.config import Settings
 from system.core.connection import connect_async
 from system.registry import REGISTRY, Registry
 
-# Reachable without an API key: liveness, readiness, scraping and the docs.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
+# Reachable without an API key: liveness, readiness, scraping, the docs and the console's
+# static files (its data calls need the key).
+OPEN_PATHS = (
+    frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}) | console.OPEN_PATHS
+)
 # A request must not hang when Redis is gone or hangs: connecting and each reply give up
 # after this long (the problem handler turns it into 503 + Retry-After). Long polls block
 # on purpose, so they use their own connections without a reply timeout.
@@ -81,6 +84,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
     app.include_router(queues.router)
     app.include_router(workers.router)
     app.include_router(breakers.router)
+    app.include_router(console.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     openapi.install(app, registry)
