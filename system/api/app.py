@@ -13,17 +13,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
+from system.api.conditional import ConditionalGet
 from system.api.limits import BodyLimit
 from system.api.metrics import Gate
-from system.api.routes import health, queues, tasks, workers
+from system.api.routes import breakers, console, health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
 from system.config import Settings
 from system.core.connection import connect_async
 from system.registry import REGISTRY, Registry
 
-# Reachable without an API key: liveness, readiness, scraping and the docs.
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"})
+# Reachable without an API key: liveness, readiness, scraping, the docs and the console's
+# static files (its data calls need the key).
+OPEN_PATHS = (
+    frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}) | console.OPEN_PATHS
+)
 # A request must not hang when Redis is gone or hangs: connecting and each reply give up
 # after this long (the problem handler turns it into 503 + Retry-After). Long polls block
 # on purpose, so they use their own connections without a reply timeout.
@@ -72,12 +76,15 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         responses=problems.RESPONSES,
     )
     problems.install(app)
+    app.add_middleware(ConditionalGet)  # innermost: the Gate counts a 304 as a 304
     app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
     # Added last, so outermost: refuses an oversized body before anything reads it.
     app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(tasks.router)
     app.include_router(queues.router)
     app.include_router(workers.router)
+    app.include_router(breakers.router)
+    app.include_router(console.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
     openapi.install(app, registry)

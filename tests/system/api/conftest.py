@@ -4,7 +4,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -15,8 +15,11 @@ from system.redis_server import RedisServer, free_port
 
 
 @contextmanager
-def running_api(redis_url: str, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A real ``taskq api`` process (uvicorn) on a free loopback port; yields its URL."""
+def running_api(
+    redis_url: str, log: Path, env: dict[str, str] | None = None, args: Sequence[str] = ()
+) -> Iterator[str]:
+    """A real ``taskq api`` process (uvicorn) on a free loopback port; yields its URL.
+    ``args``: more options of ``taskq api`` (e.g. ``--import`` a handler module)."""
     port = free_port()
     with open(log, "wb") as out:
         proc = subprocess.Popen(
@@ -31,6 +34,7 @@ def running_api(redis_url: str, log: Path, env: dict[str, str] | None = None) ->
                 str(port),
                 "--log-level",
                 "warning",
+                *args,
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
