@@ -109,6 +109,15 @@ def connect(timeout_seconds: float = 600.0) -> docker.DockerClient:
     return _client(None, timeout_seconds)
 
 
+def mounts_under(path: Path) -> list[str]:
+    """Mount points below ``path`` (a tree to delete must have none: rmtree would reach
+    into whatever is mounted there)."""
+    prefix = str(path.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1].replace("\\040", " ") for line in mounts]
+    return [p for p in points if p.startswith(prefix)]
+
+
 def _running(pid: int, program: bytes = b"") -> bool:
     """``pid`` exists, is no zombie, and runs a program whose path ends with ``program``
     (a stale pid file may name a pid the kernel has since given to another process)."""
@@ -274,6 +283,8 @@ class PrivateEngine:
         """Delete the whole directory (images included); only when stopped."""
         if self.running:
             raise EngineError("stop the engine before removing its data")
+        if mounted := mounts_under(self.dir):
+            raise EngineError(f"{self.dir} still has mounts, left in place: {mounted}")
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> Self:

@@ -44,6 +44,7 @@ import docker.errors
 import docker.models.images
 
 from lab.backends.docker.debian import BaseRecipe, PrerequisiteError, debootstrap, recipe
+from lab.backends.docker.engine import mounts_under
 
 BASE_REPOSITORY = "taskq-base"
 PROJECT_REPOSITORY = "taskq"
@@ -124,19 +125,12 @@ def _scratch(workdir: Path | None, prefix: str) -> Iterator[Path]:
     try:
         yield path
     finally:
-        for mount in sorted(_mounts_under(path), reverse=True):
+        for mount in sorted(mounts_under(path), reverse=True):
             subprocess.run(["umount", "--lazy", mount], capture_output=True)
-        if _mounts_under(path):
+        if mounts_under(path):
             print(f"warning: {path} still has mounts; left in place", file=sys.stderr)
         else:
             shutil.rmtree(path, ignore_errors=True)
-
-
-def _mounts_under(path: Path) -> list[str]:
-    prefix = str(path.resolve()) + "/"
-    with open("/proc/self/mounts") as mounts:
-        points = [line.split()[1].replace("\\040", " ") for line in mounts]
-    return [p for p in points if p.startswith(prefix)]
 
 
 # ---- base -------------------------------------------------------------------------------
