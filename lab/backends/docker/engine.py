@@ -242,6 +242,7 @@ class PrivateEngine:
         if pid is None and self._proc is not None and self._proc.poll() is None:
             pid = self._proc.pid  # started, pid file not written yet
         if pid is None:
+            self._unmount_run_state()  # left by an earlier daemon of this directory
             return False
         containerd = self._containerd_pid()
         for sig, wait in ((signal.SIGTERM, timeout_seconds), (signal.SIGKILL, 10.0)):
@@ -256,7 +257,15 @@ class PrivateEngine:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(containerd, signal.SIGKILL)
         self._proc = None
+        self._unmount_run_state()
         return True
+
+    def _unmount_run_state(self) -> None:
+        """What dockerd leaves mounted in its exec root once it has exited: the bind mount
+        of the host's network namespace (``exec/netns/default``) that host-network
+        containers use. Run state of a daemon that no longer runs, so ours to unmount."""
+        for mount in sorted(mounts_under(self.dir / "exec"), reverse=True):
+            subprocess.run(["umount", mount], capture_output=True, stdin=subprocess.DEVNULL)
 
     def _gone(self, pid: int, timeout_seconds: float) -> bool:
         deadline = time.monotonic() + timeout_seconds

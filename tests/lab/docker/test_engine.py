@@ -1,19 +1,23 @@
 """A private engine of its own (not the session's): started by the command line, it
-answers at the DOCKER_HOST it prints; stopped, it is gone and its files stay."""
+answers at the DOCKER_HOST it prints and runs a host-network container; stopped, it is
+gone, nothing stays mounted, and its files stay until --remove-data."""
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
-from lab.backends.docker.engine import PrivateEngine, answers
+from lab.backends.docker.engine import PrivateEngine, answers, mounts_under
 from tests.lab.docker.conftest import missing
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(180)]
@@ -50,6 +54,26 @@ def engine_dir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def run_on_host_network(host: str) -> None:
+    """A container on the host's network, from a one-file image: the static tini that
+    docker.io ships as docker-init (no base image needed)."""
+    tini = shutil.which("docker-init")
+    if tini is None:
+        missing("docker-init not on PATH (Debian package docker.io, with tini)")
+    image = io.BytesIO()
+    with tarfile.open(fileobj=image, mode="w") as tar:
+        tar.add(Path(tini).resolve(), arcname="tini")
+    client = docker.DockerClient(base_url=host, timeout=60)
+    try:
+        client.api.import_image_from_data(image.getvalue(), repository="tini", tag="test")
+        out = client.containers.run(
+            "tini:test", ["/tini", "--version"], network_mode="host", remove=True
+        )
+        assert b"tini version" in out
+    finally:
+        client.close()
+
+
 def test_private_engine_starts_answers_and_stops(engine_dir: Path) -> None:
     started = engine_command("start", "--dir", str(engine_dir))
     assert started.returncode == 0, started.stderr
@@ -62,6 +86,8 @@ def test_private_engine_starts_answers_and_stops(engine_dir: Path) -> None:
     again = engine_command("start", "--dir", str(engine_dir))
     assert (again.returncode, again.stdout, engine.pid()) == (0, started.stdout, pid)
     assert engine_command("env", "--dir", str(engine_dir)).stdout == started.stdout
+    run_on_host_network(engine.host)
+    assert mounts_under(engine_dir / "exec")  # the daemon's view of the host's network
 
     stopped = engine_command("stop", "--dir", str(engine_dir))
     assert stopped.returncode == 0, stopped.stderr
@@ -69,6 +95,7 @@ def test_private_engine_starts_answers_and_stops(engine_dir: Path) -> None:
     assert not engine.running and not answers(engine.host)
     assert engine.data_root.is_dir() and engine.log_path.is_file()  # nothing removed
     assert engine_command("env", "--dir", str(engine_dir)).returncode == 1
+    assert mounts_under(engine_dir) == []  # so the directory can be deleted
 
     engine_command("stop", "--dir", str(engine_dir), "--remove-data")
     assert not engine_dir.exists()
