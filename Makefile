@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(VENV)/.installed-bench
 
-.PHONY: venv test lint bench run
+.PHONY: venv test lint bench run images
 
 venv: $(STAMP)
 
@@ -33,3 +33,9 @@ bench: $(BENCH_STAMP)
 # The quickstart scenario on the embedded Redis; prints where its report is.
 run: venv
 	$(BIN)/lab run scenarios/quickstart.yaml
+
+# The lab's docker images (Debian base by debootstrap + the project from host-built
+# wheels), in the engine at DOCKER_HOST; a no-op when they are up to date. No engine:
+#   eval "$$($(BIN)/python -m lab.backends.docker.engine start)"
+images: venv
+	$(BIN)/lab images build

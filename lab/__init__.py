@@ -14,7 +14,16 @@ from importlib.util import find_spec
 # The `lab` extra of pyproject.toml, by import name. `pip install taskq` leaves it out (a
 # production API or worker needs none of it): say what to install instead of failing on
 # the first import deep inside a stage.
-_EXTRA = ("yaml", "httpx", "pandas", "matplotlib", "rich", "scipy", "prometheus_api_client")
+_EXTRA = (
+    "yaml",
+    "httpx",
+    "pandas",
+    "matplotlib",
+    "rich",
+    "scipy",
+    "prometheus_api_client",
+    "docker",
+)
 
 
 def _installed(name: str) -> bool:

@@ -1,5 +1,5 @@
 """The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
-``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``.
+``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab images build|list``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
 per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 import yaml
 
+from lab.backends.docker.cli import images
 from lab.scenario.loader import ScenarioError, load_scenario
 from lab.scenario.model import Scenario
 
@@ -201,3 +202,6 @@ def schema(fmt: str) -> None:
     """The scenario's JSON schema."""
     doc = Scenario.model_json_schema()
     click.echo(json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc))
+
+
+main.add_command(images)

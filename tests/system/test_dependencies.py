@@ -9,7 +9,16 @@ import sys
 import textwrap
 
 # The `lab` extra of pyproject.toml, by import name.
-LAB_ONLY = ("yaml", "httpx", "pandas", "matplotlib", "rich", "prometheus_api_client", "scipy")
+LAB_ONLY = (
+    "yaml",
+    "httpx",
+    "pandas",
+    "matplotlib",
+    "rich",
+    "prometheus_api_client",
+    "scipy",
+    "docker",
+)
 
 PROGRAM = textwrap.dedent(
     """
