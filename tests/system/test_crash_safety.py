@@ -52,6 +52,11 @@ def test_sigkill_loses_nothing_and_bounds_duplicates(
     while kills < KILLS:
         time.sleep(rng.uniform(0.4, 0.8))
         victim = rng.choice([w for w in workers if w.alive()])
+        # A replacement still starting up holds nothing: wait until the victim holds work,
+        # so that every kill is one of a worker with tasks in flight.
+        deadline = time.monotonic() + 30
+        while held_by(client, queue_name, victim.pid) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
         victim.signal(signal.SIGKILL)
         victim.wait(10)
         # Nothing can change the dead worker's leases until they expire, so this count is
