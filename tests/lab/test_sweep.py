@@ -159,9 +159,12 @@ def test_usl_fit_per_group_recovers_known_parameters() -> None:
     assert by_conc[8]["r_squared"] > 0.98 and len(by_conc[8]["residuals"]) == 15
 
 
+@pytest.mark.timeout(300)
 def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
     out = tmp_path / "results"
-    done = run_lab("run", str(scenario_file(BASE)), "--out", str(out), timeout=60)
+    # Four runs, each starting its own Redis, API and workers: about 25 s on an idle
+    # machine, several times that on a loaded one.
+    done = run_lab("run", str(scenario_file(BASE)), "--out", str(out), timeout=240)
     assert done.returncode == 0, done.stdout + done.stderr
     (folder,) = list(out.iterdir())
     sweep = load(folder)
