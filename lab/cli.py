@@ -89,6 +89,8 @@ def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
     )
     for c in summary.checks:
         click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    if summary.verdict is not None:
+        click.echo(f"verdict: {summary.verdict.line}")
     click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
     sys.exit(0 if summary.passed else 1)
 

@@ -74,6 +74,30 @@ def _fault_end(events: pd.DataFrame, i: int, start: float) -> float:
     return start
 
 
+def fault_windows(events: pd.DataFrame) -> list[tuple[float, float]]:
+    """(start, end) of every fault event, seconds from the start of the load: from its
+    request to its lift, or to its effect when that is later (a Redis restart is effective
+    when Redis answers again)."""
+    out = []
+    for i in range(len(events)):
+        e = events.iloc[i]
+        if e["action"] in FAULTS:
+            effective = e["effective_s"] if pd.notna(e["effective_s"]) else e["requested_s"]
+            end = _fault_end(events, i, float(effective))
+            out.append((float(e["requested_s"]), max(end, float(effective))))
+    return out
+
+
+def in_windows(
+    times: pd.Series[float], windows: list[tuple[float, float]], grace_s: float = 0.0
+) -> pd.Series[bool]:
+    """Which times fall in a window (extended by ``grace_s`` after its end)."""
+    inside = pd.Series(False, index=times.index)
+    for start, end in windows:
+        inside |= (times >= start) & (times <= end + grace_s)
+    return inside
+
+
 def _noticed(
     tasks: pd.DataFrame,
     dependency: pd.DataFrame | None,

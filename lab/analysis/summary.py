@@ -15,7 +15,8 @@ Definitions, in seconds from the start of the load unless said otherwise:
   queue's ``retried`` counter. So duplicates = sum(attempts - 1) - retried: the
   re-executions after a lease was lost (a killed or stopped worker's tasks), cross-checked
   by the queue's ``lease_expired`` counter.
-- **drain**: last end - end of the load.
+- **drain**: last end - end of the schedule (``lab.analysis.load``): a generator that
+  fell behind its schedule does not shorten it.
 - **queue wait**: ``started - eligible`` of a task's last attempt, both Redis's clock.
 """
 
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lab.analysis import breaker, capacity, partition, recovery
+from lab.analysis import breaker, capacity, partition, recovery, resources, verdict
 from lab.analysis.checks import evaluate
+from lab.analysis.load import account
 from lab.analysis.model import (
     AutoscaleSummary,
     Measurements,
@@ -146,6 +148,18 @@ def measure(run: Run) -> Measurements:
         if run.dependency is None
         else list(zip(run.dependency["time"], run.dependency["status"], strict=True))
     )
+    load = account(tasks, scenario, load_end_s)
+    used = (
+        None
+        if run.resources is None
+        else resources.summarize(
+            run.resources,
+            t0_s,
+            events["effective_s"].dropna().tolist() if len(events) else [],
+            load_end_s,
+            report.host_idle_floor_percent,
+        )
+    )
     return Measurements(
         scenario=scenario.name,
         seed=scenario.seed,
@@ -170,7 +184,7 @@ def measure(run: Run) -> Measurements:
         # None: the backlog never drained (some acknowledged task did not end).
         drain_seconds=None
         if last_end is None or len(ended) < len(accepted)
-        else round(max(0.0, last_end - load_end_s), 3),
+        else round(max(0.0, last_end - load.schedule_end_s), 3),
         executions_beyond_first=extra,
         retried=retried,
         lease_expired=int(counters.get("lease_expired", 0)),
@@ -202,6 +216,9 @@ def measure(run: Run) -> Measurements:
         partition=None
         if not _cut_off(run)
         else partition.summarize(tasks, events, run.meta.get("cut_off", {}), counters, load_end_s),
+        load=load,
+        resources=used,
+        verdict=verdict.judge(tasks, events, load, used),
     )
 
 

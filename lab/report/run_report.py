@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.analysis.model import RunSummary
+from lab.report import evidence
 from lab.report.document import Block, Heading, Image, Para, TableBlock, fmt
 from lab.scenario.model import Scenario
 
@@ -23,6 +24,7 @@ def blocks(
     verdict = "PASS" if all(c.passed for c in checks) else "FAIL"
     out: list[Block] = [
         Heading(f"Run of scenario `{scenario.name}`: {verdict}"),
+        *([v] if (v := evidence.verdict_para(summary)) is not None else []),
         Para(scenario.description.strip() or "(no description)"),
         Para(
             f"seed {scenario.seed}, git {str(env.get('git_sha'))[:12]}"
@@ -51,7 +53,7 @@ def blocks(
                     "send lag p50 / p99 / max (s)",
                     " / ".join(fmt(v) for v in (lag.p50, lag.p99, lag.max)),
                 ],
-                ["drain after load (s)", summary.drain_seconds],
+                ["drain after the schedule ended (s)", summary.drain_seconds],
                 ["most tasks waiting (sampled)", summary.queue_depth_max],
                 [
                     "Redis restarts: at s (back after s)",
@@ -65,6 +67,7 @@ def blocks(
             ],
         ),
     ]
+    out += evidence.load_blocks(summary.load)
     if (s := summary.saturation) is not None:
         out.append(
             Para(
@@ -140,6 +143,7 @@ def blocks(
                 ],
             ),
         ]
+    out += evidence.resource_blocks(summary.resources)
     if events:
         out += [
             Heading("Events"),

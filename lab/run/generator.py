@@ -35,6 +35,9 @@ class Submission:
     status: str = "pending"  # accepted, rejected, unavailable, error
     task_id: str | None = None
     refusals: int = 0
+    refused_429: int = 0  # refusals by reason: back pressure ...
+    refused_503: int = 0  # ... or the API (or Redis) unavailable, 503 / connection refused
+    capped: bool = False  # sent late because the generator's in-flight cap was reached
     error: str | None = None
 
 
@@ -92,6 +95,10 @@ class LoadGenerator:
                 sub.task_id = await self.sender.submit(kind)
             except Refused as refused:
                 sub.refusals += 1
+                if refused.status == "rejected":
+                    sub.refused_429 += 1
+                else:
+                    sub.refused_503 += 1
                 self.progress.refused += 1
                 if sub.refusals > self.load.retries_when_refused:
                     sub.status = refused.status
@@ -123,9 +130,11 @@ class LoadGenerator:
             if delay > 0:
                 await asyncio.sleep(delay)
             # At the cap the dispatcher waits: later arrivals are sent late, and their
-            # send lag shows it.
+            # send lag (and ``capped``) shows it.
+            capped = outstanding.locked()
             await outstanding.acquire()
             sub = self._new(a, t0_s)
+            sub.capped = capped
             task = asyncio.create_task(one(sub))
             running.add(task)
             task.add_done_callback(running.discard)

@@ -69,6 +69,8 @@ def run_sweep(scenario: Scenario, sweep_dir: Path, echo: Callable[[str], None]) 
             summary = write_results(cell.scenario, raw, run_dir)
             entry["status"] = "done"
             echo(f"  throughput {summary.throughput_per_second} tasks/s{_capacity(summary)}")
+            if summary.verdict is not None:
+                echo(f"  verdict: {summary.verdict.line}")
         save_plan(plan, sweep_dir)
     derive_sweep(sweep_dir, runs_too=False)
     return failed

@@ -167,7 +167,11 @@ class LoadConfig(_Model):
     clients: int = Field(8, gt=0, description="Closed loop: concurrent clients.")
     backlog_tasks: int = Field(1000, gt=0, description="Backlog mode: tasks submitted at once.")
     max_outstanding_requests: int = Field(
-        256, gt=0, description="Open loop: submits in flight at once (a cap on sockets)."
+        256,
+        gt=0,
+        description="Open loop: the generator's in-flight cap, submits awaiting their answer "
+        "at once. At the cap later arrivals are sent late (their send lag shows it; the "
+        "report says when the cap bound).",
     )
     retries_when_refused: int = Field(
         3,
@@ -246,6 +250,11 @@ class Checks(_Model):
         description="Every submit was acknowledged or refused (429 / 503); none failed "
         "otherwise (a 500, a dropped connection).",
     )
+    clean_bill: bool = Field(
+        False,
+        description="The verdict is conclusive: the generator kept to its schedule, the "
+        "host CPU was not saturated and the API refused only by back pressure.",
+    )
     circuit_breaker: CircuitBreakerCheck | None = None
     autoscale: AutoscaleCheck | None = None
     partition: PartitionCheck | None = None
@@ -264,6 +273,19 @@ class ReportConfig(_Model):
     )
     runaway_backlog_tasks: int = Field(
         1000, gt=0, description="Stress: the queue depth that counts as running away."
+    )
+    send_lag_limit_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="A submit sent later than this after its scheduled time is late; a run "
+        "with more than 1 % late submits (outside fault windows) is inconclusive.",
+    )
+    host_idle_floor_percent: float = Field(
+        5.0,
+        ge=0,
+        le=100,
+        description="Host CPU idle below this counts as saturated; a run saturated in more "
+        "than 20 % of its samples during the load is inconclusive.",
     )
     warmup_share: float = Field(
         0.1,
