@@ -4,6 +4,8 @@ as it went, and the resources the host and each role used per stretch
 
 from __future__ import annotations
 
+from typing import Any
+
 from lab.analysis.model import LoadAccounting, Resources, RunSummary
 from lab.report.document import Block, Heading, Para, TableBlock, fmt
 
@@ -16,6 +18,22 @@ def verdict_para(summary: RunSummary) -> Para | None:
     if summary.verdict is None:
         return None
     return Para(f"**Verdict: {summary.verdict.line}.**")
+
+
+def invocation_paras(env: dict[str, Any]) -> list[Block]:
+    """The command line and the overrides applied to the scenario (environment.json): the
+    description above may say otherwise."""
+    if "command" not in env:
+        return []  # a run from before they were recorded
+    applied = [*env.get("overrides", [])]
+    applied += [f"{k}={v} (sweep cell)" for k, v in env.get("sweep_cell", {}).items()]
+    return [
+        Para(
+            f"Command: `{env['command']}`. Overrides applied to the scenario file: "
+            + (", ".join(f"`{o}`" for o in applied) if applied else "none")
+            + "."
+        )
+    ]
 
 
 def load_blocks(load: LoadAccounting | None) -> list[Block]:

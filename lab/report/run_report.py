@@ -31,6 +31,7 @@ def blocks(
             f"{' (dirty)' if env.get('git_dirty') else ''}, {env.get('redis')}, "
             f"{env.get('cpu_count')} CPUs, Python {env.get('python')}"
         ),
+        *evidence.invocation_paras(env),
         Heading("Checks"),
         TableBlock(
             ["check", "result", "detail"],

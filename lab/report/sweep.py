@@ -136,7 +136,14 @@ def usl_fits(
         except ValueError as exc:  # e.g. a cell with 0 workers
             fits.append({"group": label, "metric": metric, "error": str(exc)})
             continue
-        entry: dict[str, Any] = {"group": label, "metric": metric}
+        describes, why = usl.judge(fit, points[WORKERS].tolist(), points[metric].tolist())
+        entry: dict[str, Any] = {
+            "group": label,
+            "metric": metric,
+            "describes_data": describes,
+            "quality": why or f"R² {fit.r_squared:.3f}, residuals within the runs' noise",
+            "measured_workers": [int(points[WORKERS].min()), int(points[WORKERS].max())],
+        }
         fits.append(
             entry
             | fit.as_dict()
@@ -181,20 +188,69 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     x = x_parameter(cells, params)
     figures: list[Path] = []
     if x is not None and len(agg):  # nothing to draw when no run finished
-        figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits))
+        figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits, cells))
     if any("lambda" in f for f in fits):
         figures.append(draw_residuals(folder / "figures", fits))
     rel = [p.relative_to(folder) for p in figures]
-    bs = _blocks(scenario.name, scenario.description, summary, agg, params, metric, rel)
+    sweep = scenario.sweep
+    bs = _blocks(
+        scenario.name,
+        scenario.description,
+        summary,
+        agg,
+        params,
+        metric,
+        rel,
+        plan.get("order"),
+        sweep.order if sweep else "grid",
+        sweep.precision_share if sweep else None,
+    )
     (folder / "report.md").write_text(document.markdown(bs))
     (folder / "report.html").write_text(document.html_page(bs, folder, f"sweep {scenario.name}"))
     return summary
+
+
+def _precision(
+    agg: pd.DataFrame, params: list[str], metric: str, share: float | None
+) -> list[Block]:
+    """Each cell's CI half-width as a share of its mean, against the stated target."""
+    rows = agg[(agg["metric"] == metric) & (agg["n"] >= 2)]
+    if not len(rows):
+        return []
+    widths = ((rows["ci_high"] - rows["ci_low"]) / 2 / rows["mean"]).abs()
+    worst = float(widths.max())
+    text = f"The widest 95 % interval of {metric} is ±{worst:.1%} of its mean"
+    if share is None:
+        return [Para(text + " (no target: sweep.precision_share).")]
+    short = rows[widths > share]
+    if not len(short):
+        return [Para(text + f": every cell reached the target ±{share:.0%}.")]
+    names = "; ".join(
+        ", ".join(f"{p.rsplit('.', 1)[-1]}={r[p]}" for p in params) for _, r in short.iterrows()
+    )
+    return [
+        Para(
+            text + f". Cells short of the target ±{share:.0%} (more repetitions or a longer "
+            f"measurement window needed): {names}."
+        )
+    ]
 
 
 def _ci(row: pd.Series[Any]) -> str:
     if row["n"] < 2 or not math.isfinite(row["ci_low"]):
         return f"{row['mean']:.4g} (n=1)"
     return f"{row['mean']:.4g} ± {(row['ci_high'] - row['ci_low']) / 2:.3g}"
+
+
+def _extrapolated(fit: dict[str, Any]) -> str:
+    low, high = fit.get("measured_workers", [None, None])
+    peak = fit.get("peak_workers")
+    if high is None or peak is None or low <= peak <= high:
+        return ""
+    return (
+        f"The peak ({peak:.3g} workers) lies outside the measured {low}-{high} workers: an "
+        "extrapolation (dotted in the figure), not a measurement."
+    )
 
 
 def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
@@ -232,6 +288,9 @@ def _blocks(
     params: list[str],
     metric: str,
     figures: list[Path],
+    order: list[str] | None = None,
+    order_kind: str = "random",
+    precision_share: float | None = None,
 ) -> list[Block]:
     out: list[Block] = [
         Heading(f"Sweep of scenario `{name}`"),
@@ -255,13 +314,31 @@ def _blocks(
             Heading("Cells"),
             TableBlock([*params, *cols], table[[*params, *cols]].values.tolist()),
         ]
+        out += _precision(agg, params, metric, precision_share)
+        if order:
+            out.append(
+                Para(f"Run order ({order_kind}, recorded in sweep.json): " + ", ".join(order) + ".")
+            )
     for fit in summary["usl"]:
         group = ", ".join(f"{k} = {v}" for k, v in fit["group"].items()) or "all runs"
         out.append(Heading(f"Universal Scalability Law fit ({group})"))
         if "error" in fit:
             out.append(Para(f"No fit: {fit['error']}."))
             continue
+        if fit.get("describes_data", True):
+            quality = (
+                f"The law describes the data ({fit.get('quality', '')}; gate: R² at least "
+                f"{usl.MIN_R_SQUARED:g} and the curve inside every cell's 95 % interval). "
+                + _extrapolated(fit)
+            )
+        else:
+            quality = (
+                f"**The Universal Scalability Law does not describe these data**: "
+                f"{fit['quality']}. Its parameters below are not estimates of contention "
+                "and coherency, and the figure does not draw the curve."
+            )
         out += [
+            Para(quality),
             Para(
                 f"X(N) = λN / (1 + σ(N-1) + κN(N-1)) fitted to {fit['points']} runs' "
                 f"{metric}; 95 % intervals from a seeded bootstrap over the runs."

@@ -17,10 +17,24 @@ from typing import Protocol
 
 from lab.run.schedule import Arrival, schedule
 from lab.run.senders import Refused, Sender
-from lab.scenario.model import LoadConfig, Scenario
+from lab.scenario.model import LoadConfig, Scenario, TaskKind
 from system.core.submission import DEFAULT_QUEUE
 
 CLOSED_LOOP_WAIT_SECONDS = 30.0
+# Built-in handlers whose randomness the lab seeds per task from the scenario's seed, so
+# the seed fixes service times too (io's jitter). Not flaky: a seed in its payload would
+# make every retry of a task draw the same failure.
+SEEDED_TASK_TYPES = frozenset({"io"})
+SEED_MAX = 2**63 - 1
+
+
+def seeded(kind: TaskKind, scenario_seed: int, seq: int) -> TaskKind:
+    """``kind`` with a per-task seed in its payload when its handler draws randomness
+    (and the scenario did not give one)."""
+    if kind.task_type not in SEEDED_TASK_TYPES or "seed" in kind.payload:
+        return kind
+    seed = random.Random(f"{scenario_seed}-payload-{seq}").randrange(SEED_MAX)
+    return kind.model_copy(update={"payload": {**kind.payload, "seed": seed}})
 
 
 @dataclass(slots=True)
@@ -87,7 +101,7 @@ class LoadGenerator:
         return self.submissions
 
     async def _submit(self, sub: Submission) -> None:
-        kind = self.load.mix[sub.kind]
+        kind = seeded(self.load.mix[sub.kind], self.scenario.seed, sub.seq)
         sub.sent_s = time.time()
         self.progress.sent += 1
         while True:
@@ -158,7 +172,9 @@ class LoadGenerator:
         if self.gate is not None:
             await self.gate.pause(DEFAULT_QUEUE)
         try:
-            ids = await self.sender.submit_many([self.load.mix[s.kind] for s in subs])
+            ids = await self.sender.submit_many(
+                [seeded(self.load.mix[s.kind], self.scenario.seed, s.seq) for s in subs]
+            )
         except Exception as exc:
             for s in subs:
                 s.sent_s, s.status, s.error = sent, "error", f"{type(exc).__name__}: {exc}"

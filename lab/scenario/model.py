@@ -312,6 +312,37 @@ class SweepConfig(_Model):
         "system.workers: [1, 2, 4, 8] or load.mix.0.task_type: [io, cpu].",
     )
     repeat: int = Field(1, ge=1, le=100, description="Runs per cell (seed + 0, 1, ...).")
+    order: Literal["random", "grid"] = Field(
+        "random",
+        description="random: every run of every cell in an order shuffled with the "
+        "scenario's seed (recorded in sweep.json), so drift on the host (heat, other "
+        "load) does not line up with one parameter; grid: cell by cell, as written.",
+    )
+    precision_share: float | None = Field(
+        None,
+        gt=0,
+        description="The 95 % CI half-width every cell should reach, as a share of its "
+        "mean (0.05: ±5 %); the report names the cells that did not (they need more "
+        "repetitions or a longer measurement window: load.duration_seconds, backlog_tasks).",
+    )
+
+
+class RateSearchConfig(_Model):
+    """Search the highest sustainable offered rate (``lab.analysis.rate_search``): each
+    probe is an open-loop run at a constant rate for ``load.duration_seconds``."""
+
+    start_rate_per_second: float = Field(50.0, gt=0, description="The first probe's rate.")
+    latency_p99_below_seconds: float = Field(
+        1.0, gt=0, description="A probe holds while p99 latency stays under this."
+    )
+    tolerance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Stop when the highest rate that held and the lowest that failed are "
+        "this close (relative).",
+    )
+    max_probes: int = Field(10, ge=1, le=40, description="At most this many probe runs.")
 
 
 class Scenario(_Model):
@@ -325,6 +356,15 @@ class Scenario(_Model):
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
+    rate_search: RateSearchConfig | None = Field(
+        None, description="Search the maximum sustainable rate (lab.run.rate_search)."
+    )
+
+    @model_validator(mode="after")
+    def _rate_search_is_open_loop(self) -> Scenario:
+        if self.rate_search is not None and (self.load.mode != "open" or self.sweep):
+            raise ValueError("rate_search needs load.mode: open and no sweep")
+        return self
 
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:

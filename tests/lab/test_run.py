@@ -69,7 +69,8 @@ def only_run(out: Path) -> Path:
 
 def test_short_run_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
     out = tmp_path / "results"
-    done = run_lab("run", str(scenario_file(SHORT)), "--out", str(out))
+    overrides = ("--set", "load.duration_seconds=5", "--set", "seed=3")  # as in the file
+    done = run_lab("run", str(scenario_file(SHORT)), *overrides, "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = only_run(out)
     assert run_dir.name.endswith("-short")
@@ -117,7 +118,15 @@ def test_short_run_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path
     assert f"verdict: {'conclusive' if summary['verdict']['conclusive'] else 'inconclusive'}" in (
         done.stdout
     )
-    assert "Resources (host and processes)" in (run_dir / "report.md").read_text()
+    report = (run_dir / "report.md").read_text()
+    assert "Resources (host and processes)" in report
+    # The command line and the overrides are recorded and shown.
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["overrides"] == ["load.duration_seconds=5", "seed=3"]
+    assert env["command"].startswith("lab run ") and "--set seed=3" in env["command"]
+    assert "Overrides applied to the scenario file: `load.duration_seconds=5`, `seed=3`" in report
+    # A fault run: the kill's redelivered tasks are the fault's effect, not a saturation.
+    assert summary["saturation"] is None and "stopped keeping up" not in report
 
 
 def test_failing_check_exits_non_zero(scenario_file: Callable[..., Path], tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 
 from lab.analysis import resources, verdict
 from lab.analysis.load import account
+from lab.analysis.summary import saturation
 from lab.scenario.model import Scenario
 
 T0 = 1_000.0  # epoch seconds of the load's start
@@ -133,3 +134,33 @@ def test_a_run_from_before_refusals_by_reason_reads_its_final_outcomes() -> None
     t.loc[10:12, "submit"] = "unavailable"
     load = account(t, SCENARIO, 10.0)
     assert (load.refused_429, load.refused_503, load.refused_in_the_end) == (10, 3, 13)
+
+
+def windows_table(p99: list[float], offered: float, completed: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "start_s": np.arange(len(p99), dtype=float),
+            "offered_per_s": offered,
+            "completed_per_s": completed,
+            "p99_s": p99,
+        }
+    )
+
+
+def test_saturation_needs_a_steady_overload_outside_fault_stretches() -> None:
+    depth = pd.Series(dtype=float)
+    # A lease-redelivery spike after a kill at 3 s: two slow windows, in the fault's stretch.
+    spike = windows_table([0.1] * 4 + [3.0, 3.0] + [0.1] * 4, 50.0, [50.0] * 10)
+    assert saturation(spike, depth, 2.0, 1000, [(3.0, 6.0)], 10.0) is None
+    # The same two windows with no fault: not steady (fewer than three in a row).
+    assert saturation(spike, depth, 2.0, 1000, [], 10.0) is None
+    # After the load (nothing offered, the backlog draining): not a saturation either.
+    tail = windows_table([0.1] * 5 + [3.0] * 5, 0.0, [50.0] * 10)
+    assert saturation(tail, depth, 2.0, 1000, [], 5.0) is None
+    # Arrivals outpacing completions, slow for good from 4 s: saturated at 4 s.
+    ramp = windows_table([0.1] * 4 + [3.0] * 6, 80.0, [80.0] * 4 + [50.0] * 6)
+    found = saturation(ramp, depth, 2.0, 1000, [], 10.0)
+    assert found is not None and found.at_s == 4.0 and found.offered_per_second == 80.0
+    # Slow but keeping up with what arrives (completions >= arrivals): not a saturation.
+    even = windows_table([0.1] * 4 + [3.0] * 6, 50.0, [50.0] * 10)
+    assert saturation(even, depth, 2.0, 1000, [], 10.0) is None
