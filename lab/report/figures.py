@@ -17,8 +17,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
+from matplotlib.axis import Axis
 from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from lab.analysis.series import TERMINAL, lab_series, windows
 
@@ -86,11 +87,29 @@ def with_gaps(s: pd.Series[float], interval_s: float) -> pd.Series[float]:
     return pd.concat([s, pd.Series(np.nan, index=holes)]).sort_index()
 
 
+def plain_log_ticks(axis: Axis) -> None:
+    """A log axis labelled 200, 300, 1000 rather than 2x10^2."""
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    axis.set_major_formatter(plain)
+    axis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "25" else ""))
+
+
+def legend_below(ax: Axes, entries: int) -> None:
+    """The legend under the plot, where it hides no line and no event label."""
+    if entries:
+        ax.legend(
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=min(entries, 5),
+            frameon=False,
+        )
+
+
 def save(fig: Figure, path: Path) -> Path:
     """``path`` (a .png, 300 dpi) and the same figure as .pdf beside it."""
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
-    fig.savefig(path.with_suffix(".pdf"))
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    fig.savefig(path.with_suffix(".pdf"), bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -110,13 +129,16 @@ def _series_figure(
     fig, ax = plt.subplots(figsize=(9, 3.8))
     for i, (label, s) in enumerate(series.items()):
         if len(s.dropna()):
-            kw = {"label": label, "lw": 1.6 if i == 0 else 1.3, "ls": (styles or {}).get(label)}
+            # Earlier lines wider, later ones drawn on top: lines that overlap stay visible.
+            width = max(2.4 - 0.5 * i, 1.0)
+            kw = {"label": label, "lw": width, "ls": (styles or {}).get(label)}
             if step:
                 ax.step(s.index, s.to_numpy(), where="post", **kw)  # type: ignore[arg-type]
             else:
                 ax.plot(s.index, s.to_numpy(), **kw)  # type: ignore[arg-type]
     if log and any(len(s.dropna()) for s in series.values()):
         ax.set_yscale("log")
+        plain_log_ticks(ax.yaxis)
     elif counts or step:
         top = max((float(s.max()) for s in series.values() if len(s.dropna())), default=0.0)
         ax.set_ylim(0, max(top * 1.15, 1.0))  # flat: not zoomed into noise
@@ -127,8 +149,7 @@ def _series_figure(
     ax.set_xlabel(TIME_LABEL)
     ax.set_ylabel(ylabel)
     ax.grid(alpha=0.3)
-    if series:
-        ax.legend(loc="upper left", ncol=min(len(series), 5))
+    legend_below(ax, sum(1 for v in series.values() if len(v.dropna())))
     return save(fig, path)
 
 
@@ -159,6 +180,7 @@ def _cdf(out: Path, tasks: pd.DataFrame) -> Path:
             ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=f"{label} (n={len(lat)})")
     if len(ok["latency_s"].dropna()):
         ax.set_xscale("log")
+        plain_log_ticks(ax.xaxis)
         ax.legend(loc="lower right")
     ax.set_ylim(0, 1)
     ax.set_title("Latency CDF (succeeded tasks)")

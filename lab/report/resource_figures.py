@@ -36,7 +36,7 @@ def draw_resources(
     host.set_ylim(0, 100)
     host.set_ylabel("host CPU (% of all CPUs)")
     host.set_title("CPU: the host by mode, and each role of the run")
-    host.legend(loc="upper left", ncol=len(MODES))
+    host.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     cpu = role_series(resources, t0_s, "process_cpu_percent")
     for role in (r for r in ROLE_LABELS if r in cpu):
         s = with_gaps(cpu[role], interval_s)
@@ -45,7 +45,7 @@ def draw_resources(
     roles.set_ylabel("CPU (% of one core)")
     roles.set_xlabel("time since the load started (s)")
     if len(cpu.columns):
-        roles.legend(loc="upper left", ncol=4)
+        roles.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     for ax in (host, roles):
         shade(ax, events, labels=ax is host)
         ax.grid(alpha=0.3)
