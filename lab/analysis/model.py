@@ -191,15 +191,23 @@ class Verdict(_Frozen):
 
     conclusive: bool
     bottlenecks: list[Bottleneck] = Field(default_factory=list)
+    unchecked: list[str] = Field(default_factory=list)  # what the run has no data for
 
     @property
     def line(self) -> str:
         if self.conclusive:
-            return (
+            text = (
                 "conclusive: the generator kept to its schedule, the host CPU had room and "
                 "the API refused only by back pressure"
             )
-        return "inconclusive: " + "; ".join(b.detail for b in self.bottlenecks)
+            if self.unchecked:
+                text = (
+                    "conclusive as far as recorded: the generator kept to its schedule and "
+                    "the API refused only by back pressure"
+                )
+        else:
+            text = "inconclusive: " + "; ".join(b.detail for b in self.bottlenecks)
+        return text + "".join(f" (not checked: {u})" for u in self.unchecked)
 
 
 class CheckResult(_Frozen):

@@ -59,6 +59,8 @@ def _generator(
         detail += (
             f", its process at a full core in {resources.generator_busy_share:.0%} of the samples"
         )
+    elif resources is not None and (resources.host_saturated_share or 0.0) > 0:
+        detail += ", waiting for a CPU on a saturated host"
     detail += "; the numbers after that measure the generator"
     return Bottleneck(what="generator", from_s=round(at, 3), detail=detail)
 
@@ -115,4 +117,5 @@ def judge(
         )
         if b is not None
     ]
-    return Verdict(conclusive=not found, bottlenecks=found)
+    unchecked = [] if resources is not None else ["the host, no resources.csv in this run"]
+    return Verdict(conclusive=not found, bottlenecks=found, unchecked=unchecked)

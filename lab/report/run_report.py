@@ -70,12 +70,21 @@ def blocks(
     ]
     out += evidence.load_blocks(summary.load)
     if (s := summary.saturation) is not None:
-        out.append(
-            Para(
-                f"The system stopped keeping up at {s.at_s:.1f} s, with "
-                f"{s.offered_per_second:.1f} tasks/s offered: {s.reason}."
-            )
+        text = (
+            f"The system stopped keeping up at {s.at_s:.1f} s, with "
+            f"{s.offered_per_second:.1f} tasks/s offered: {s.reason}."
         )
+        earlier = [
+            b
+            for b in (summary.verdict.bottlenecks if summary.verdict else [])
+            if b.from_s is not None and b.from_s <= s.at_s + 1e-9
+        ]
+        if earlier:
+            text += (
+                f" By then the {earlier[0].what} was already a bottleneck (from "
+                f"{earlier[0].from_s:.1f} s, see the verdict): this is not the queue's limit."
+            )
+        out.append(Para(text))
     if (c := summary.capacity) is not None:
         out.append(
             Para(

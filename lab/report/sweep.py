@@ -33,6 +33,7 @@ from lab.report.folder import SWEEP_FILE, read_scenario, read_summary
 from lab.report.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
+KINDS = {"host": "host CPU saturated", "generator": "generator behind", "api": "API refusing"}
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
 # Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
@@ -65,6 +66,12 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
                 "folder": entry["folder"],
                 "status": entry["status"],
                 "passed": columns.value("passed", summary),
+                "conclusive": None
+                if summary is None or summary.verdict is None
+                else summary.verdict.conclusive,
+                "bottlenecks": ""
+                if summary is None or summary.verdict is None
+                else " ".join(b.what for b in summary.verdict.bottlenecks),
                 **{name: _number(name, summary) for name in METRICS},
             }
         )
@@ -204,10 +211,30 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
         plan.get("order"),
         sweep.order if sweep else "grid",
         sweep.precision_share if sweep else None,
+        cells,
     )
     (folder / "report.md").write_text(document.markdown(bs))
     (folder / "report.html").write_text(document.html_page(bs, folder, f"sweep {scenario.name}"))
     return summary
+
+
+def _verdicts(cells: pd.DataFrame | None) -> list[Block]:
+    """How many runs measured the queue, and what else the others measured."""
+    if cells is None or "conclusive" not in cells or cells["conclusive"].isna().all():
+        return []
+    judged = cells[cells["conclusive"].notna()]
+    bad = judged[~judged["conclusive"].astype(bool)]
+    if not len(bad):
+        return [Para(f"Verdict: all {len(judged)} runs conclusive (each run's report says so).")]
+    kinds = pd.Series(" ".join(bad["bottlenecks"].fillna("")).split()).value_counts()
+    what = ", ".join(f"{KINDS.get(str(k), str(k))} in {n}" for k, n in kinds.items())
+    return [
+        Para(
+            f"**Verdict: {len(bad)} of {len(judged)} runs inconclusive** ({what}): their "
+            "numbers measure the host or the load generator as much as the queue; each run's "
+            "report says from when (cells.csv: conclusive, bottlenecks)."
+        )
+    ]
 
 
 def _precision(
@@ -291,6 +318,7 @@ def _blocks(
     order: list[str] | None = None,
     order_kind: str = "random",
     precision_share: float | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> list[Block]:
     out: list[Block] = [
         Heading(f"Sweep of scenario `{name}`"),
@@ -315,6 +343,7 @@ def _blocks(
             TableBlock([*params, *cols], table[[*params, *cols]].values.tolist()),
         ]
         out += _precision(agg, params, metric, precision_share)
+        out += _verdicts(cells)
         if order:
             out.append(
                 Para(f"Run order ({order_kind}, recorded in sweep.json): " + ", ".join(order) + ".")

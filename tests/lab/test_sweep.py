@@ -200,7 +200,9 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     means = cap.set_index(["system.workers", "system.concurrency"])["mean"]
     assert means[(2, 8)] > means[(1, 2)]
     assert (folder / "figures" / "scaling.png").stat().st_size > 0
-    assert "Sweep of scenario `tiny_sweep`" in (folder / "report.md").read_text()
+    text = (folder / "report.md").read_text()
+    assert "Sweep of scenario `tiny_sweep`" in text and "Verdict:" in text
+    assert sweep.cells["conclusive"].notna().all()  # every run judged
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["runs_done"] == 4 and summary["scaling_metric"] == "capacity_per_second"
     # lab compare takes a sweep: one table row per run, and its scaling curve.

@@ -81,6 +81,12 @@ def test_a_generator_on_schedule_on_an_idle_host_is_conclusive() -> None:
     assert during.rss_bytes_max == {"worker": 1e8}
 
 
+def test_a_run_without_resources_says_the_host_was_not_checked() -> None:
+    t = tasks()
+    v = verdict.judge(t, no_events(), account(t, SCENARIO, 10.0), None)
+    assert v.conclusive and v.unchecked and "not checked: the host" in v.line
+
+
 def test_a_generator_that_falls_behind_makes_the_run_inconclusive_from_then() -> None:
     t = tasks(lag_from=6.0)
     load = account(t, SCENARIO, 14.0)
