@@ -159,6 +159,7 @@ def compare(paths: list[Path], out: Path) -> pd.DataFrame:
         "latency_p99_s",
         "lost",
         "duplicates",
+        "conclusive",
     ]
     bs: list[Block] = [
         Heading(f"Comparison of {len(paths)} result folder(s)"),

@@ -66,9 +66,7 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
                 "folder": entry["folder"],
                 "status": entry["status"],
                 "passed": columns.value("passed", summary),
-                "conclusive": None
-                if summary is None or summary.verdict is None
-                else summary.verdict.conclusive,
+                "conclusive": columns.value("conclusive", summary),
                 "bottlenecks": ""
                 if summary is None or summary.verdict is None
                 else " ".join(b.what for b in summary.verdict.bottlenecks),
