@@ -30,6 +30,7 @@ from lab.report import columns, document
 from lab.report.derive import derive
 from lab.report.document import Block, Heading, Image, Para, TableBlock
 from lab.report.folder import SWEEP_FILE, read_scenario, read_summary
+from lab.report.rate_search import derive_rate_search, is_rate_search
 from lab.report.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
@@ -38,6 +39,7 @@ UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
 # Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
 METRICS = (
+    "max_rate_per_second",  # a rate search's answer (rate_search: in the scenario)
     "capacity_per_second",
     "throughput_per_second",
     "latency_p50_s",
@@ -50,13 +52,40 @@ METRICS = (
 
 
 def _number(name: str, summary: RunSummary | None) -> float | None:
+    if name not in columns.COLUMNS:  # a rate search's number: not a run's
+        return None
     value = columns.value(name, summary)
     return None if value is None else float(value)
+
+
+def _searched(run_dir: Path) -> dict[str, Any] | None:
+    """A rate-search cell's numbers (its summary.json is the search's), else None."""
+    if not is_rate_search(run_dir):
+        return None
+    path = run_dir / "summary.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return {name: None for name in METRICS} | {
+        "max_rate_per_second": data.get("max_sustainable_rate_per_second"),
+        "passed": data.get("max_sustainable_rate_per_second") is not None,
+    }
 
 
 def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for entry in plan["runs"]:
+        searched = _searched(folder / "cells" / entry["folder"])
+        if searched is not None:
+            rows.append(
+                {
+                    **{k: _scalar(v) for k, v in entry["values"].items()},
+                    "repetition": entry["repetition"],
+                    "seed": entry["seed"],
+                    "folder": entry["folder"],
+                    "status": entry["status"],
+                    **searched,
+                }
+            )
+            continue
         summary = read_summary(folder / "cells" / entry["folder"])
         rows.append(
             {
@@ -104,11 +133,10 @@ def aggregate(cells: pd.DataFrame, params: list[str]) -> pd.DataFrame:
 
 
 def scaling_metric(cells: pd.DataFrame) -> str:
-    return (
-        "capacity_per_second"
-        if cells["capacity_per_second"].notna().any()
-        else "throughput_per_second"
-    )
+    for metric in ("max_rate_per_second", "capacity_per_second"):
+        if metric in cells and cells[metric].notna().any():
+            return metric
+    return "throughput_per_second"
 
 
 def x_parameter(cells: pd.DataFrame, params: list[str]) -> str | None:
@@ -169,7 +197,9 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     if runs_too:
         for entry in plan["runs"]:
             run_dir = folder / "cells" / entry["folder"]
-            if (run_dir / "run.json").exists():
+            if is_rate_search(run_dir):
+                derive_rate_search(run_dir)
+            elif (run_dir / "run.json").exists():
                 derive(run_dir)
     scenario = read_scenario(folder)
     params = list(plan["grid"])
@@ -329,7 +359,12 @@ def _blocks(
         ),
     ]
     if len(agg):
-        shown = ["capacity_per_second", "throughput_per_second", "latency_p99_s"]
+        shown = [
+            "max_rate_per_second",
+            "capacity_per_second",
+            "throughput_per_second",
+            "latency_p99_s",
+        ]
         wide = agg[agg["metric"].isin(shown)].copy()
         wide["value"] = wide.apply(_ci, axis=1)
         table = wide.pivot_table(

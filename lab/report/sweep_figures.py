@@ -28,6 +28,7 @@ AXIS_LABELS = {
     "system.workers": "workers",
     "system.concurrency": "tasks in flight per worker",
     "capacity_per_second": "capacity (tasks/s)",
+    "max_rate_per_second": "maximum sustainable rate (tasks/s)",
     "throughput_per_second": "throughput (tasks/s)",
 }
 

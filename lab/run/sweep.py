@@ -68,6 +68,10 @@ def run_sweep(
         run_dir.mkdir(parents=True)
         write_scenario(cell.scenario, run_dir)
         echo(f"lab: sweep run {i}/{len(cells)}: {cell.folder}")
+        if cell.scenario.rate_search is not None:  # a search per configuration
+            failed += _search(cell, entry, run_dir, echo, overrides)
+            save_plan(plan, sweep_dir)
+            continue
         try:
             raw = execute(cell.scenario, run_dir)
         except KeyboardInterrupt:
@@ -88,6 +92,30 @@ def run_sweep(
         save_plan(plan, sweep_dir)
     derive_sweep(sweep_dir, runs_too=False)
     return failed
+
+
+def _search(
+    cell: Cell,
+    entry: dict[str, Any],
+    run_dir: Path,
+    echo: Callable[[str], None],
+    overrides: tuple[str, ...],
+) -> int:
+    """One cell's rate search in its folder; 1 when it failed, else 0."""
+    from lab.run.rate_search import run_rate_search  # it imports this stage's runner
+
+    try:
+        best = run_rate_search(cell.scenario, run_dir, echo, overrides)
+    except KeyboardInterrupt:
+        entry["status"] = "interrupted"
+        raise
+    except Exception as exc:
+        entry["status"], entry["error"] = "failed", f"{type(exc).__name__}: {exc}"
+        echo(f"lab: the search failed: {entry['error']}")
+        return 1
+    entry["status"] = "done"
+    echo(f"  max sustainable rate {best} tasks/s")
+    return 0
 
 
 def run_order(scenario: Scenario, n: int) -> list[int]:

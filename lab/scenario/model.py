@@ -357,13 +357,15 @@ class Scenario(_Model):
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
     rate_search: RateSearchConfig | None = Field(
-        None, description="Search the maximum sustainable rate (lab.run.rate_search)."
+        None,
+        description="Search the maximum sustainable rate (lab.run.rate_search); with a "
+        "sweep, one search per cell and repetition.",
     )
 
     @model_validator(mode="after")
     def _rate_search_is_open_loop(self) -> Scenario:
-        if self.rate_search is not None and (self.load.mode != "open" or self.sweep):
-            raise ValueError("rate_search needs load.mode: open and no sweep")
+        if self.rate_search is not None and self.load.mode != "open":
+            raise ValueError("rate_search needs load.mode: open")
         return self
 
     @model_validator(mode="after")

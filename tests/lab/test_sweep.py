@@ -137,6 +137,7 @@ def test_aggregate_gives_the_t_interval_per_cell_and_metric() -> None:
         ]
     )
     for metric in (
+        "max_rate_per_second",
         "capacity_per_second",
         "latency_p50_s",
         "latency_p99_s",

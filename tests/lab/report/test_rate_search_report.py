@@ -42,3 +42,27 @@ def test_the_report_of_a_search_names_the_rate_and_draws_its_curve(tmp_path: Pat
     for ext in ("png", "pdf"):
         assert (tmp_path / "figures" / f"rate_search.{ext}").stat().st_size > 0
     assert "maximum sustainable rate is **150 tasks/s**" in (tmp_path / "report.md").read_text()
+
+
+def test_a_sweep_of_searches_tabulates_each_cells_rate(tmp_path: Path) -> None:
+    from lab.report.sweep import cells_table, scaling_metric
+
+    plan = {"runs": []}
+    for workers, best in ((1, 120.0), (2, 230.0)):
+        cell = tmp_path / "cells" / f"workers={workers}_r1"
+        cell.mkdir(parents=True)
+        (cell / RATE_SEARCH_FILE).write_text(json.dumps({"search": cell.name, "probes": []}))
+        (cell / "summary.json").write_text(json.dumps({"max_sustainable_rate_per_second": best}))
+        plan["runs"].append(
+            {
+                "folder": cell.name,
+                "values": {"system.workers": workers},
+                "repetition": 1,
+                "seed": 1,
+                "status": "done",
+            }
+        )
+    cells = cells_table(tmp_path, plan)
+    assert list(cells["max_rate_per_second"]) == [120.0, 230.0]
+    assert scaling_metric(cells) == "max_rate_per_second"
+    assert cells["capacity_per_second"].isna().all()
