@@ -72,11 +72,13 @@ def _overlaid(
 
 def _throughput(out: Path, runs: list[tuple[str, Run]]) -> Path:
     fig, ax = plt.subplots(figsize=(9, 4))
-    for i, (label, run) in enumerate(runs):
+    labelled = False
+    for label, run in runs:
         win = series.windows(run.tasks, run.scenario.report.window_seconds)
         ax.step(win["start_s"], win["completed_per_s"], where="post", label=label, lw=1.3)
-        if len(run.events):
-            shade(ax, run.events, labels=i == 0)  # the same scenario: the same events
+        if len(run.events):  # named once: runs of one scenario share their events
+            shade(ax, run.events, labels=not labelled)
+            labelled = True
     ax.set_title("Completions per second")
     ax.set_xlabel(TIME_LABEL)
     ax.set_ylabel("tasks per second")

@@ -27,6 +27,7 @@ MIN_SPAN_SECONDS = 0.15  # so that an instant event is still visible
 DPI = 300
 TIME_LABEL = "time since the load started (s)"
 GAP_FACTOR = 2.5  # a step this many sampling intervals wide is a gap
+CHARS_PER_INCH = 11  # legend text at 9 pt, roughly
 
 
 def style() -> None:
@@ -95,12 +96,17 @@ def plain_log_ticks(axis: Axis) -> None:
 
 
 def legend_below(ax: Axes, entries: int) -> None:
-    """The legend under the plot, where it hides no line and no event label."""
+    """The legend under the plot, where it hides no line and no event label; as many
+    columns as fit the figure's width (long labels, as in ``lab compare``: fewer)."""
     if entries:
+        labels = ax.get_legend_handles_labels()[1]
+        longest = max((len(label) for label in labels), default=10)
+        width = ax.get_figure(root=True).get_figwidth()  # type: ignore[union-attr]
+        fit = int(width * CHARS_PER_INCH / (longest + 6))
         ax.legend(
             loc="upper center",
             bbox_to_anchor=(0.5, -0.2),
-            ncol=min(entries, 5),
+            ncol=max(1, min(entries, 5, fit)),
             frameon=False,
         )
 
