@@ -271,7 +271,7 @@ def measure(run: Run) -> Measurements:
         else partition.summarize(tasks, events, run.meta.get("cut_off", {}), counters, load_end_s),
         load=load,
         resources=used,
-        verdict=verdict.judge(tasks, events, load, used),
+        verdict=verdict.judge(tasks, events, load, used, scheduled=scenario.load.mode == "open"),
     )
 
 

@@ -4,9 +4,10 @@ in front of it? (pure pandas; ``Verdict`` in ``lab.analysis.model``)
 A run is **inconclusive** when, outside fault windows (a fault's own effects, and
 ``GRACE_SECONDS`` after it, are what a fault run is about):
 
-- **the generator fell behind**: more than ``LATE_SHARE`` of the submits were sent later
-  than ``report.send_lag_limit_seconds`` after their scheduled time. Latency still counts
-  from the schedule, but the system was offered less than the schedule says. The cause is
+- **the generator fell behind** (open loop only): more than ``LATE_SHARE`` of the submits
+  were sent later than ``report.send_lag_limit_seconds`` after their scheduled time.
+  Latency still counts from the schedule, but the system was offered less than the
+  schedule says. The cause is
   named: the in-flight cap bound (the submits were answered too slowly) or the lab's own
   process was at a full core;
 - **the host CPU was saturated**: idle below ``report.host_idle_floor_percent`` in more
@@ -104,14 +105,18 @@ def judge(
     events: pd.DataFrame,
     load: LoadAccounting,
     resources: Resources | None,
+    *,
+    scheduled: bool = True,
 ) -> Verdict:
+    """``scheduled``: the load followed a schedule (open loop); a backlog is submitted at
+    once and a closed loop sends when answered, so their send lag says nothing."""
     windows = fault_windows(events) if len(events) else []
     times = tasks["sent_s"].fillna(tasks["intended_s"])
     outside = ~in_windows(times, windows, GRACE_SECONDS)
     found = [
         b
         for b in (
-            _generator(tasks, outside, load, resources),
+            _generator(tasks, outside, load, resources) if scheduled else None,
             _host(resources),
             _api(tasks, outside),
         )

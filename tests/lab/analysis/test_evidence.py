@@ -95,6 +95,8 @@ def test_a_generator_that_falls_behind_makes_the_run_inconclusive_from_then() ->
     assert not v.conclusive and b.what == "generator"
     assert 6.0 <= b.from_s <= 6.6  # late beyond 0.5 s from 6.5 s on
     assert "in-flight cap" in b.detail and v.line.startswith("inconclusive: the load generator")
+    # A backlog is submitted at once, not on a schedule: its send lag judges nothing.
+    assert verdict.judge(t, no_events(), load, None, scheduled=False).conclusive
     # Drain counts from the end of the schedule (10 s), not from the last send.
     assert load.schedule_end_s == 10.0 and load.last_sent_s is not None
     assert load.last_sent_s > 13.0 and load.capped_submits == load.late_submits > 0
