@@ -7,7 +7,8 @@ lowest idle, steal, the highest 1-minute load and memory used; per role (redis, 
 worker, lab) the CPU of its processes summed (100 = one core) as a mean and the highest
 sample, and their summed resident memory at most.
 
-**Saturated host**: a sample whose idle CPU is below ``report.host_idle_floor_percent``.
+**Saturated host**: a sample whose idle CPU is below ``report.host_idle_floor_percent``,
+counted from the start of the load until the last task ended (the drain is measured too).
 **Busy generator**: a sample where the lab's process (the load generator's event loop, on
 one core) used ``GENERATOR_BUSY_PERCENT`` of a core or more.
 """
@@ -64,9 +65,16 @@ def _r(v: float, digits: int = 1) -> float | None:
 
 
 def summarize(
-    resources: pd.DataFrame, t0_s: float, cuts: list[float], load_end_s: float, floor: float
+    resources: pd.DataFrame,
+    t0_s: float,
+    cuts: list[float],
+    load_end_s: float,
+    floor: float,
+    measured_until_s: float | None = None,
 ) -> Resources | None:
-    """None when the run recorded no resources."""
+    """None when the run recorded no resources. The saturation shares count the samples
+    from the start of the load to ``measured_until_s`` (the last task's end: a backlog's
+    drain, an open loop's tail are measured too), or to the end of the load."""
     if resources is None or not len(resources):
         return None
     idle = host_series(resources, t0_s, "idle")
@@ -102,10 +110,11 @@ def summarize(
                 rss_bytes_max={str(k): float(v) for k, v in m.max().dropna().items()},
             )
         )
-    during = _between(idle, 0.0, load_end_s)
+    until = max(load_end_s, measured_until_s or 0.0)
+    during = _between(idle, 0.0, until)
     low = during[during < floor]
     lab = cpu["lab"] if "lab" in cpu else pd.Series(dtype=float)
-    lab_during = _between(lab, 0.0, load_end_s)
+    lab_during = _between(lab, 0.0, until)
     return Resources(
         cpus=int(cpus.iloc[0]) if len(cpus) else None,
         samples=len(idle),

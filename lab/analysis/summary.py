@@ -208,6 +208,7 @@ def measure(run: Run) -> Measurements:
             events["effective_s"].dropna().tolist() if len(events) else [],
             load_end_s,
             report.host_idle_floor_percent,
+            last_end,
         )
     )
     return Measurements(

@@ -11,7 +11,7 @@ A run is **inconclusive** when, outside fault windows (a fault's own effects, an
   named: the in-flight cap bound (the submits were answered too slowly) or the lab's own
   process was at a full core;
 - **the host CPU was saturated**: idle below ``report.host_idle_floor_percent`` in more
-  than ``HOST_SATURATED_SHARE`` of the samples during the load (processes then wait for
+  than ``HOST_SATURATED_SHARE`` of the samples while tasks ran (processes then wait for
   a CPU: the numbers measure the host's contention as much as the queue);
 - **the API refused other than by back pressure**: a 503 or a failed submit (a 500, a
   dropped connection, a timeout). A 429 is the queue's back pressure working.
@@ -76,7 +76,7 @@ def _host(resources: Resources | None) -> Bottleneck | None:
         what="host",
         from_s=at,
         detail=f"the host CPU was saturated (idle below {resources.idle_floor_percent:g} %) "
-        f"in {resources.host_saturated_share:.0%} of the samples during the load, first at "
+        f"in {resources.host_saturated_share:.0%} of the samples while tasks ran, first at "
         f"{at:.1f} s; the numbers measure the host's contention as much as the queue",
     )
 

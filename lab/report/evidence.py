@@ -106,7 +106,7 @@ def resource_blocks(resources: Resources | None) -> list[Block]:
             "(100 % = one core; the workers' process pools count with them), its memory is "
             "the summed resident set at most. Host CPU idle below "
             f"{resources.idle_floor_percent:g} % in "
-            f"{'-' if share is None else format(share, '.0%')} of the samples during the load"
+            f"{'-' if share is None else format(share, '.0%')} of the samples while tasks ran"
             + (
                 ""
                 if resources.generator_busy_share is None

@@ -285,7 +285,7 @@ class ReportConfig(_Model):
         ge=0,
         le=100,
         description="Host CPU idle below this counts as saturated; a run saturated in more "
-        "than 20 % of its samples during the load is inconclusive.",
+        "than 20 % of its samples while tasks ran is inconclusive.",
     )
     warmup_share: float = Field(
         0.1,

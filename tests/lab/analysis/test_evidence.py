@@ -172,3 +172,11 @@ def test_saturation_needs_a_steady_overload_outside_fault_stretches() -> None:
     # Slow but keeping up with what arrives (completions >= arrivals): not a saturation.
     even = windows_table([0.1] * 4 + [3.0] * 6, 50.0, [50.0] * 10)
     assert saturation(even, depth, 2.0, 1000, [], 10.0) is None
+
+
+def test_a_host_saturated_while_a_backlog_drains_counts() -> None:
+    # Submitted in 2 s on an idle host, drained until 10 s on a saturated one.
+    used = resources.summarize(host_table([60.0] * 2 + [1.0] * 10), T0, [], 2.0, 5.0, 10.0)
+    assert used is not None and used.host_saturated_share is not None
+    assert used.host_saturated_share == 0.8 and used.host_saturated_from_s == 2.0  # 8 of 10
+    assert [p.label for p in used.phases] == ["load", "after load"]
