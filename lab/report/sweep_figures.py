@@ -70,14 +70,29 @@ def draw_scaling(
                 mine = mine[mine[p] == v]
             pts = mine.dropna(subset=[metric])
             offset = 0.06 * (float(g[x].max()) - float(g[x].min()) or 1.0) / max(len(g), 1)
+            # A run whose verdict was inconclusive (host, generator, API) is an x.
+            doubtful = (
+                pts["conclusive"].eq(False)
+                if "conclusive" in pts
+                else pd.Series(False, index=pts.index)
+            )
             ax.scatter(
-                pts[x] + offset,
-                pts[metric],
+                pts[x][~doubtful] + offset,
+                pts[metric][~doubtful],
                 s=16,
                 facecolors="none",
                 edgecolors=color,
-                label="repetitions" if i == 0 else None,
+                label="repetitions" if i == 0 and (~doubtful).any() else None,
             )
+            if doubtful.any():
+                ax.scatter(
+                    pts[x][doubtful] + offset,
+                    pts[metric][doubtful],
+                    s=22,
+                    marker="x",
+                    color=color,
+                    label="repetitions, inconclusive verdict" if i == 0 else None,
+                )
             top = max(top, float(pts[metric].max()) if len(pts) else 0.0)
         fit = next(
             (f for f in fits if "lambda" in f and list(f["group"].values()) == list(values)),
