@@ -15,7 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from lab.analysis.rate_search import KEEP_UP, LATE_SHARE, Probe, judge
+from lab.analysis.rate_search import LATE_SHARE, Probe, judge
 from lab.report import document
 from lab.report.document import Block, Heading, Image, Para, TableBlock
 from lab.report.figures import save
@@ -35,7 +35,7 @@ def _probes(folder: Path, plan: dict[str, Any], bound_s: float) -> list[Probe]:
     for entry in plan["probes"]:
         summary = read_summary(folder / "probes" / entry["folder"])
         if summary is None:
-            out.append(judge(Probe(entry["rate"], 0.0, None, 1.0), bound_s))
+            out.append(judge(Probe(entry["rate"], 0.0, None, 1.0, None), bound_s))
         else:
             out.append(judge(probe_of(summary, entry["rate"]), bound_s))
     return out
@@ -129,18 +129,19 @@ def _blocks(name: str, summary: dict[str, Any], probes: list[Probe], figure: Pat
         Heading(f"Rate search of scenario `{name}`"),
         Para(
             found + f". A probe holds when p99 latency stays under {bound:g} s, the generator "
-            f"sends at most {LATE_SHARE:.0%} of its submits late and completions keep "
-            f"{KEEP_UP:.0%} of the offered rate. Each probe is its own run under probes/, "
-            "with its own verdict: a probe on a saturated host measures the host too."
+            f"sends at most {LATE_SHARE:.0%} of its submits late and the backlog is gone "
+            "within the same bound after the schedule ends. Each probe is its own run under "
+            "probes/, with its own verdict: a probe on a saturated host measures the host too."
         ),
         TableBlock(
-            ["offered /s", "completed /s", "p99 s", "late share", "holds", "why"],
+            ["offered /s", "completed /s", "p99 s", "late share", "drain s", "holds", "why"],
             [
                 [
                     p.rate,
                     round(p.throughput, 3),
                     p.latency_p99_s,
                     round(p.late_share, 4),
+                    p.drain_s,
                     "yes" if p.holds else "no",
                     p.why,
                 ]

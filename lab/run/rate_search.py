@@ -37,7 +37,13 @@ def probe_scenario(scenario: Scenario, rate: float) -> Scenario:
 def probe_of(summary: RunSummary, rate: float) -> Probe:
     load = summary.load
     late = 0.0 if load is None or not load.sent else load.late_submits / load.sent
-    return Probe(rate, summary.throughput_per_second or 0.0, summary.latency_s.p99, late)
+    return Probe(
+        rate,
+        summary.throughput_per_second or 0.0,
+        summary.latency_s.p99,
+        late,
+        summary.drain_seconds,
+    )
 
 
 def run_rate_search(
@@ -70,7 +76,7 @@ def run_rate_search(
         except Exception as exc:  # a probe that could not run holds nothing
             entry["error"] = f"{type(exc).__name__}: {exc}"
             _save(plan, folder)
-            return Probe(rate, 0.0, None, 1.0)
+            return Probe(rate, 0.0, None, 1.0, None)
         raw.environment |= invocation(overrides) | {"probe_rate_per_second": rate}
         summary = write_results(cell, raw, run_dir)
         entry["status"] = "done"
