@@ -341,9 +341,10 @@ class DockerBackend:
         """For environment.json: the engine, the image of each role, the limits the engine
         enforces on each role (read back from its containers)."""
         version: dict[str, Any] = {}
+        info: dict[str, Any] = {}
         if self._client is not None:
             with contextlib.suppress(docker.errors.APIError, requests.RequestException):
-                version = self._client.version()
+                version, info = self._client.version(), self._client.info()
         return {
             "name": "docker",
             "engine": {
@@ -351,8 +352,15 @@ class DockerBackend:
                 "api_version": version.get("ApiVersion"),
                 "kernel": version.get("KernelVersion"),
                 "os": version.get("Os"),
+                # cgroup v1 + cgroupfs: all containers share one cgroup, which competes
+                # with each busy host process as one (docs/docker.md, threats to validity)
+                "cgroup_version": info.get("CgroupVersion"),
+                "cgroup_driver": info.get("CgroupDriver"),
+                "cpus": info.get("NCPU"),
                 "docker_host": os.environ.get("DOCKER_HOST", "default socket"),
             },
+            # The host's load when the run started: other work competes with the quotas.
+            "host_load_average_1m": round(os.getloadavg()[0], 2),
             "images": {
                 role: {"tag": image.tag, "id": image.id, "kind": image.kind}
                 for role, image in self._images.items()

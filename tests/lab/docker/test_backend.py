@@ -75,6 +75,8 @@ def test_quickstart_on_docker_passes_the_local_checks(
     env = json.loads((run_dir / "environment.json").read_text())
     backend = env["backend"]
     assert backend["name"] == "docker" and backend["engine"]["version"]
+    assert backend["engine"]["cgroup_version"] in ("1", "2")
+    assert backend["host_load_average_1m"] >= 0
     assert backend["images"]["worker"]["id"] == lab_images.project.id
     assert backend["limits"]["worker"] == {"cpus": 0.5, "memory_mb": 256}
     assert backend["limits"]["api"] == {"cpus": None, "memory_mb": None}
@@ -87,15 +89,16 @@ def test_quickstart_on_docker_passes_the_local_checks(
 
 FAULTS: dict[str, Any] = {
     "name": "docker_faults",
-    "description": "every kind of process event on containers",
+    "description": "every kind of process event on containers, and a network fault",
     "seed": 5,
     "system": {
         "workers": 2,
         "concurrency": 8,
-        # Longer than the pause: its leases must not expire (that would redeliver what
-        # the paused worker holds, duplicates not caused by the kill).
+        # Longer than the pause and the partition: no lease expires during them (that
+        # would redeliver what the worker holds: duplicates not caused by the kill).
         "lease_seconds": 3,
         "prometheus": "off",
+        "network_faults": True,
         "redis": {"persistence": "aof-always"},
     },
     "load": {
@@ -107,10 +110,17 @@ FAULTS: dict[str, Any] = {
         ],
     },
     "events": [
-        {"at_seconds": 2, "action": "kill_worker", "signal": "SIGKILL", "which": "oldest"},
-        {"at_seconds": 2.5, "action": "scale_workers", "workers": 3},
-        {"at_seconds": 4, "action": "pause", "target": "worker", "which": "newest"},
-        {"at_seconds": 5, "action": "resume", "target": "worker"},
+        {
+            "at_seconds": 1,
+            "action": "partition",
+            "target": "worker",
+            "which": "newest",
+            "duration_seconds": 1,
+        },
+        {"at_seconds": 2.5, "action": "kill_worker", "signal": "SIGKILL", "which": "oldest"},
+        {"at_seconds": 3, "action": "scale_workers", "workers": 3},
+        {"at_seconds": 4.5, "action": "pause", "target": "worker", "which": "newest"},
+        {"at_seconds": 5.5, "action": "resume", "target": "worker"},
         {"at_seconds": 7, "action": "restart_redis", "crash": True},
         {"at_seconds": 9, "action": "scale_workers", "workers": 1},
     ],
@@ -123,7 +133,7 @@ FAULTS: dict[str, Any] = {
 }
 
 
-def test_kill_scale_pause_and_redis_crash_lose_nothing(
+def test_kill_scale_pause_partition_and_redis_crash_lose_nothing(
     lab_images: LabImages,
     docker_client: docker.DockerClient,
     scenario_file: Callable[..., Path],
@@ -141,23 +151,26 @@ def test_kill_scale_pause_and_redis_crash_lose_nothing(
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = only_run(out)
     summary = json.loads((run_dir / "summary.json").read_text())
-    events = pd.read_csv(run_dir / "events.csv").set_index("index")
+    events = pd.read_csv(run_dir / "events.csv")
     assert events["note"].isna().all(), events[["action", "note"]]
     assert events["effective_s"].notna().all(), events
-    kill = events.iloc[0]
+    partition, kill, up, pause, resume, restart, down = (row for _, row in events.iterrows())
+    # Through the worker's own proxy; what it held is known by its pid (the host's).
+    assert partition["processes"] == "worker-2" and partition["in_flight"] > 0
+    assert partition["lifted_s"] > partition["effective_s"]
     # The container was killed while its worker held tasks; they were redelivered.
     assert kill["processes"] == "worker-1" and kill["in_flight"] > 0
     tasks = pd.read_csv(run_dir / "tasks.csv")
     accepted = tasks[tasks["submit"] == "accepted"]
     assert summary["lost"] == 0 and (accepted["state"] == "succeeded").all()
     assert int((accepted["attempts"] > 1).sum()) >= kill["in_flight"]
-    assert summary["duplicates"] <= kill["in_flight"]
-    assert events.iloc[1]["processes"] == "worker-3,worker-4"
-    assert events.iloc[2]["processes"] == "worker-4" == events.iloc[3]["processes"]
-    assert events.iloc[4]["processes"] == "redis"
-    assert events.iloc[5]["processes"] == "worker-4,worker-3"  # newest first, SIGTERM
+    assert summary["duplicates"] <= kill["in_flight"] + partition["in_flight"]
+    assert up["processes"] == "worker-3,worker-4"
+    assert pause["processes"] == "worker-4" == resume["processes"]
+    assert restart["processes"] == "redis"
+    assert down["processes"] == "worker-4,worker-3"  # newest first, SIGTERM each
     logs = {p.name for p in (run_dir / "logs").iterdir()}
-    assert {f"worker-{n}.log" for n in (1, 2, 3, 4)} <= logs
+    assert {f"worker-{n}.log" for n in (1, 2, 3, 4)} | {"toxiproxy.log"} <= logs
     assert left_of(docker_client, run_dir) == []
 
 
