@@ -356,6 +356,7 @@ class DockerBackend:
                 # with each busy host process as one (docs/docker.md, threats to validity)
                 "cgroup_version": info.get("CgroupVersion"),
                 "cgroup_driver": info.get("CgroupDriver"),
+                "cgroup_parent": self._containers.cgroup_parent if self._containers else None,
                 "cpus": info.get("NCPU"),
                 "docker_host": os.environ.get("DOCKER_HOST", "default socket"),
             },
