@@ -75,7 +75,10 @@ def test_quickstart_on_docker_passes_the_local_checks(
     env = json.loads((run_dir / "environment.json").read_text())
     backend = env["backend"]
     assert backend["name"] == "docker" and backend["engine"]["version"]
-    assert backend["engine"]["cgroup_version"] in ("1", "2")
+    engine = backend["engine"]
+    assert engine["cgroup_version"] in ("1", "2")
+    # cgroupfs: each container below the root cgroup, not all in one shared `docker` one
+    assert engine["cgroup_parent"] == ("/" if engine["cgroup_driver"] == "cgroupfs" else None)
     assert backend["host_load_average_1m"] >= 0
     assert backend["images"]["worker"]["id"] == lab_images.project.id
     assert backend["limits"]["worker"] == {"cpus": 0.5, "memory_mb": 256}
