@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
@@ -18,6 +19,9 @@ import yaml
 from lab.backends.docker.cli import images
 from lab.scenario.loader import ScenarioError, load_scenario
 from lab.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from lab.web.feed import RunFeed
 
 INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
@@ -57,29 +61,53 @@ def main() -> None:
     show_default=True,
     help="Where the run folder is created.",
 )
-def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
+@click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="Serve a live page of the run on a free loopback port (its URL is printed).",
+)
+def run(file: Path, overrides: tuple[str, ...], out: Path, live: bool) -> None:
     """Run a scenario and write its results folder."""
-    from lab.report.derive import write_results
     from lab.report.folder import write_scenario
-    from lab.run.runner import execute, run_dir_for
+    from lab.run.runner import run_dir_for
+    from lab.web.live import live_page
 
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
     if scenario.sweep is not None:
         _sweep(scenario, run_dir)
     write_scenario(scenario, run_dir)
+    with live_page(scenario, run_dir, live) as feed:
+        if feed:
+            click.echo(f"lab: live page at {feed.url}")
+        _run_one(scenario, run_dir, feed)
+
+
+def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
+    from lab.report.derive import write_results
+    from lab.run.runner import execute
+
     click.echo(f"lab: running {scenario.name} -> {run_dir}")
     try:
-        raw = execute(scenario, run_dir)
+        raw = execute(scenario, run_dir, feed)
     except KeyboardInterrupt:
+        if feed:
+            feed.set_phase("interrupted")
         click.echo("lab: interrupted; every process was stopped", err=True)
         sys.exit(INTERRUPTED)
     except Exception as exc:
+        if feed:
+            feed.set_phase("failed", f"{type(exc).__name__}: {exc}")
         click.echo(
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
+    if feed:
+        feed.set_phase("reporting")
     summary = write_results(scenario, raw, run_dir)
+    if feed:
+        feed.finish(summary)
     lat = summary.latency_s
     click.echo(
         f"accepted {summary.accepted}, succeeded {summary.succeeded}, lost "
