@@ -1,5 +1,6 @@
 """The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
-``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab images build|list``.
+``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab serve [RESULTS]``,
+``lab images build|list``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
 per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
@@ -185,6 +186,32 @@ def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
         sys.exit(INVALID)
     click.echo(table.to_string(index=False, max_colwidth=40))
     click.echo(f"report: {out / 'report.html'} (and report.md, compare.csv)")
+
+
+@main.command()
+@click.argument(
+    "results",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("results"),
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The loopback port (0: a free one).",
+)
+def serve(results: Path, port: int) -> None:
+    """Browse the runs and sweeps under RESULTS in a browser: each one's report, and
+    comparisons (as lab compare makes them). Loopback only; Ctrl-C stops it."""
+    import tempfile
+
+    from lab.web.serve import make_app
+    from lab.web.server import serve_forever
+
+    with tempfile.TemporaryDirectory(prefix="lab-serve-") as cache:
+        app = make_app(results, Path(cache))
+        serve_forever(app, port, lambda url: click.echo(f"lab: serving {results} at {url}/"))
 
 
 @main.command()
