@@ -108,6 +108,9 @@ def test_live_page_shows_the_kill_while_the_run_goes(lab_run: LabRun, page: Any)
     expect(page.locator("[data-result]")).to_be_visible(timeout=120_000)
     assert page.locator("[data-result]").get_attribute("data-result") == "pass", lab_run.output
     expect(kill.locator("td").nth(5)).not_to_have_text("pending")
+    for chart in ("Throughput", "Latency", "Queue depth", "Workers"):
+        drawn = page.locator(f"figure.plot[data-chart^='{chart}'] polyline")
+        assert drawn.count() >= 1, f"{chart}: no line drawn"
     shot(page, "live-finished")
     assert lab_run.proc.wait(60) == 0, lab_run.output
     assert f"live page: {lab_run.url}" in lab_run.output  # next to the progress line
