@@ -242,9 +242,12 @@ class RunFeed:
         # Whole seconds only: the second under way would show as a drop.
         done = load.done or self.phase != "load"
         seconds = [k for k in sorted(self._offered) if done or k + 1 <= time.time() - src.t0_s]
+        per_s = [self._offered[k] for k in seconds]
+        # Drawn as steps: each second's count from its start to the next; the last one
+        # ends at its second's end.
         doc["offered"] = {
-            "t": [k + 0.5 for k in seconds],
-            "per_s": [self._offered[k] for k in seconds],
+            "t": [*seconds, seconds[-1] + 1] if seconds else [],
+            "per_s": [*per_s, per_s[-1]] if per_s else [],
         }
         doc["latency"] = self._latency()
         doc["events"] = [self._event(e, src.t0_s) for e in list(src.events())]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -50,9 +51,19 @@ def serve_url() -> Iterator[str]:
 def figures_loaded(page: Any) -> int:
     """How many of the report's images have decoded (a broken one has no width)."""
     count: int = page.evaluate(
-        "[...document.querySelectorAll('.report img')].filter(i => i.naturalWidth > 0).length"
+        "[...document.querySelectorAll('.report img')]"
+        ".filter(i => i.complete && i.naturalWidth > 0).length"
     )
     return count
+
+
+def wait_for_figures(page: Any, n: int) -> None:
+    """Until n figures have decoded. Polled from here: the page's CSP forbids the eval
+    that page.wait_for_function would use."""
+    deadline = time.monotonic() + 30
+    while figures_loaded(page) < n:
+        assert time.monotonic() < deadline, f"{figures_loaded(page)} of {n} figures decoded"
+        time.sleep(0.1)
 
 
 def test_the_example_run_shows_its_report_with_figures(serve_url: str, page: Any) -> None:
@@ -69,11 +80,7 @@ def test_the_example_run_shows_its_report_with_figures(serve_url: str, page: Any
         timeout=REPORT_MS
     )
     expect(report.locator("img")).to_have_count(5)
-    page.wait_for_function(
-        "document.querySelectorAll('.report img').length === 5 && "
-        "[...document.querySelectorAll('.report img')].every(i => i.complete && i.naturalWidth)"
-    )
-    assert figures_loaded(page) == 5
+    wait_for_figures(page, 5)
     expect(report.locator("table").first).to_contain_text("no_task_lost")
     shot(page, "serve-run")
 
@@ -96,10 +103,8 @@ def test_a_sweep_and_a_comparison_from_the_list(serve_url: str, page: Any) -> No
     )
     expect(report.locator("table").first).to_contain_text("fault_run")
     expect(report.locator("table").first).to_contain_text("workers=4_r1")
-    page.wait_for_function(
-        "[...document.querySelectorAll('.report img')].length >= 2 && "
-        "[...document.querySelectorAll('.report img')].every(i => i.complete && i.naturalWidth)"
-    )
+    expect(report.locator("img")).to_have_count(2)  # throughput and CDFs, overlaid
+    wait_for_figures(page, 2)
     shot(page, "serve-compare")
     page.goto(f"{serve_url}#/result/..%2F..%2Fetc")
     expect(page.get_by_role("alert")).to_contain_text("no run or sweep named '../../etc'")
