@@ -94,18 +94,18 @@ def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
         raw = execute(scenario, run_dir, feed)
     except KeyboardInterrupt:
         if feed:
-            feed.set_phase("interrupted")
+            feed.interrupted()
         click.echo("lab: interrupted; every process was stopped", err=True)
         sys.exit(INTERRUPTED)
     except Exception as exc:
         if feed:
-            feed.set_phase("failed", f"{type(exc).__name__}: {exc}")
+            feed.failed(f"{type(exc).__name__}: {exc}")
         click.echo(
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
     if feed:
-        feed.set_phase("reporting")
+        feed.reporting()
     summary = write_results(scenario, raw, run_dir)
     if feed:
         feed.finish(summary)

@@ -188,7 +188,7 @@ async def _drive(
             raw.submissions = await generator.run(raw.t0_s)
             raw.load_end_s = time.time()
             if feed:
-                feed.set_phase("draining")
+                feed.load_over()
             await events
             raw.drained = await _drain(client, scenario.report.drain_timeout_seconds)
             raw.counters = (await client.stats(DEFAULT_QUEUE)).counters

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -59,15 +60,26 @@ def _rel(t: float | None, t0: float) -> float | None:
     return None if t is None else round(t - t0, 3)
 
 
+class Phase(StrEnum):
+    """Where the run is, as the page says it."""
+
+    STARTING = "starting"  # the backend is bringing the system up
+    LOAD = "load"
+    DRAINING = "draining"  # the load is over; waiting for the backlog, then collecting
+    REPORTING = "reporting"
+    DONE = "done"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+
 class RunFeed:
-    """The live page's document of one run. Phases: starting, load, draining, collecting,
-    reporting, done (or failed, interrupted)."""
+    """The live page's document of one run."""
 
     def __init__(self, scenario: Scenario, run_dir: Path) -> None:
         self.scenario = scenario
         self.run_dir = run_dir
         self.url: str | None = None  # set by the server that serves it
-        self.phase = "starting"
+        self.phase = Phase.STARTING
         self.message = ""
         self.result: dict[str, Any] | None = None
         self._sources: LiveSources | None = None
@@ -107,10 +119,19 @@ class RunFeed:
             self._wait = WindowedHistogram(WAIT_FAMILY, sources.t0_s, LATENCY_BIN_SECONDS)
             self._run = WindowedHistogram(RUN_FAMILY, sources.t0_s, LATENCY_BIN_SECONDS)
             self._prometheus_until = sources.t0_s - LATENCY_BIN_SECONDS
-            self.phase = "load"
+            self.phase = Phase.LOAD
 
-    def set_phase(self, phase: str, message: str = "") -> None:
-        self.phase, self.message = phase, message
+    def load_over(self) -> None:
+        self.phase = Phase.DRAINING
+
+    def reporting(self) -> None:
+        self.phase = Phase.REPORTING
+
+    def failed(self, message: str) -> None:
+        self.phase, self.message = Phase.FAILED, message
+
+    def interrupted(self) -> None:
+        self.phase = Phase.INTERRUPTED
 
     def finish(self, summary: RunSummary) -> None:
         """The verdict once the report is written: the checks and headline numbers."""
@@ -129,7 +150,7 @@ class RunFeed:
             "latency_p99_s": lat.p99,
             "report": str(self.run_dir / "report.html"),
         }
-        self.phase = "done"
+        self.phase = Phase.DONE
 
     # --- what the server calls ---------------------------------------------------------
 
@@ -219,7 +240,7 @@ class RunFeed:
         doc: dict[str, Any] = {
             "name": s.name,
             "description": s.description.strip(),
-            "phase": self.phase,
+            "phase": self.phase.value,
             "message": self.message,
             "run_dir": str(self.run_dir),
             "duration_s": s.load.duration_seconds,
@@ -240,7 +261,7 @@ class RunFeed:
         }
         doc["samples"] = self._samples(src.t0_s)
         # Whole seconds only: the second under way would show as a drop.
-        done = load.done or self.phase != "load"
+        done = load.done or self.phase != Phase.LOAD
         seconds = [k for k in sorted(self._offered) if done or k + 1 <= time.time() - src.t0_s]
         per_s = [self._offered[k] for k in seconds]
         # Drawn as steps: each second's count from its start to the next; the last one

@@ -9,7 +9,9 @@ const main = document.getElementById("main");
 const live = document.getElementById("live");
 let current = null; // the AbortController of the view on screen
 
-const num = (v, digits = 3) => (v === null || v === undefined ? "–" : String(Number(v.toPrecision ? v.toPrecision(digits) : v)));
+/** A number to `digits` significant digits ("–" when absent). */
+const num = (v, digits = 3) => (v === null || v === undefined ? "–"
+  : String(Number(Number(v).toPrecision(digits))));
 
 function setStatus(kind, text) {
   live.className = `live ${kind}`;
