@@ -82,6 +82,7 @@ class RunFeed:
         self.phase = Phase.STARTING
         self.message = ""
         self.result: dict[str, Any] | None = None
+        self._ended_at: float | None = None  # the clock stops when the run is over
         self._sources: LiveSources | None = None
         self._lock = threading.Lock()
         self._rows_seen = 0
@@ -128,10 +129,10 @@ class RunFeed:
         self.phase = Phase.REPORTING
 
     def failed(self, message: str) -> None:
-        self.phase, self.message = Phase.FAILED, message
+        self.phase, self.message, self._ended_at = Phase.FAILED, message, time.time()
 
     def interrupted(self) -> None:
-        self.phase = Phase.INTERRUPTED
+        self.phase, self._ended_at = Phase.INTERRUPTED, time.time()
 
     def finish(self, summary: RunSummary) -> None:
         """The verdict once the report is written: the checks and headline numbers."""
@@ -150,7 +151,7 @@ class RunFeed:
             "latency_p99_s": lat.p99,
             "report": str(self.run_dir / "report.html"),
         }
-        self.phase = Phase.DONE
+        self.phase, self._ended_at = Phase.DONE, time.time()
 
     # --- what the server calls ---------------------------------------------------------
 
@@ -186,7 +187,7 @@ class RunFeed:
         self._subs_seen += len(subs)
         for sub in subs:
             self._offered[int(sub.intended_s - src.t0_s)] += 1
-        if src.prometheus_url:
+        if src.prometheus_url and self._ended_at is None:  # it stops with the system
             self._from_prometheus(src.prometheus_url)
 
     def _sample(self, at: float, metric: str, labels: str, value: float) -> None:
@@ -251,7 +252,8 @@ class RunFeed:
         if src is None:
             return doc
         load = src.load
-        doc["elapsed_s"] = round(time.time() - src.t0_s, 2)
+        # Frozen once the run is over, so that an open page's polls are 304s from then on.
+        doc["elapsed_s"] = round((self._ended_at or time.time()) - src.t0_s, 2)
         doc["load"] = {
             "planned": load.planned,
             "sent": load.sent,

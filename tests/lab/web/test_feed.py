@@ -78,3 +78,9 @@ def test_document_follows_what_the_run_appends(tmp_path: Path) -> None:
     assert kill["effective_s"] is None
     events[0].effective_s = t0 + 1.3  # the record is updated in place when it takes effect
     assert feed.document()["events"][0]["effective_s"] == 1.3
+    # Once the run is over the document stops changing (an open page then gets 304s).
+    feed.interrupted()
+    over = feed.document()
+    assert over["phase"] == "interrupted"
+    time.sleep(0.05)
+    assert feed.document() == over
