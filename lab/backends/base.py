@@ -4,7 +4,7 @@ that events are made of. Each operation returns once it has taken effect."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from system.client import Client
 
@@ -58,6 +58,10 @@ class Backend(Protocol):
 
     def scrape_targets(self) -> list[ScrapeTarget]: ...
     def redis_version(self) -> str: ...
+    def environment(self) -> dict[str, Any]:
+        """What environment.json records of the backend (``name``, for docker the engine,
+        images and each role's limits)."""
+        ...
 
     # Fault operations: the blocking part (signals, spawning) only; the events module
     # waits for the effect asynchronously.
