@@ -1,6 +1,6 @@
 """The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
 ``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab serve [RESULTS]``,
-``lab images build|list``.
+``lab images build|list``, ``lab clean``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
 per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import click
 import yaml
 
-from lab.backends.docker.cli import images
+from lab.backends.docker.cli import clean, images
 from lab.scenario.loader import ScenarioError, load_scenario
 from lab.scenario.model import Scenario
 
@@ -260,3 +260,4 @@ def schema(fmt: str) -> None:
 
 
 main.add_command(images)
+main.add_command(clean)

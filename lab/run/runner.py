@@ -112,7 +112,9 @@ def execute(scenario: Scenario, run_dir: Path, feed: RunFeed | None = None) -> R
         try:
             backend.start()
             prometheus = backend.prometheus_url or scenario.system.prometheus_url
-            raw.environment = environment(scenario.seed, backend.redis_version())
+            raw.environment = environment(
+                scenario.seed, backend.redis_version(), backend.environment()
+            )
             raw.environment["metrics_source"] = "prometheus" if prometheus else "scrape"
             if prometheus:
                 raw.environment["prometheus"] = PrometheusSource(prometheus).version()
