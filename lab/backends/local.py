@@ -23,7 +23,14 @@ from typing import Any
 import httpx
 import redis
 
-from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
+from lab.backends.base import (
+    Affected,
+    NetworkTarget,
+    ScrapeTarget,
+    Target,
+    Which,
+    in_flight_by_pid,
+)
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
@@ -291,6 +298,9 @@ class LocalBackend:
             return live[0]
         if which == "newest":
             return live[-1]
+        if which == "busiest":
+            held = in_flight_by_pid(self.redis_url)
+            return max(live, key=lambda w: held.get(w.proc.pid, 0))  # ties: the oldest
         return self._rng.choice(live)
 
     def signal_worker(self, which: Which, signum: int) -> Affected | None:
