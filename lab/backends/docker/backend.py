@@ -33,7 +33,7 @@ import httpx
 import redis
 import requests
 
-from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
+from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which, pick
 from lab.backends.docker.containers import (
     Container,
     Limits,
@@ -371,13 +371,7 @@ class DockerBackend:
         live = [w for w in self._workers if _alive(w.pid) and not w.stopping]
         if paused is not None:
             live = [w for w in live if w.paused == paused]
-        if not live:
-            return None
-        if which == "oldest":
-            return live[0]
-        if which == "newest":
-            return live[-1]
-        return self._rng.choice(live)
+        return pick(live, which, self._rng, self.redis_url, lambda w: w.pid)
 
     @staticmethod
     def _signal(container: Container, signum: int) -> None:
