@@ -51,6 +51,8 @@ def system_env(scenario: Scenario) -> dict[str, str]:
     env = {
         "TASKQ_QUEUE__LEASE_SECONDS": str(s.lease_seconds),
         "TASKQ_QUEUE__RESULT_TTL_SECONDS": str(s.result_ttl_seconds),
+        # Every record must still be there when the run reads them all at the end.
+        "TASKQ_QUEUE__MAX_FINISHED_RECORDS": "0",
         "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": str(s.retry_backoff_seconds),
         "TASKQ_WORKER__SHUTDOWN_TIMEOUT_SECONDS": str(s.shutdown_timeout_seconds),
         "TASKQ_WORKER__PROCESSES": str(s.processes),

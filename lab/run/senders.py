@@ -165,7 +165,9 @@ class ClientSender:
 
 def queue_settings(scenario: Scenario) -> QueueSettings:
     """The queue settings the lab's own clients use (the same TTL as the system's)."""
-    return QueueSettings(result_ttl_seconds=scenario.system.result_ttl_seconds)
+    return QueueSettings(
+        result_ttl_seconds=scenario.system.result_ttl_seconds, max_finished_records=0
+    )
 
 
 async def create_sender(scenario: Scenario, api_url: str, redis_url: str) -> Sender:
