@@ -24,6 +24,7 @@ from lab.scenario.limits import (
     MAX_ARRIVALS,
     MAX_CONCURRENCY,
     MAX_DURATION_SECONDS,
+    MAX_LIST_ITEMS,
     MAX_PROCESSES,
     MAX_RATE_PER_SECOND,
     MAX_SWEEP_RUNS,
@@ -35,6 +36,7 @@ from system.config import AutoscaleSettings, QueueSettings
 # A mix entry is submitted as it is: the API's own model judges it, and its payload limit.
 MAX_PAYLOAD_BYTES = QueueSettings.model_fields["max_payload_bytes"].default
 ENV_PREFIX = "TASKQ_"
+MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"  # dotted, importable
 
 
 class _Model(BaseModel):
@@ -98,8 +100,9 @@ class SystemConfig(_Model):
         description="Extra TASKQ_* variables for workers and the API (no other names: a "
         "PYTHONPATH or LD_PRELOAD would run code in them).",
     )
-    imports: list[str] = Field(
+    imports: list[Annotated[str, Field(pattern=MODULE_NAME)]] = Field(
         default_factory=list,
+        max_length=MAX_LIST_ITEMS,
         description="Modules with @task handlers for the API and workers "
         "(lab.faults.handlers: dependency_call, which calls the lab's fault-injectable "
         "dependency).",
@@ -173,7 +176,9 @@ class Step(_Model):
 
 class StepArrivals(_Model):
     kind: Literal["step"]
-    steps: list[Step] = Field(min_length=1, description="Rate from each time on.")
+    steps: list[Step] = Field(
+        min_length=1, max_length=MAX_LIST_ITEMS, description="Rate from each time on."
+    )
 
 
 class BurstArrivals(_Model):
@@ -234,7 +239,9 @@ class LoadConfig(_Model):
         default_factory=lambda: ConstantArrivals(kind="constant", rate_per_second=20)
     )
     mix: list[TaskKind] = Field(
-        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})], min_length=1
+        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})],
+        min_length=1,
+        max_length=MAX_LIST_ITEMS,
     )
     submit_via: Literal["http", "client"] = Field(
         "http", description="Through the REST API, or straight to Redis with AsyncClient."
@@ -427,7 +434,7 @@ class Scenario(_Model):
     backend: Literal["local"] = "local"
     system: SystemConfig = Field(default_factory=SystemConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
-    events: list[Event] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")

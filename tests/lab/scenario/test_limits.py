@@ -127,3 +127,13 @@ def test_env_takes_taskq_variables_only(tmp_path: Path) -> None:
     assert error.startswith(f"{path}:3: system.env:") and "PYTHONPATH" in error, error
     path.write_text("name: s\nsystem:\n  env: {TASKQ_QUEUE__LEASE_SECONDS: '3'}\n")
     assert load_scenario(path).system.env == {"TASKQ_QUEUE__LEASE_SECONDS": "3"}
+
+
+def test_lists_and_module_names_are_bounded(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\n")
+    (error,) = errors_of(path, "system.imports=['x; import os']")
+    assert error.startswith(f"{path} (--set): system.imports.0:"), error
+    events = "[" + ", ".join(["{at_seconds: 1, action: resume}"] * 1001) + "]"
+    (error,) = errors_of(path, f"events={events}")
+    assert "events" in error and "1000" in error, error
