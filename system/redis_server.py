@@ -113,6 +113,25 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def server_options(appendonly: bool, appendfsync: str = "everysec") -> list[str]:
+    """The server's options besides address and directory: no RDB snapshots, AOF as
+    asked, no eviction (a queue must not lose tasks to a memory policy), in the foreground."""
+    return [
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
+        "--maxmemory-policy",
+        "noeviction",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
+
+
 class RedisServer:
     """One ``redis-server`` child. ``data_dir=None``: a temporary dir, removed on stop."""
 
@@ -130,21 +149,7 @@ class RedisServer:
         self._given_dir = Path(data_dir).absolute() if data_dir is not None else None
         self._dir = self._given_dir
         self._port = port if port is not None else free_port()  # kept across restarts
-        self._args = [
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if appendonly else "no",
-            "--appendfsync",
-            appendfsync,
-            "--maxmemory-policy",
-            "noeviction",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-            *extra_args,
-        ]
+        self._args = [*server_options(appendonly, appendfsync), *extra_args]
         self._binary = binary
         if password is not None and (not password.isprintable() or '"' in password):
             raise ValueError("a Redis password here has no quotes or control characters")

@@ -4,9 +4,11 @@ that events are made of. Each operation returns once it has taken effect."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-Which = Literal["random", "oldest", "newest"]
+from system.client import Client
+
+Which = Literal["random", "oldest", "newest", "busiest"]
 Target = Literal["worker", "redis"]
 NetworkTarget = Literal["api", "worker", "workers"]
 
@@ -21,6 +23,13 @@ class ScrapeTarget:
     @property
     def instance(self) -> str:
         return self.url.split("//", 1)[-1].split("/", 1)[0]
+
+
+def in_flight_by_pid(redis_url: str) -> dict[int, int]:
+    """Tasks each live worker process holds, by pid, as its latest heartbeat reported
+    (for ``which: busiest``: a fault meant to hit held tasks picks the worker holding most)."""
+    with Client(redis_url, check=False) as client:
+        return {w.pid: w.in_flight for w in client.workers()}
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +58,10 @@ class Backend(Protocol):
 
     def scrape_targets(self) -> list[ScrapeTarget]: ...
     def redis_version(self) -> str: ...
+    def environment(self) -> dict[str, Any]:
+        """What environment.json records of the backend (``name``, for docker the engine,
+        images and each role's limits)."""
+        ...
 
     # Fault operations: the blocking part (signals, spawning) only; the events module
     # waits for the effect asynchronously.

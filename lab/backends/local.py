@@ -18,11 +18,19 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
 
-from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
+from lab.backends.base import (
+    Affected,
+    NetworkTarget,
+    ScrapeTarget,
+    Target,
+    Which,
+    in_flight_by_pid,
+)
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
@@ -41,6 +49,7 @@ class _Worker:
     proc: TaskqProcess
     metrics_port: int
     paused: bool = False
+    stopping: bool = False  # sent SIGTERM: finishing its tasks, no longer to be picked
     proxy: str = ""  # its Redis connection's proxy (network_faults), else ""
     started: float = field(default_factory=time.monotonic)
 
@@ -229,6 +238,9 @@ class LocalBackend:
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc.alive()]
 
+    def environment(self) -> dict[str, Any]:
+        return {"name": "local"}
+
     # ---- operations ------------------------------------------------------------------
 
     def _redis_url_for(self, proxy: str) -> str:
@@ -278,7 +290,9 @@ class LocalBackend:
         return [(Affected(w.name, w.proc.pid), w.proxy) for w in live]
 
     def _pick(self, which: Which, *, paused: bool | None = None) -> _Worker | None:
-        live = [w for w in self._workers if w.proc.alive()]
+        # A stopping worker is left out: a scale-down by two must stop two workers, not
+        # send the newest a second SIGTERM (which tells a worker to stop at once).
+        live = [w for w in self._workers if w.proc.alive() and not w.stopping]
         if paused is not None:
             live = [w for w in live if w.paused == paused]
         if not live:
@@ -287,6 +301,9 @@ class LocalBackend:
             return live[0]
         if which == "newest":
             return live[-1]
+        if which == "busiest":
+            held = in_flight_by_pid(self.redis_url)
+            return max(live, key=lambda w: held.get(w.proc.pid, 0))  # ties: the oldest
         return self._rng.choice(live)
 
     def signal_worker(self, which: Which, signum: int) -> Affected | None:
@@ -297,6 +314,7 @@ class LocalBackend:
             w.proc.signal(signal.SIGCONT)  # let it see the SIGTERM
             w.paused = False
         w.proc.signal(signum)
+        w.stopping = signum == signal.SIGTERM
         return Affected(w.name, w.proc.pid)
 
     def worker_exited(self, pid: int) -> bool:

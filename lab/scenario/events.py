@@ -26,7 +26,9 @@ class ScaleWorkers(_Event):
     workers: int = Field(ge=0, le=MAX_WORKERS)
 
 
-Which = Literal["random", "oldest", "newest"]
+# busiest: the worker holding the most tasks at the time (by its last heartbeat; ties go
+# to the oldest), for faults that must hit held tasks whoever happens to hold them.
+Which = Literal["random", "oldest", "newest", "busiest"]
 
 
 class KillWorker(_Event):

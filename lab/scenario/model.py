@@ -67,7 +67,43 @@ class AutoscaleConfig(AutoscaleSettings):
         return self
 
 
+class DockerConfig(_Model):
+    """``system.backend: docker``: the image and each role's CPU and memory limits.
+
+    A limit left out (``null``) means none: the role shares the host like a local process.
+    CPU limits are CFS quotas (``docker run --cpus``): a 0.25-CPU worker gets at most a
+    quarter of one core's time in every 100 ms period, however idle the host is.
+    """
+
+    image: str | None = Field(
+        None,
+        description="Image of every role (it must be in the engine: built from the "
+        "project's Dockerfile, or pulled). Default: the lab's own image, built here without "
+        "a registry (lab images build) and reused while the source is unchanged.",
+    )
+    redis_image: str | None = Field(
+        None, description="Image for Redis (e.g. redis:7, with a registry); default: image."
+    )
+    prometheus_image: str | None = Field(
+        None, description="Image for Prometheus (e.g. prom/prometheus); default: image."
+    )
+    worker_cpus: float | None = Field(None, gt=0, le=64, description="CPUs per worker.")
+    worker_memory_mb: int | None = Field(None, ge=32, description="Memory limit per worker.")
+    api_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of the API.")
+    api_memory_mb: int | None = Field(None, ge=32, description="Memory limit of the API.")
+    redis_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Redis.")
+    redis_memory_mb: int | None = Field(None, ge=32, description="Memory limit of Redis.")
+    prometheus_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Prometheus.")
+    prometheus_memory_mb: int | None = Field(None, ge=64, description="Memory limit of Prometheus.")
+
+
 class SystemConfig(_Model):
+    backend: Literal["local", "docker"] = Field(
+        "local",
+        description="local: child processes of the lab; docker: one container per role "
+        "(Docker SDK, DOCKER_HOST), with the limits of `docker`.",
+    )
+    docker: DockerConfig = Field(default_factory=DockerConfig)
     workers: int = Field(2, ge=0, le=MAX_WORKERS, description="Worker processes at the start.")
     concurrency: int = Field(
         16, gt=0, le=MAX_CONCURRENCY, description="Tasks in flight per worker process."
@@ -431,13 +467,20 @@ class Scenario(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     description: str = Field("", max_length=10_000)
     seed: int = Field(1, ge=0, lt=2**63)
-    backend: Literal["local"] = "local"
     system: SystemConfig = Field(default_factory=SystemConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
     events: list[Event] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_moved_to_system(cls, data: Any) -> Any:
+        # Results written before system.backend existed have `backend: local` at the top.
+        if isinstance(data, dict) and data.get("backend") == "local":
+            data = {k: v for k, v in data.items() if k != "backend"}
+        return data
 
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:
