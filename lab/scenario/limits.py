@@ -16,3 +16,4 @@ MAX_RATE_PER_SECOND: Final = 1_000_000
 MAX_ARRIVALS: Final = 10_000_000  # the schedule is built in memory: about 1 GB at this
 MAX_SWEEP_RUNS: Final = 1000
 MAX_LIST_ITEMS: Final = 1000  # events, mix entries, arrival steps, imports
+MAX_MEMORY_MB: Final = 1_048_576  # a container memory limit (1 TiB)

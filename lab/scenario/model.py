@@ -25,6 +25,7 @@ from lab.scenario.limits import (
     MAX_CONCURRENCY,
     MAX_DURATION_SECONDS,
     MAX_LIST_ITEMS,
+    MAX_MEMORY_MB,
     MAX_PROCESSES,
     MAX_RATE_PER_SECOND,
     MAX_SWEEP_RUNS,
@@ -88,13 +89,21 @@ class DockerConfig(_Model):
         None, description="Image for Prometheus (e.g. prom/prometheus); default: image."
     )
     worker_cpus: float | None = Field(None, gt=0, le=64, description="CPUs per worker.")
-    worker_memory_mb: int | None = Field(None, ge=32, description="Memory limit per worker.")
+    worker_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit per worker."
+    )
     api_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of the API.")
-    api_memory_mb: int | None = Field(None, ge=32, description="Memory limit of the API.")
+    api_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit of the API."
+    )
     redis_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Redis.")
-    redis_memory_mb: int | None = Field(None, ge=32, description="Memory limit of Redis.")
+    redis_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit of Redis."
+    )
     prometheus_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Prometheus.")
-    prometheus_memory_mb: int | None = Field(None, ge=64, description="Memory limit of Prometheus.")
+    prometheus_memory_mb: int | None = Field(
+        None, ge=64, le=MAX_MEMORY_MB, description="Memory limit of Prometheus."
+    )
 
 
 class SystemConfig(_Model):
