@@ -85,6 +85,19 @@ class _Commands(click.Group):
             raise click.ClickException(_redis_problem(exc, ctx.meta.get(URL_META, ""))) from None
 
 
+def _ping(url: str) -> None:
+    """Reach Redis before starting a server on it: a wrong password or an unreachable
+    Redis is then the one line of ``_Commands``, not a traceback from a child's start-up."""
+    from system.core.connection import connect
+
+    click.get_current_context().meta[URL_META] = url
+    client = connect(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
 def _refuse_open_without_keys(settings: Settings, host: str) -> None:
     from system.api.security import is_loopback
 
@@ -172,8 +185,8 @@ def api(
     from system.registry import import_modules
 
     settings = _settings(redis_url)
-    _require_url(settings)
     _refuse_open_without_keys(settings, host)
+    _ping(_require_url(settings))
     _logging(log_level)
     import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 
@@ -343,6 +356,8 @@ def up(
 
     if port:
         _refuse_open_without_keys(Settings(), host)
+    if redis_url or Settings().redis_url:
+        _ping(redis_url or Settings().redis_url or "")
     _logging(log_level)
     policy = None
     if autoscale:

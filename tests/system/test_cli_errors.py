@@ -14,7 +14,15 @@ import pytest
 from system.redis_server import RedisServer, free_port, generate_password
 
 TASKQ = [sys.executable, "-m", "system"]
-COMMANDS = [["submit", "echo"], ["status", "some-id"], ["info"], ["dlq", "list"], ["worker"]]
+COMMANDS = [
+    ["submit", "echo"],
+    ["status", "some-id"],
+    ["info"],
+    ["dlq", "list"],
+    ["worker"],
+    ["api", "--port", "0"],
+    ["up", "--workers", "1", "--port", "0"],
+]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
