@@ -35,7 +35,7 @@ from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import Scenario
-from system.redis_server import RedisServer, free_port
+from system.redis_server import RedisServer, free_port, generate_password
 from system.supervisor import TaskqProcess
 from system.worker.exposition import ENV as MULTIPROCESS_DIR
 
@@ -60,6 +60,8 @@ def system_env(scenario: Scenario) -> dict[str, str]:
     env = {
         "TASKQ_QUEUE__LEASE_SECONDS": str(s.lease_seconds),
         "TASKQ_QUEUE__RESULT_TTL_SECONDS": str(s.result_ttl_seconds),
+        # Every record must still be there when the run reads them all at the end.
+        "TASKQ_QUEUE__MAX_FINISHED_RECORDS": "0",
         "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": str(s.retry_backoff_seconds),
         "TASKQ_WORKER__SHUTDOWN_TIMEOUT_SECONDS": str(s.shutdown_timeout_seconds),
         "TASKQ_WORKER__PROCESSES": str(s.processes),
@@ -134,6 +136,7 @@ class LocalBackend:
             self._data_dir,
             appendonly=persistence != "none",
             appendfsync="always" if persistence == "aof-always" else "everysec",
+            password=generate_password(),  # and private files: see RedisServer
         ).start()
 
     def _start_prometheus(self) -> None:
@@ -244,9 +247,9 @@ class LocalBackend:
         """Redis as one process sees it: through its own proxy when network faults are on."""
         if self._proxies is None:
             return self.redis_url
-        upstream = self.redis_url.split("//", 1)[1].split("/", 1)[0]
-        listen = self._proxies.create_proxy(proxy, upstream)["listen"]
-        return f"redis://{listen}/0"
+        assert self._redis is not None
+        listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis.port}")["listen"]
+        return self.redis_url.replace(f"127.0.0.1:{self._redis.port}", listen, 1)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1

@@ -7,6 +7,8 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:scheduled       ZSET  task id -> epoch ms it becomes eligible (delay, backoff)
     taskq:{Q}:running         ZSET  task id -> lease deadline, epoch ms
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
+    taskq:{Q}:finished        ZSET  task id -> epoch ms it succeeded or was cancelled: the
+                                    records stored, bounded by retention (see _lib.lua)
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
     taskq:{Q}:rate            HASH  bucket (RATE_BUCKET_MS) -> tasks that ended in it (throughput)
@@ -77,6 +79,7 @@ class QueueKeys:
     scheduled: str
     running: str
     dead: str
+    finished: str
     meta: str
     wake: str
     rate: str
@@ -111,6 +114,7 @@ def queue_keys(queue: str) -> QueueKeys:
         scheduled=base + "scheduled",
         running=base + "running",
         dead=base + "dead",
+        finished=base + "finished",
         meta=base + "meta",
         wake=base + "wake",
         rate=base + "rate",

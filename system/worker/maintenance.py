@@ -81,7 +81,7 @@ class Maintenance:
         if time.monotonic() < next_reap.get(queue, 0.0):
             return
         next_reap[queue] = time.monotonic() + self.ws.reap_interval_seconds
-        ttl = self.client.result_ttl_ms
-        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token))
+        keep = self.client.retention
+        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, keep, token))
         if reaped.requeued or reaped.dead_lettered:
             log.warning("reclaimed expired leases in %s: %s", queue, reaped)

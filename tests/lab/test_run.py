@@ -94,6 +94,7 @@ def test_short_run_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path
         "no_task_lost",
         "max_duplicates",
         "drained_within",
+        "accepted_share_at_least",
     }
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(FIGURES)

@@ -171,7 +171,10 @@ class DockerBackend:
         return ["taskq", command, "--redis-url", redis_url, *args, *self._imports]
 
     def _container_env(self) -> dict[str, str]:
-        env = dict(self._env)
+        # API keys exported to the lab reach the API as they do a local child (which
+        # inherits them), so the lab's sender and the API agree (lab.run.senders.api_key).
+        keys = os.environ.get("TASKQ_API_KEYS")
+        env = {"TASKQ_API_KEYS": keys, **self._env} if keys else dict(self._env)
         if dependency := os.environ.get(DEPENDENCY_URL):  # the run's fault-injectable one
             env[DEPENDENCY_URL] = dependency
         return env

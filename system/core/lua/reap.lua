@@ -11,10 +11,14 @@
 -- KEYS[7]  done stream prefix (the id is appended)
 -- KEYS[8]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- KEYS[9]  leader HASH (see leader.lua)
+-- KEYS[10] finished ZSET (the retention index of ended tasks)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  maximum number of tasks to reclaim in this call
 -- ARGV[3]  result TTL, ms, for a task that ends cancelled (0 = keep)
 -- ARGV[4]  the caller's leader token (fencing: only the current leader's is accepted)
+-- ARGV[5]  most finished records the queue keeps (0 = no limit)
+-- ARGV[6]  dead-letter TTL, ms (0 = until requeued)
+-- ARGV[7]  most dead-lettered records the queue keeps (0 = no limit)
 -- Returns  {number requeued, number dead-lettered, number cancelled};
 --          {ScriptCode.NOT_LEADER} when the token is not the current leader's (nothing done)
 -- @include _lib
@@ -24,6 +28,7 @@ end
 local now_ms = ARGV[1]
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now_ms, 'LIMIT', 0, ARGV[2])
 local requeued, dead, cancelled = 0, 0, 0
+local cancelled_ids = {}
 for _, id in ipairs(expired) do
   local task_key = KEYS[6] .. id
   redis.call('ZREM', KEYS[1], id)
@@ -33,6 +38,7 @@ for _, id in ipairs(expired) do
   elseif f[4] then
     finish(task_key, KEYS[7] .. id, 'cancelled', now_ms, tonumber(ARGV[3]))
     cancelled = cancelled + 1
+    cancelled_ids[cancelled] = id
   elseif tonumber(f[1]) > tonumber(f[2]) then
     redis.call('HSET', task_key, 'error', 'lease expired: the worker stopped heartbeating '
       .. '(killed, hung or cut off) and no retries are left', 'traceback', '')
@@ -51,5 +57,10 @@ if #expired > 0 then
   if cancelled > 0 then redis.call('HINCRBY', KEYS[4], 'cancelled', cancelled) end
   wake(KEYS[5], requeued)
   count_finished(KEYS[8], now_ms, dead + cancelled)
+  retain_finished(KEYS[10], KEYS[6], cancelled_ids, now_ms, tonumber(ARGV[3]),
+    tonumber(ARGV[5]))
+  if dead > 0 then
+    trim_retained(KEYS[3], KEYS[6], now_ms, tonumber(ARGV[6]), tonumber(ARGV[7]))
+  end
 end
 return {requeued, dead, cancelled}
