@@ -19,8 +19,9 @@ class QueueSettings(BaseModel):
     lease_seconds: float = Field(
         10.0,
         gt=0,
-        description="A claimed task's lease; a worker that stops heartbeating "
-        "loses its tasks to redelivery after this long (plus up to reap_interval_seconds).",
+        description="A claimed task's lease, renewed by the worker's event loop. A worker's "
+        "death is noticed sooner, by its liveness beat (worker.dead_after_seconds); the "
+        "lease decides alone only for a worker that does not beat.",
     )
     result_ttl_seconds: float = Field(
         86400.0,
@@ -75,7 +76,22 @@ class WorkerSettings(BaseModel):
         0.1, gt=0, description="How often due delayed tasks are promoted."
     )
     reap_interval_seconds: float = Field(
-        1.0, gt=0, description="How often expired leases are reclaimed."
+        0.5,
+        gt=0,
+        description="How often the leader looks for silent workers and expired leases.",
+    )
+    liveness_beat_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="How often a worker holding tasks says it is alive (from a thread, so "
+        "it beats while a handler blocks the event loop).",
+    )
+    dead_after_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="A worker whose last liveness beat is older is declared dead and its "
+        "tasks are redelivered, however long their leases (within this plus "
+        "reap_interval_seconds). A live worker keeps its tasks past their lease.",
     )
     leader_lease_seconds: float = Field(
         2.0,
@@ -90,6 +106,16 @@ class WorkerSettings(BaseModel):
         "127.0.0.1",
         description="Address /metrics listens on (0.0.0.0 in a container, to be scraped).",
     )
+
+    @model_validator(mode="after")
+    def _beats_fit_the_window(self) -> WorkerSettings:
+        if self.dead_after_seconds <= 2 * self.liveness_beat_seconds:
+            raise ValueError(
+                f"dead_after_seconds ({self.dead_after_seconds}) must exceed twice "
+                f"liveness_beat_seconds ({self.liveness_beat_seconds}): a live worker "
+                "would be declared dead when one beat is late"
+            )
+        return self
 
 
 class BreakerSettings(BaseModel):

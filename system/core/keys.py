@@ -6,6 +6,8 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:queued          ZSET  task id -> priority score (higher first, FIFO within)
     taskq:{Q}:scheduled       ZSET  task id -> epoch ms it becomes eligible (delay, backoff)
     taskq:{Q}:running         ZSET  task id -> lease deadline, epoch ms
+    taskq:{Q}:alive           ZSET  worker id -> last liveness beat, Redis time ms (workers
+                                    holding tasks of Q; see beat.lua and reap.lua)
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
@@ -76,6 +78,7 @@ class QueueKeys:
     queued: str
     scheduled: str
     running: str
+    alive: str
     dead: str
     meta: str
     wake: str
@@ -110,6 +113,7 @@ def queue_keys(queue: str) -> QueueKeys:
         queued=base + "queued",
         scheduled=base + "scheduled",
         running=base + "running",
+        alive=base + "alive",
         dead=base + "dead",
         meta=base + "meta",
         wake=base + "wake",

@@ -101,6 +101,9 @@ class Reaped:
     dead_lettered: int
     cancelled: int
     refused: bool = False  # the leader token was not the current one: nothing done
+    workers_lost: int = 0  # workers declared dead (silent longer than the window) now
+    next_deadline_ms: int | None = None  # earliest lease deadline left, epoch ms
+    beating: int = 0  # workers holding tasks of the queue that beat (may die: keep checking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,10 +206,15 @@ def claim(
     k = queue_keys(queue)
     return Call(
         "claim",
-        [k.queued, k.running, k.meta, k.task_prefix],
+        [k.queued, k.running, k.meta, k.task_prefix, k.alive],
         [now_ms, lease_ms, count, worker_id],
         _parse_claim,
     )
+
+
+def beat(queue: str, worker_id: str) -> Call[int]:
+    """A worker holding tasks of ``queue`` is alive; the reply is the beat's Redis time, ms."""
+    return Call("beat", [queue_keys(queue).alive], [worker_id], int)
 
 
 def extend(
@@ -276,10 +284,17 @@ def fail(
 
 
 def reap(
-    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int
+    queue: str,
+    now_ms: int,
+    limit: int,
+    result_ttl_ms: int,
+    leader_token: int,
+    dead_after_ms: int | None = None,
 ) -> Call[Reaped]:
     """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
-    current leader's."""
+    current leader's. ``dead_after_ms``: a worker whose last liveness beat is older is
+    declared dead and its tasks are reclaimed, whatever their leases say, while a lease
+    past its deadline is kept if its worker still beats; None: leases alone decide."""
     k = queue_keys(queue)
     keys = [
         k.running,
@@ -291,14 +306,18 @@ def reap(
         k.done_prefix,
         k.rate,
         k.leader,
+        k.alive,
     ]
 
     def parse(r: list[Any]) -> Reaped:
         if int(r[0]) == ScriptCode.NOT_LEADER:
             return Reaped(0, 0, 0, refused=True)
-        return Reaped(int(r[0]), int(r[1]), int(r[2]))
+        deadline = None if r[4] is None else int(r[4])
+        return Reaped(int(r[0]), int(r[1]), int(r[2]), False, int(r[3]), deadline, int(r[5]))
 
-    return Call("reap", keys, [now_ms, limit, result_ttl_ms, leader_token], parse)
+    window = -1 if dead_after_ms is None else dead_after_ms
+    args: list[Arg] = [now_ms, limit, result_ttl_ms, leader_token, window]
+    return Call("reap", keys, args, parse)
 
 
 def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Promoted]:

@@ -82,6 +82,12 @@ class Maintenance:
             return
         next_reap[queue] = time.monotonic() + self.ws.reap_interval_seconds
         ttl = self.client.result_ttl_ms
-        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token))
+        dead_after_ms = int(self.ws.dead_after_seconds * 1000)
+        call = ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token, dead_after_ms)
+        reaped = await self.client.run(call)
+        if reaped.workers_lost:
+            log.warning(
+                "%d worker(s) of %s stopped beating: redelivering", reaped.workers_lost, queue
+            )
         if reaped.requeued or reaped.dead_lettered:
             log.warning("reclaimed expired leases in %s: %s", queue, reaped)

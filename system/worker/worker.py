@@ -4,7 +4,9 @@ Concurrency model: one asyncio loop. Each claimed task becomes an asyncio task t
 handler (async handlers on the loop, thread handlers in a thread pool, process handlers in
 a process pool, see ``executor``). This module is the claim loop and the lifecycle; its
 parts are ``execution`` (running a task and recording its outcome), ``leases``
-(heartbeats, lost leases, cancel requests, release at shutdown) and ``maintenance``.
+(heartbeats, lost leases, cancel requests, release at shutdown), ``liveness`` (a thread
+that says the worker is alive while it holds tasks, whatever its event loop is doing) and
+``maintenance``.
 Beside the claim loop run three background loops: the completion flusher
 (``completions``), the heartbeat (renews leases, refreshes the worker registry) and
 maintenance (promotes due delayed tasks, reclaims expired leases; one worker per queue at
@@ -46,7 +48,6 @@ from redis.backoff import NoBackoff
 from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
-from system.core.connection import AsyncRedis
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, DeferReply
 from system.registry import REGISTRY, Registry
@@ -56,6 +57,7 @@ from system.worker.exposition import MetricsServer
 from system.worker.hooks import Hooks, WorkerHook
 from system.worker.job import Job
 from system.worker.leases import Leases
+from system.worker.liveness import LivenessBeat
 from system.worker.maintenance import Maintenance
 from system.worker.retry import OutageLog, Reconnect
 
@@ -70,14 +72,20 @@ def _now_ms() -> int:
 class Worker:
     def __init__(
         self,
-        redis: str | AsyncRedis,
+        redis: str,
         settings: Settings | None = None,
         *,
         registry: Registry = REGISTRY,
         worker_id: str | None = None,
         hooks: Iterable[WorkerHook] = (),
     ) -> None:
-        """``hooks`` are added after (inside) the default ones."""
+        """``redis``: a URL (the liveness beat opens a connection of its own, from a
+        thread). ``hooks`` are added after (inside) the default ones."""
+        if not isinstance(redis, str):
+            raise TypeError(
+                "Worker needs a Redis URL: its liveness beat opens a connection of its "
+                "own, from a thread"
+            )
         self.settings = settings or Settings()
         self.ws = self.settings.worker
         self.queues = [queue_keys(q).name for q in self.ws.queues]
@@ -114,6 +122,15 @@ class Worker:
         self.jobs = self.runner.jobs  # task id -> Job, for every lease held
         self.leases = Leases(self.client, self.jobs, self.lease_ms)
         self.maintenance = Maintenance(self.client, self.queues, self.id, self.ws, self._loops_stop)
+        self.liveness = LivenessBeat(
+            redis, self.id, self._held_queues, self.ws.liveness_beat_seconds
+        )
+        self._joined: set[str] = set()  # queues whose alive set a claim put this worker in
+
+    def _held_queues(self) -> set[str]:
+        """The queues this worker holds tasks of (called from the liveness thread too:
+        ``list()`` copies the dict's values in one step under the GIL)."""
+        return {job.queue for job in list(self.jobs.values())}
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -145,6 +162,7 @@ class Worker:
             asyncio.create_task(self.maintenance.run(), name="maintenance"),
         ]
         await self._heartbeat()
+        self.liveness.start()
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.ws.concurrency)
         try:
             await self._claim_loop()
@@ -191,7 +209,9 @@ class Worker:
         # redis-py 8 when SIGTERM arrived during start-up).
         self._loops_stop.set()
         await asyncio.gather(*background[1:], return_exceptions=True)
+        self.liveness.stop()
         with contextlib.suppress(Exception):
+            await self._leave(self.queues)
             await self.client.redis.zrem(WORKERS, self.id)
             await self.client.redis.delete(worker_key(self.id))
         self.runner.close()
@@ -237,6 +257,8 @@ class Worker:
             if n <= 0:
                 break
             tasks = await self.client.run(ops.claim(queue, _now_ms(), self.lease_ms, n, self.id))
+            if tasks:
+                self._joined.add(queue)
             claimed += len(tasks)
             for job in await self._admitted(queue, tasks):
                 self.runner.start(job)
@@ -245,8 +267,21 @@ class Worker:
             if self.ws.burst and await self._nothing_left():
                 log.info("burst mode: queues are empty, exiting")
                 return True
+            await self._leave(self._joined - self._held_queues())
             await self._wait_for_work()
         return False
+
+    async def _leave(self, queues: Iterable[str]) -> None:
+        """Leave the alive sets of queues this worker holds nothing of: the reaper then
+        has no silent worker to look for when it stops beating there."""
+        queues = list(queues)
+        if not queues:
+            return
+        pipe = self.client.redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrem(queue_keys(queue).alive, self.id)
+        await pipe.execute()
+        self._joined.difference_update(queues)
 
     async def _nothing_left(self) -> bool:
         if self.jobs:

@@ -27,6 +27,13 @@ local function enqueue(queued_key, meta_key, task_key, id, priority, eligible_ms
   redis.call('HSET', task_key, 'state', 'queued', 'eligible_ms', eligible_ms)
 end
 
+-- Redis's own clock, epoch ms: worker liveness is judged on it alone (beats and the
+-- reaper's check), so clock skew between hosts cannot make a live worker look dead.
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- Push up to n wake-up tokens for idle workers; the list is capped so it cannot grow
 -- while every worker is busy.
 local WAKE_CAP = 16

@@ -4,6 +4,7 @@
 -- KEYS[2]  running ZSET (score: lease deadline, epoch ms)
 -- KEYS[3]  meta HASH (paused flag, fencing token counter)
 -- KEYS[4]  task key prefix (the id is appended)
+-- KEYS[5]  alive ZSET (worker id -> last liveness beat, Redis time ms): the claimer joins it
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  lease duration, ms
 -- ARGV[3]  maximum number of tasks to claim
@@ -49,5 +50,9 @@ for i = 1, n do
     redis.call('HINCRBY', KEYS[3], 'orphans', 1)
   end
 end
-if #leases > 0 then zadd_pairs(KEYS[2], leases) end
+if #leases > 0 then
+  zadd_pairs(KEYS[2], leases)
+  -- From now on the reaper judges these leases by the worker's liveness beat (beat.lua).
+  redis.call('ZADD', KEYS[5], server_ms(), worker)
+end
 return out
