@@ -70,10 +70,15 @@ class WorkerSettings(BaseModel):
     poll_interval_seconds: float = Field(
         1.0,
         gt=0,
-        description="Longest an idle worker blocks waiting for a wake-up before checking again.",
+        description="Longest one blocking wait of an idle worker for a wake-up token lasts "
+        "(it then blocks again; on a cluster, and in burst mode, it claims).",
     )
     scheduler_interval_seconds: float = Field(
-        0.1, gt=0, description="How often due delayed tasks are promoted."
+        0.1,
+        gt=0,
+        description="On a Redis Cluster only: how often the leader looks for due delayed "
+        "tasks (elsewhere it sleeps until the earliest is due, and a submit of an earlier "
+        "one wakes it).",
     )
     reap_interval_seconds: float = Field(
         0.5,
@@ -96,8 +101,9 @@ class WorkerSettings(BaseModel):
     leader_lease_seconds: float = Field(
         2.0,
         gt=0,
-        description="One worker per queue (the leader) promotes delayed tasks and reclaims "
-        "expired leases; when it dies another takes over within this long.",
+        description="One worker per queue (the leader) promotes delayed tasks and redelivers "
+        "the tasks of dead workers; it renews this lease at half of it, and when it dies "
+        "another takes over within 1.25 times this (the others ask once per lease).",
     )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0: none)."

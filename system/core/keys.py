@@ -11,6 +11,8 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
+    taskq:{Q}:leader_wake     LIST  one token that wakes the leader's maintenance (a new
+                                    earliest delayed task, a worker joining alive)
     taskq:{Q}:rate            HASH  bucket (RATE_BUCKET_MS) -> tasks that ended in it (throughput)
     taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
     taskq:{Q}:autoscaler      HASH  the supervisor whose autoscaler sizes the workers (same)
@@ -82,6 +84,7 @@ class QueueKeys:
     dead: str
     meta: str
     wake: str
+    leader_wake: str
     rate: str
     leader: str
     autoscaler: str
@@ -117,6 +120,7 @@ def queue_keys(queue: str) -> QueueKeys:
         dead=base + "dead",
         meta=base + "meta",
         wake=base + "wake",
+        leader_wake=base + "leader_wake",
         rate=base + "rate",
         leader=base + "leader",
         autoscaler=base + "autoscaler",

@@ -133,7 +133,7 @@ def keys_for_task(task_id: str) -> QueueKeys:
 
 def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
     k = queue_keys(task.queue)
-    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix]
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.leader_wake]
     if task.idempotency_key:
         keys.append(k.idem(task.idempotency_key))
     args: list[Arg] = [
@@ -180,7 +180,7 @@ def submit_bulk(
         return out
 
     k = queue_keys(queue)
-    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix]
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix, k.leader_wake]
     return Call("submit_bulk", keys, [now_ms, idem_ttl_ms, orjson.dumps(rows)], parse)
 
 
@@ -206,7 +206,7 @@ def claim(
     k = queue_keys(queue)
     return Call(
         "claim",
-        [k.queued, k.running, k.meta, k.task_prefix, k.alive],
+        [k.queued, k.running, k.meta, k.task_prefix, k.alive, k.wake, k.leader_wake],
         [now_ms, lease_ms, count, worker_id],
         _parse_claim,
     )
@@ -277,6 +277,7 @@ def fail(
         k.task(task_id),
         k.done(task_id),
         k.rate,
+        k.leader_wake,
     ]
     delay = -1 if retry_delay_ms is None else retry_delay_ms
     args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, result_ttl_ms]
@@ -334,17 +335,30 @@ def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Prom
     return Call("promote", keys, [now_ms, limit, leader_token], parse)
 
 
-def lead(
-    queue: str,
-    candidate: str,
-    lease_ms: int,
-    duty: Literal["maintenance", "autoscaler"] = "maintenance",
-) -> Call[int]:
-    """Take or keep the lease of one of the queue's singleton duties: the fencing token
-    while ``candidate`` holds it, 0 when another does. ``lease_ms`` 0 gives it up."""
+Duty = Literal["maintenance", "autoscaler"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    token: int  # the fencing token while the candidate leads, else 0
+    wait_ms: int  # when another leads: what is left of its lease (ask again after it)
+
+
+def lead_or_wait(
+    queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance"
+) -> Call[Lead]:
+    """Take or keep the lease of one of the queue's singleton duties; when another holds
+    it, how long until it could be taken. ``lease_ms`` 0 gives it up."""
     k = queue_keys(queue)
     lease_key = k.leader if duty == "maintenance" else k.autoscaler
-    return Call("leader", [lease_key, k.meta], [candidate, lease_ms], int)
+    args: list[Arg] = [candidate, lease_ms]
+    return Call("leader", [lease_key, k.meta], args, lambda r: Lead(int(r[0]), int(r[1])))
+
+
+def lead(queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance") -> Call[int]:
+    """``lead_or_wait``'s token alone: > 0 while ``candidate`` holds the lease, else 0."""
+    call = lead_or_wait(queue, candidate, lease_ms, duty)
+    return Call(call.script, call.keys, call.args, lambda r: int(r[0]))
 
 
 class CancelReply(IntEnum):
@@ -417,7 +431,7 @@ class DeferReply(IntEnum):
 def defer(task_id: str, token: str, until_ms: int) -> Call[DeferReply]:
     """Hand a claimed task back unrun until ``until_ms`` (its breaker is open)."""
     k = keys_for_task(task_id)
-    keys = [k.running, k.scheduled, k.meta, k.task(task_id)]
+    keys = [k.running, k.scheduled, k.meta, k.task(task_id), k.leader_wake]
     return Call("defer", keys, [task_id, token, until_ms], lambda r: _reply(DeferReply, r))
 
 

@@ -63,6 +63,12 @@ from system.worker.retry import OutageLog, Reconnect
 
 log = logging.getLogger("taskq.worker")
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+# An idle worker is woken by tokens (every script that makes a task claimable pushes one);
+# it claims without one only this often, a safety net that costs nothing meanwhile.
+UNWOKEN_CLAIM_SECONDS = 30.0
+# The worker registry (``taskq status``, /workers) is rewritten when what it shows changed,
+# and at least this often; an entry not refreshed for three times this is dropped.
+REGISTRY_REFRESH_SECONDS = 10.0
 
 
 def _now_ms() -> int:
@@ -126,6 +132,8 @@ class Worker:
             redis, self.id, self._held_queues, self.ws.liveness_beat_seconds
         )
         self._joined: set[str] = set()  # queues whose alive set a claim put this worker in
+        self._registered: dict[str, str | int] = {}  # the registry entry last written
+        self._registered_ms = 0
 
     def _held_queues(self) -> set[str]:
         """The queues this worker holds tasks of (called from the liveness thread too:
@@ -267,7 +275,6 @@ class Worker:
             if self.ws.burst and await self._nothing_left():
                 log.info("burst mode: queues are empty, exiting")
                 return True
-            await self._leave(self._joined - self._held_queues())
             await self._wait_for_work()
         return False
 
@@ -293,20 +300,42 @@ class Worker:
         return True
 
     async def _wait_for_work(self) -> None:
-        """Block on the queues' wake lists until a submit pushes a token, a stop is
-        requested, or the poll interval passes."""
+        """Block on the queues' wake lists until a token arrives (a submit, a retry come
+        due, a claim that left work behind, a resume) or a stop is requested. One BLPOP
+        lasts the poll interval at most, so a hung Redis is noticed; with no token the
+        worker blocks again, and claims anyway after ``UNWOKEN_CLAIM_SECONDS`` (a safety
+        net). In burst mode, and on a cluster (one BLPOP cannot span slots: the queues
+        after the first are polled), it waits one poll interval."""
         wake_keys = [queue_keys(q).wake for q in self.queues]
-        if isinstance(self.client.redis, redis.asyncio.cluster.RedisCluster):
-            wake_keys = wake_keys[:1]  # one BLPOP cannot span slots; the others are polled
+        cluster = isinstance(self.client.redis, redis.asyncio.cluster.RedisCluster)
+        if cluster:
+            wake_keys = wake_keys[:1]
+        once = cluster or self.ws.burst
+        give_up = time.monotonic() + UNWOKEN_CLAIM_SECONDS
+        while True:
+            await self._leave(self._joined - self._held_queues())  # tasks ended meanwhile
+            if await self._blpop_or_stop(wake_keys):
+                return
+            if once or time.monotonic() >= give_up:
+                return
+
+    async def _blpop_or_stop(self, keys: list[str]) -> bool:
+        """One blocking wait for a wake-up token; True when one came or a stop was
+        requested. A Redis error is raised (the claim loop backs off)."""
         blpop = asyncio.ensure_future(
-            self.client.redis.blpop(wake_keys, timeout=self.ws.poll_interval_seconds)
+            self.client.redis.blpop(keys, timeout=self.ws.poll_interval_seconds)
         )
         stop = asyncio.ensure_future(self._stop_requested.wait())
         await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
         for fut in (blpop, stop):
             if not fut.done():
                 fut.cancel()
-        await asyncio.gather(blpop, stop, return_exceptions=True)
+        results = await asyncio.gather(blpop, stop, return_exceptions=True)
+        popped: Any = results[0]
+        if isinstance(popped, redis.RedisError):
+            raise popped
+        woken = bool(popped) and not isinstance(popped, BaseException)
+        return woken or self._stop_requested.is_set()
 
     async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[Job]:
         """The tasks that may run now. A task a hook holds back (its circuit breaker is
@@ -349,8 +378,10 @@ class Worker:
         await self._register()
 
     async def _register(self) -> None:
+        """Refresh this worker's registry entry when it changed or is getting old: an idle
+        worker rewrites it every ``REGISTRY_REFRESH_SECONDS`` only."""
         now = _now_ms()
-        info = {
+        info: dict[str, str | int] = {
             "id": self.id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -360,12 +391,16 @@ class Worker:
             "processed": self.runner.processed,
             "failed": self.runner.failed,
             "started_ms": self._started_ms,
-            "heartbeat_ms": now,
         }
+        refresh_ms = REGISTRY_REFRESH_SECONDS * 1000
+        if info == self._registered and now - self._registered_ms < refresh_ms:
+            return
+        ttl_ms = int(3 * max(refresh_ms, self.lease_ms))
         pipe = self.client.redis.pipeline(transaction=False)
         pipe.zadd(WORKERS, {self.id: now})
-        # Forget workers that stopped heartbeating without deregistering (killed).
-        pipe.zremrangebyscore(WORKERS, "-inf", now - 3 * self.lease_ms)
-        pipe.hset(worker_key(self.id), mapping=info)
-        pipe.pexpire(worker_key(self.id), 3 * self.lease_ms)
+        # Forget workers that stopped refreshing without deregistering (killed).
+        pipe.zremrangebyscore(WORKERS, "-inf", now - ttl_ms)
+        pipe.hset(worker_key(self.id), mapping={**info, "heartbeat_ms": now})
+        pipe.pexpire(worker_key(self.id), ttl_ms)
         await pipe.execute()
+        self._registered, self._registered_ms = info, now

@@ -81,12 +81,14 @@ def test_sigkill_is_noticed_within_the_bound_despite_a_long_lease(
 def test_stopped_worker_is_declared_dead_and_its_late_completion_refused(
     client: Client, queue_name: str, start_worker: StartWorker
 ) -> None:
-    # The handler sleeps 1.5 s: when the worker resumes after 5 s its sleep is over, and it
-    # reports a result with the token it was given before the task went to the other worker.
-    a, b, task_id = _start_pair(client, queue_name, start_worker, "count_exec", {"sleep": 1.5})
+    # The handler sleeps 4 s: when the worker resumes 5 s after it was stopped, its sleep
+    # is over, and it reports a result with the token it was given before the task went
+    # to the other worker.
+    a, b, task_id = _start_pair(client, queue_name, start_worker, "count_exec", {"sleep": 4})
     a.signal(signal.SIGSTOP)
     stopped = time.monotonic()
     try:
+        assert _held_by(client.get(task_id), a), "the task ended before the worker was stopped"
         taken = _wait_for(
             "the task on worker b",
             lambda: _held_by(client.get(task_id), b) or client.get(task_id).terminal,

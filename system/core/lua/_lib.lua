@@ -43,6 +43,19 @@ local function wake(wake_key, n)
   for _ = 1, n do redis.call('RPUSH', wake_key, '1') end
 end
 
+-- Wake the queue's leader, whose maintenance sleeps until its next known duty (the earliest
+-- delayed task, the next liveness check); one token is enough.
+local function wake_leader(leader_wake_key)
+  if redis.call('LLEN', leader_wake_key) == 0 then redis.call('RPUSH', leader_wake_key, '1') end
+end
+
+-- A task was put in the scheduled set, eligible at eta_ms: if no task is due before it,
+-- the leader's sleep may end too late, so wake it.
+local function scheduled_first(scheduled_key, leader_wake_key, eta_ms)
+  local head = redis.call('ZRANGE', scheduled_key, 0, 0, 'WITHSCORES')
+  if #head == 0 or tonumber(head[2]) >= tonumber(eta_ms) then wake_leader(leader_wake_key) end
+end
+
 -- A terminal state was reached: tell waiters (only if one registered, so the common path
 -- pays nothing), and let the record expire after the result TTL.
 -- `field`, `value`: one more field to write with the state (the result or the error).

@@ -9,6 +9,7 @@
 -- KEYS[7]  task HASH
 -- KEYS[8]  done STREAM of the task
 -- KEYS[9]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
+-- KEYS[10] leader wake LIST (woken when the retry is the earliest delayed task)
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  now, epoch ms
@@ -48,6 +49,7 @@ if delay_ms >= 0 and tonumber(f[3]) <= tonumber(f[4]) then
     local eta_ms = string.format('%.0f', tonumber(now_ms) + delay_ms)
     redis.call('ZADD', KEYS[3], eta_ms, id)
     redis.call('HSET', task_key, 'state', 'scheduled', 'eligible_ms', eta_ms)
+    scheduled_first(KEYS[3], KEYS[10], eta_ms)
   end
   return FailReply.RETRIED
 end
