@@ -74,15 +74,8 @@ class LivenessBeat:
                 self._failing = False
 
     def beat_once(self) -> None:
-        queues = sorted(self._held_queues())
-        if not queues:
-            return
-        calls = [ops.beat(q, self.worker_id) for q in queues]
-        if len(calls) == 1:
-            c = calls[0]
-            self._scripts[c.script](keys=c.keys, args=c.args)
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for c in calls:
-            self._scripts[c.script](keys=c.keys, args=c.args, client=pipe)
-        pipe.execute()
+        """One beat for each queue the worker holds tasks of (one round trip each: a
+        worker holds tasks of one or two queues, and a cluster spreads them over nodes)."""
+        for queue in sorted(self._held_queues()):
+            call = ops.beat(queue, self.worker_id)
+            self._scripts[call.script](keys=call.keys, args=call.args)
