@@ -141,7 +141,14 @@ class RedisMemory:
 REDIS_COUNTERS = {
     "lease_expired": (
         "taskq_lease_expirations",
-        "Running tasks reclaimed because their lease expired (worker killed, hung or cut off).",
+        "Running tasks reclaimed from their worker: it was declared dead (its liveness beat "
+        "stopped: killed, stopped or cut off) or, for a worker that does not beat, the lease "
+        "expired.",
+    ),
+    "workers_lost": (
+        "taskq_workers_declared_dead",
+        "Workers holding tasks whose liveness beat stopped for dead_after_seconds; their "
+        "tasks were redelivered.",
     ),
     "stale_rejected": (
         "taskq_stale_completions_rejected",

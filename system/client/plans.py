@@ -240,8 +240,10 @@ class Plans:
         yield Command("hset", queue_keys(queue).meta, "paused", "1")
 
     def resume(self, queue: str) -> Plan[None]:
-        """Undo ``pause``."""
-        yield Command("hdel", queue_keys(queue).meta, "paused")
+        """Undo ``pause``; wakes one idle worker, and each claim that leaves work behind
+        wakes the next (claim.lua)."""
+        k = queue_keys(queue)
+        yield Pipeline([Command("hdel", k.meta, "paused"), Command("rpush", k.wake, "1")])
 
     def stats(self, queue: str, *, with_age: bool = False) -> Plan[QueueStats]:
         """Depth by state and counters; ``with_age`` adds the longest wait (two more

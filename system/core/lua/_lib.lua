@@ -27,6 +27,13 @@ local function enqueue(queued_key, meta_key, task_key, id, priority, eligible_ms
   redis.call('HSET', task_key, 'state', 'queued', 'eligible_ms', eligible_ms)
 end
 
+-- Redis's own clock, epoch ms: worker liveness is judged on it alone (beats and the
+-- reaper's check), so clock skew between hosts cannot make a live worker look dead.
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- Push up to n wake-up tokens for idle workers; the list is capped so it cannot grow
 -- while every worker is busy.
 local WAKE_CAP = 16
@@ -34,6 +41,19 @@ local function wake(wake_key, n)
   local room = WAKE_CAP - redis.call('LLEN', wake_key)
   if n > room then n = room end
   for _ = 1, n do redis.call('RPUSH', wake_key, '1') end
+end
+
+-- Wake the queue's leader, whose maintenance sleeps until its next known duty (the earliest
+-- delayed task, the next liveness check); one token is enough.
+local function wake_leader(leader_wake_key)
+  if redis.call('LLEN', leader_wake_key) == 0 then redis.call('RPUSH', leader_wake_key, '1') end
+end
+
+-- A task was put in the scheduled set, eligible at eta_ms: if no task is due before it,
+-- the leader's sleep may end too late, so wake it.
+local function scheduled_first(scheduled_key, leader_wake_key, eta_ms)
+  local head = redis.call('ZRANGE', scheduled_key, 0, 0, 'WITHSCORES')
+  if #head == 0 or tonumber(head[2]) >= tonumber(eta_ms) then wake_leader(leader_wake_key) end
 end
 
 -- A terminal state was reached: tell waiters (only if one registered, so the common path

@@ -11,6 +11,7 @@
 -- KEYS[9]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
 -- KEYS[10] finished ZSET (the retention index of ended tasks)
 -- KEYS[11] task key prefix (the id is appended): records that retention deletes
+-- KEYS[12] leader wake LIST (woken when the retry is the earliest delayed task)
 -- ARGV[1]  task id
 -- ARGV[2]  fencing token
 -- ARGV[3]  now, epoch ms
@@ -54,6 +55,7 @@ if delay_ms >= 0 and tonumber(f[3]) <= tonumber(f[4]) then
     local eta_ms = string.format('%.0f', tonumber(now_ms) + delay_ms)
     redis.call('ZADD', KEYS[3], eta_ms, id)
     redis.call('HSET', task_key, 'state', 'scheduled', 'eligible_ms', eta_ms)
+    scheduled_first(KEYS[3], KEYS[12], eta_ms)
   end
   return FailReply.RETRIED
 end
