@@ -52,7 +52,13 @@ from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import DockerConfig, Scenario
 from system.client import Client
-from system.redis_server import free_port, server_options
+from system.redis_server import (
+    free_port,
+    generate_password,
+    private_url,
+    server_options,
+    write_private_config,
+)
 
 # A container at a fraction of a CPU imports the system slowly: a worker at 0.15 CPU
 # takes seconds to register, several at once on a loaded host longer still.
@@ -102,6 +108,7 @@ class DockerBackend:
         self._images: dict[str, BuiltImage] = {}
         self._redis: Container | None = None
         self._redis_port = 0
+        self._redis_password = generate_password()
         self._redis_paused = False
         self._data_dir = run_dir / "redis"
         self._api: Container | None = None
@@ -166,14 +173,19 @@ class DockerBackend:
         persistence = self.scenario.system.redis.persistence
         data = self._data_dir.resolve()
         data.mkdir(parents=True, exist_ok=True)
+        data.chmod(0o700)  # the AOF and the password's config file: ours alone
+        config = write_private_config(data, self._redis_password)
         self._redis_port = free_port()
         options = server_options(
             persistence != "none", "always" if persistence == "aof-always" else "everysec"
         )
+        # The config file (requirepass) first: a password on the command line would be
+        # readable by every local user (host pid namespace).
+        address = ["--bind", "127.0.0.1", "--port", str(self._redis_port), "--dir", str(data)]
         self._redis = self._run(
             "redis",
             "redis",
-            ["--bind", "127.0.0.1", "--port", str(self._redis_port), "--dir", str(data), *options],
+            [str(config), *address, *options],
             entrypoint=["redis-server"],
             user=f"{os.getuid()}:{os.getgid()}",  # the AOF in the run folder is ours
             volumes={str(data): {"bind": str(data), "mode": "rw"}},
@@ -183,7 +195,12 @@ class DockerBackend:
     def _wait_for_redis(self) -> None:
         assert self._redis is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with redis.Redis(host="127.0.0.1", port=self._redis_port, socket_timeout=1.0) as r:
+        with redis.Redis(
+            host="127.0.0.1",
+            port=self._redis_port,
+            password=self._redis_password,
+            socket_timeout=1.0,
+        ) as r:
             while True:
                 with contextlib.suppress(redis.ConnectionError):  # and BusyLoadingError
                     if r.ping():
@@ -194,8 +211,13 @@ class DockerBackend:
                     raise RuntimeError(f"Redis did not answer in its container:\n{logs}")
                 time.sleep(0.05)
 
-    def _taskq(self, command: str, redis_url: str, args: list[str]) -> list[str]:
-        return ["taskq", command, "--redis-url", redis_url, *args, *self._imports]
+    def _taskq(self, command: str, args: list[str]) -> list[str]:
+        # The Redis URL (with its password) goes in the environment (_taskq_env): with the
+        # host's pid namespace a command line is readable by every local user.
+        return ["taskq", command, *args, *self._imports]
+
+    def _taskq_env(self, redis_url: str) -> dict[str, str]:
+        return {**self._container_env(), "TASKQ_REDIS_URL": redis_url}
 
     def _container_env(self) -> dict[str, str]:
         # API keys exported to the lab reach the API as they do a local child (which
@@ -212,8 +234,8 @@ class DockerBackend:
         self._api = self._run(
             "api",
             "api",
-            self._taskq("api", self._redis_url_for("redis-api"), args),
-            environment=self._container_env(),
+            self._taskq("api", args),
+            environment=self._taskq_env(self._redis_url_for("redis-api")),
         )
 
     def _start_prometheus(self) -> None:
@@ -313,7 +335,7 @@ class DockerBackend:
     @property
     def redis_url(self) -> str:
         assert self._redis_port, "backend not started"
-        return f"redis://127.0.0.1:{self._redis_port}/0"
+        return private_url(self._redis_port, self._redis_password)
 
     @property
     def api_url(self) -> str:
@@ -378,7 +400,8 @@ class DockerBackend:
         if self._proxies is None:
             return self.redis_url
         listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis_port}")["listen"]
-        return f"redis://{listen}/0"
+        host, _, port = str(listen).rpartition(":")
+        return private_url(int(port), self._redis_password, host)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1
@@ -397,8 +420,8 @@ class DockerBackend:
         container = self._run(
             name,
             "worker",
-            self._taskq("worker", redis_url, args),
-            environment=self._container_env(),
+            self._taskq("worker", args),
+            environment=self._taskq_env(redis_url),
         )
         pid = int(container.attrs["State"]["Pid"])
         self._workers.append(_Worker(name, container, pid, port, proxy=proxy))
