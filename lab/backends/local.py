@@ -29,7 +29,7 @@ from lab.backends.base import (
     ScrapeTarget,
     Target,
     Which,
-    in_flight_by_pid,
+    pick,
 )
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
@@ -295,16 +295,7 @@ class LocalBackend:
         live = [w for w in self._workers if w.proc.alive() and not w.stopping]
         if paused is not None:
             live = [w for w in live if w.paused == paused]
-        if not live:
-            return None
-        if which == "oldest":
-            return live[0]
-        if which == "newest":
-            return live[-1]
-        if which == "busiest":
-            held = in_flight_by_pid(self.redis_url)
-            return max(live, key=lambda w: held.get(w.proc.pid, 0))  # ties: the oldest
-        return self._rng.choice(live)
+        return pick(live, which, self._rng, self.redis_url, lambda w: w.proc.pid)
 
     def signal_worker(self, which: Which, signum: int) -> Affected | None:
         w = self._pick(which)

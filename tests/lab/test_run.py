@@ -157,9 +157,10 @@ def start_and_interrupt(path: Path, out: Path, sig: int) -> tuple[set[int], set[
     children = descendants(proc.pid)
     programs = names(children)
     proc.send_signal(sig)
-    code = proc.wait(30)
-    proc.stdout.close()
-    return children, programs, code
+    # communicate drains the output while the lab stops (a full pipe would block its exit);
+    # the bound is wide because stopping five processes is slow on a loaded machine.
+    proc.communicate(timeout=90)
+    return children, programs, proc.returncode
 
 
 def names(pids: set[int]) -> set[str]:

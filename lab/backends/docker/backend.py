@@ -33,7 +33,7 @@ import httpx
 import redis
 import requests
 
-from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which
+from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which, pick
 from lab.backends.docker.containers import (
     Container,
     Limits,
@@ -44,7 +44,9 @@ from lab.backends.docker.containers import (
 )
 from lab.backends.docker.engine import connect
 from lab.backends.docker.images import BuiltImage, image_for_run
+from lab.backends.docker.manifest import backend_manifest
 from lab.backends.docker.prometheus import ContainerPrometheus
+from lab.backends.docker.redis_container import ContainerRedis
 from lab.backends.local import system_env
 from lab.backends.prometheus import LabPrometheus, PrometheusProcess
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
@@ -52,19 +54,12 @@ from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import DockerConfig, Scenario
 from system.client import Client
-from system.redis_server import (
-    free_port,
-    generate_password,
-    private_url,
-    server_options,
-    write_private_config,
-)
+from system.redis_server import free_port, private_url
 
 # A container at a fraction of a CPU imports the system slowly: a worker at 0.15 CPU
 # takes seconds to register, several at once on a loaded host longer still.
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 10
-REDIS_STOP_TIMEOUT_SECONDS = 10
 
 
 @dataclass(eq=False)
@@ -106,11 +101,7 @@ class DockerBackend:
         self._client: docker.DockerClient | None = None
         self._containers: RunContainers | None = None
         self._images: dict[str, BuiltImage] = {}
-        self._redis: Container | None = None
-        self._redis_port = 0
-        self._redis_password = generate_password()
-        self._redis_paused = False
-        self._data_dir = run_dir / "redis"
+        self._redis = ContainerRedis(run_dir / "redis", scenario.system.redis.persistence)
         self._api: Container | None = None
         self._api_port = 0
         self._workers: list[_Worker] = []
@@ -170,46 +161,11 @@ class DockerBackend:
         return container
 
     def _start_redis(self) -> None:
-        persistence = self.scenario.system.redis.persistence
-        data = self._data_dir.resolve()
-        data.mkdir(parents=True, exist_ok=True)
-        data.chmod(0o700)  # the AOF and the password's config file: ours alone
-        config = write_private_config(data, self._redis_password)
-        self._redis_port = free_port()
-        options = server_options(
-            persistence != "none", "always" if persistence == "aof-always" else "everysec"
+        assert self._containers is not None
+        container = self._redis.start(
+            self._containers, self._images["redis"].tag, _limits(self.config, "redis")
         )
-        # The config file (requirepass) first: a password on the command line would be
-        # readable by every local user (host pid namespace).
-        address = ["--bind", "127.0.0.1", "--port", str(self._redis_port), "--dir", str(data)]
-        self._redis = self._run(
-            "redis",
-            "redis",
-            [str(config), *address, *options],
-            entrypoint=["redis-server"],
-            user=f"{os.getuid()}:{os.getgid()}",  # the AOF in the run folder is ours
-            volumes={str(data): {"bind": str(data), "mode": "rw"}},
-        )
-        self._wait_for_redis()
-
-    def _wait_for_redis(self) -> None:
-        assert self._redis is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with redis.Redis(
-            host="127.0.0.1",
-            port=self._redis_port,
-            password=self._redis_password,
-            socket_timeout=1.0,
-        ) as r:
-            while True:
-                with contextlib.suppress(redis.ConnectionError):  # and BusyLoadingError
-                    if r.ping():
-                        return
-                self._redis.reload()
-                if self._redis.status == "exited" or time.monotonic() > deadline:
-                    logs = self._redis.logs().decode(errors="replace")[-2000:]
-                    raise RuntimeError(f"Redis did not answer in its container:\n{logs}")
-                time.sleep(0.05)
+        self._applied["redis"] = applied_limits(container)
 
     def _taskq(self, command: str, args: list[str]) -> list[str]:
         # The Redis URL (with its password) goes in the environment (_taskq_env): with the
@@ -301,7 +257,7 @@ class DockerBackend:
             if self._client is not None:
                 self._client.close()
             self._client = self._containers = None
-            shutil.rmtree(self._data_dir, ignore_errors=True)  # the AOF: no use after the run
+            shutil.rmtree(self._redis.data_dir, ignore_errors=True)  # the AOF: of no use now
 
     def _stop_services(self) -> None:
         with contextlib.suppress(docker.errors.APIError, requests.RequestException):
@@ -326,16 +282,14 @@ class DockerBackend:
         if self._toxiproxy is not None:
             self._toxiproxy.stop()
             self._toxiproxy = None
-        if self._redis is not None:
-            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
-                self._redis.stop(timeout=REDIS_STOP_TIMEOUT_SECONDS)
+        with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+            self._redis.stop()
 
     # ---- addresses -------------------------------------------------------------------
 
     @property
     def redis_url(self) -> str:
-        assert self._redis_port, "backend not started"
-        return private_url(self._redis_port, self._redis_password)
+        return self._redis.url
 
     @property
     def api_url(self) -> str:
@@ -365,33 +319,8 @@ class DockerBackend:
     def environment(self) -> dict[str, Any]:
         """For environment.json: the engine, the image of each role, the limits the engine
         enforces on each role (read back from its containers)."""
-        version: dict[str, Any] = {}
-        info: dict[str, Any] = {}
-        if self._client is not None:
-            with contextlib.suppress(docker.errors.APIError, requests.RequestException):
-                version, info = self._client.version(), self._client.info()
-        return {
-            "name": "docker",
-            "engine": {
-                "version": version.get("Version"),
-                "api_version": version.get("ApiVersion"),
-                "kernel": version.get("KernelVersion"),
-                "os": version.get("Os"),
-                # cgroup v1 + cgroupfs: all containers share one cgroup, which competes
-                # with each busy host process as one (docs/docker.md, threats to validity)
-                "cgroup_version": info.get("CgroupVersion"),
-                "cgroup_driver": info.get("CgroupDriver"),
-                "cpus": info.get("NCPU"),
-                "docker_host": os.environ.get("DOCKER_HOST", "default socket"),
-            },
-            # The host's load when the run started: other work competes with the quotas.
-            "host_load_average_1m": round(os.getloadavg()[0], 2),
-            "images": {
-                role: {"tag": image.tag, "id": image.id, "kind": image.kind}
-                for role, image in self._images.items()
-            },
-            "limits": self._applied,
-        }
+        parent = self._containers.cgroup_parent if self._containers else None
+        return backend_manifest(self._client, parent, self._images, self._applied)
 
     # ---- operations ------------------------------------------------------------------
 
@@ -399,9 +328,9 @@ class DockerBackend:
         """Redis as one container sees it: through its own proxy when network faults are on."""
         if self._proxies is None:
             return self.redis_url
-        listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis_port}")["listen"]
+        listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis.port}")["listen"]
         host, _, port = str(listen).rpartition(":")
-        return private_url(int(port), self._redis_password, host)
+        return private_url(int(port), self._redis.password, host)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1
@@ -451,13 +380,7 @@ class DockerBackend:
         live = [w for w in self._workers if _alive(w.pid) and not w.stopping]
         if paused is not None:
             live = [w for w in live if w.paused == paused]
-        if not live:
-            return None
-        if which == "oldest":
-            return live[0]
-        if which == "newest":
-            return live[-1]
-        return self._rng.choice(live)
+        return pick(live, which, self._rng, self.redis_url, lambda w: w.pid)
 
     @staticmethod
     def _signal(container: Container, signum: int) -> None:
@@ -489,9 +412,7 @@ class DockerBackend:
         """The cgroup freezer: frozen when this returns (no pid: a frozen process is not
         in state T, which the timeline would wait for)."""
         if target == "redis":
-            assert self._redis is not None
             self._redis.pause()
-            self._redis_paused = True
             return Affected("redis")
         w = self._pick(which, paused=False)
         if w is None:
@@ -502,12 +423,7 @@ class DockerBackend:
 
     def resume(self, target: Target) -> list[Affected]:
         if target == "redis":
-            if not self._redis_paused or self._redis is None:
-                return []
-            with contextlib.suppress(docker.errors.APIError):  # not paused after all
-                self._redis.unpause()
-            self._redis_paused = False
-            return [Affected("redis")]
+            return [Affected("redis")] if self._redis.resume() else []
         out = []
         for w in self._workers:
             if w.paused:
@@ -520,14 +436,5 @@ class DockerBackend:
     def restart_redis(self, crash: bool) -> Affected:
         """The same container again: same port, same AOF directory, so the data comes back
         (with AOF). A crash is SIGKILL; otherwise SIGTERM, Redis's graceful shutdown."""
-        assert self._redis is not None
-        self.resume("redis")
-        if crash:
-            self._redis.kill()
-            self._redis.wait(timeout=REDIS_STOP_TIMEOUT_SECONDS)
-        else:
-            self._redis.stop(timeout=REDIS_STOP_TIMEOUT_SECONDS)
-        self._redis.start()
-        self._wait_for_redis()
-        self._redis.reload()
-        return Affected("redis", int(self._redis.attrs["State"]["Pid"]))
+        self._redis.restart(crash)
+        return Affected("redis", self._redis.pid)

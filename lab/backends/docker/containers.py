@@ -113,6 +113,19 @@ def leftovers(client: docker.DockerClient, *, every: bool = False) -> list[Conta
     return [c for c in found if _owner_alive(c.labels.get(OWNER_LABEL, "")) is False]
 
 
+def cgroup_parent(client: docker.DockerClient) -> str | None:
+    """Where a run's containers go in the cgroup tree: with the cgroupfs driver, each
+    directly below the root, so that it competes for CPU with each busy process of the
+    host as one of them. Docker's default there is one ``docker`` cgroup for every
+    container, which the kernel weighs like a single process: on a host busy with other
+    work all containers together then get one process's share (two got 0.36 CPU at a
+    load average of 10). The systemd driver's slices are left as they are (None)."""
+    with contextlib.suppress(docker.errors.APIError, requests.RequestException):
+        if client.info().get("CgroupDriver") == "cgroupfs":
+            return "/"
+    return None
+
+
 class RunContainers:
     """Starts one run's containers (labelled, named, host networking, host pid namespace)
     and removes them, their logs saved into ``logs``."""
@@ -122,6 +135,7 @@ class RunContainers:
         self.run = run
         self.logs = logs
         self._owner = owner()
+        self.cgroup_parent = cgroup_parent(client)
 
     def start(
         self,
@@ -143,6 +157,7 @@ class RunContainers:
             detach=True,
             network_mode="host",
             pid_mode="host",
+            cgroup_parent=self.cgroup_parent,
             **limits.options(),
             **options,
         )

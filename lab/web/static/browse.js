@@ -103,12 +103,26 @@ async function indexView(signal) {
 
 // --- #/result/KEY and #/compare --------------------------------------------------------
 
-async function reportView(signal, title, path, crumbs) {
+async function reportView(signal, title, path, crumbs, extra = null) {
   const text = await (await fetchOk(path, signal)).text();
   document.title = `${title} · lab results`;
   return h("div", { class: "page" }, h("section", { class: "card report", dataset: { report: title } },
     h("div", { class: "crumbs" }, h("a", { href: "#/" }, "Runs and sweeps"), " › ", crumbs),
-    reportNodes(text)));
+    reportNodes(text)), extra);
+}
+
+/** A result's page; a sweep's also lists its runs, each a link to its own report. */
+async function resultView(signal, key) {
+  const data = await (await fetchOk("api/results", signal)).json();
+  const runs = data.results.filter((e) => e.sweep === key);
+  const extra = runs.length ? h("section", { class: "card" }, h("h2", {}, "Runs of this sweep"),
+    table(RESULT_COLUMNS.slice(1), runs.map((e) => h("tr", { dataset: { key: e.key } },
+      h("td", {}, h("a", { href: `#/result/${encodeURIComponent(e.key)}` }, e.key)),
+      h("td", {}, "run of a sweep"), h("td", {}, e.scenario || "–"), h("td", {}, verdict(e)),
+      h("td", { class: "num" }, num(e.accepted, 6)), h("td", { class: "num" }, num(e.lost, 6)),
+      h("td", { class: "num" }, num(e.throughput_per_second, 4)),
+      h("td", { class: "num" }, num(e.latency_p99_s, 3)))), "")) : null;
+  return reportView(signal, key, `api/report?${new URLSearchParams({ key })}`, key, extra);
 }
 
 function route() {
@@ -125,7 +139,7 @@ function route() {
     } catch {
       key = parts[1];
     }
-    view = reportView(signal, key, `api/report?${new URLSearchParams({ key })}`, key);
+    view = resultView(signal, key);
   } else if (parts[0] === "compare") {
     const keys = new URLSearchParams(search || "").getAll("key");
     const q = new URLSearchParams(keys.map((k) => ["key", k]));

@@ -75,7 +75,10 @@ def test_quickstart_on_docker_passes_the_local_checks(
     env = json.loads((run_dir / "environment.json").read_text())
     backend = env["backend"]
     assert backend["name"] == "docker" and backend["engine"]["version"]
-    assert backend["engine"]["cgroup_version"] in ("1", "2")
+    engine = backend["engine"]
+    assert engine["cgroup_version"] in ("1", "2")
+    # cgroupfs: each container below the root cgroup, not all in one shared `docker` one
+    assert engine["cgroup_parent"] == ("/" if engine["cgroup_driver"] == "cgroupfs" else None)
     assert backend["host_load_average_1m"] >= 0
     assert backend["images"]["worker"]["id"] == lab_images.project.id
     assert backend["limits"]["worker"] == {"cpus": 0.5, "memory_mb": 256}
@@ -117,7 +120,7 @@ FAULTS: dict[str, Any] = {
             "which": "newest",
             "duration_seconds": 1,
         },
-        {"at_seconds": 2.5, "action": "kill_worker", "signal": "SIGKILL", "which": "oldest"},
+        {"at_seconds": 2.5, "action": "kill_worker", "signal": "SIGKILL", "which": "busiest"},
         {"at_seconds": 3, "action": "scale_workers", "workers": 3},
         {"at_seconds": 4.5, "action": "pause", "target": "worker", "which": "newest"},
         {"at_seconds": 5.5, "action": "resume", "target": "worker"},
@@ -159,7 +162,7 @@ def test_kill_scale_pause_partition_and_redis_crash_lose_nothing(
     assert partition["processes"] == "worker-2" and partition["in_flight"] > 0
     assert partition["lifted_s"] > partition["effective_s"]
     # The container was killed while its worker held tasks; they were redelivered.
-    assert kill["processes"] == "worker-1" and kill["in_flight"] > 0
+    assert kill["processes"] in ("worker-1", "worker-2") and kill["in_flight"] > 0
     tasks = pd.read_csv(run_dir / "tasks.csv")
     accepted = tasks[tasks["submit"] == "accepted"]
     assert summary["lost"] == 0 and (accepted["state"] == "succeeded").all()

@@ -90,6 +90,7 @@ def test_a_sweep_and_a_comparison_from_the_list(serve_url: str, page: Any) -> No
     expect(page.get_by_role("heading", name="Sweep of scenario `scaling_sweep`")).to_be_visible(
         timeout=REPORT_MS
     )
+    expect(page.locator("tr[data-key^='tiny_sweep/cells/']")).to_have_count(6)
     shot(page, "serve-sweep")
     page.goto(serve_url)
     page.get_by_label("compare fault_run").check()
