@@ -54,7 +54,7 @@ from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import DockerConfig, Scenario
 from system.client import Client
-from system.redis_server import free_port
+from system.redis_server import free_port, private_url
 
 # A container at a fraction of a CPU imports the system slowly: a worker at 0.15 CPU
 # takes seconds to register, several at once on a loaded host longer still.
@@ -167,8 +167,13 @@ class DockerBackend:
         )
         self._applied["redis"] = applied_limits(container)
 
-    def _taskq(self, command: str, redis_url: str, args: list[str]) -> list[str]:
-        return ["taskq", command, "--redis-url", redis_url, *args, *self._imports]
+    def _taskq(self, command: str, args: list[str]) -> list[str]:
+        # The Redis URL (with its password) goes in the environment (_taskq_env): with the
+        # host's pid namespace a command line is readable by every local user.
+        return ["taskq", command, *args, *self._imports]
+
+    def _taskq_env(self, redis_url: str) -> dict[str, str]:
+        return {**self._container_env(), "TASKQ_REDIS_URL": redis_url}
 
     def _container_env(self) -> dict[str, str]:
         # API keys exported to the lab reach the API as they do a local child (which
@@ -185,8 +190,8 @@ class DockerBackend:
         self._api = self._run(
             "api",
             "api",
-            self._taskq("api", self._redis_url_for("redis-api"), args),
-            environment=self._container_env(),
+            self._taskq("api", args),
+            environment=self._taskq_env(self._redis_url_for("redis-api")),
         )
 
     def _start_prometheus(self) -> None:
@@ -324,7 +329,8 @@ class DockerBackend:
         if self._proxies is None:
             return self.redis_url
         listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis.port}")["listen"]
-        return f"redis://{listen}/0"
+        host, _, port = str(listen).rpartition(":")
+        return private_url(int(port), self._redis.password, host)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1
@@ -343,8 +349,8 @@ class DockerBackend:
         container = self._run(
             name,
             "worker",
-            self._taskq("worker", redis_url, args),
-            environment=self._container_env(),
+            self._taskq("worker", args),
+            environment=self._taskq_env(redis_url),
         )
         pid = int(container.attrs["State"]["Pid"])
         self._workers.append(_Worker(name, container, pid, port, proxy=proxy))

@@ -71,6 +71,7 @@ def test_quickstart_on_docker_passes_the_local_checks(
         "max_duplicates",
         "drained_within",
         "latency_p99_below",
+        "accepted_share_at_least",
     }
     env = json.loads((run_dir / "environment.json").read_text())
     backend = env["backend"]
