@@ -18,7 +18,7 @@ import numpy as np
 from lab.analysis.rate_search import LATE_SHARE, Probe, judge
 from lab.report import document
 from lab.report.document import Block, Heading, Image, Para, TableBlock
-from lab.report.figures import save
+from lab.report.figures import plain_log_ticks, save
 from lab.report.folder import SUMMARY_FILE, read_scenario, read_summary
 
 RATE_SEARCH_FILE = "rate_search.json"
@@ -100,6 +100,7 @@ def _draw(out: Path, probes: list[Probe], best: float | None, bound_s: float) ->
     lat.axhline(bound_s * 1000, color="C3", ls="--", lw=1, label=f"bound {bound_s * 1000:g} ms")
     if np.isfinite(p99).any():
         lat.set_yscale("log")
+        plain_log_ticks(lat.yaxis)
     lat.set_xlabel("offered rate (tasks/s)")
     lat.set_ylabel("p99 latency (ms)")
     for ax in (tput, lat):
