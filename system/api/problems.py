@@ -54,7 +54,8 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _documented("Request body over the limit"),
     422: _documented("Invalid request; the problem names the field"),
     429: _documented("Queue full (back pressure); see Retry-After"),
-    503: _documented("Redis unreachable; see Retry-After"),
+    503: _documented("Redis unreachable, or refusing the command; see Retry-After"),
+    507: _documented("Redis is out of memory; see Retry-After"),
 }
 
 
@@ -110,6 +111,27 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
+    detail = (
+        "Redis is out of memory and refuses writes (maxmemory reached); nothing was "
+        "stored. Retry once tasks have drained or results expired."
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(507, "Insufficient storage", detail, headers)
+
+
+async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
+    """Redis answered with a refusal: a read-only replica, a missing ACL permission."""
+    detail = f"Redis refused the command ({type(exc).__name__}: {exc}); retry shortly"
+    return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _not_text(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+    """A string the models did not check reached Redis with a lone surrogate: the
+    command was never sent."""
+    return problem(422, "Invalid request", f"a value is not storable text: {exc.reason}")
+
+
 def _allowed_methods(request: Request) -> str:
     """Every method any route on this path accepts (Starlette's own Allow header names only
     the first route that matched the path, and /tasks has two)."""
@@ -137,5 +159,9 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
+    app.add_exception_handler(redis.exceptions.ReadOnlyError, _redis_refused)
+    app.add_exception_handler(redis.exceptions.NoPermissionError, _redis_refused)
+    app.add_exception_handler(UnicodeEncodeError, _not_text)  # type: ignore[arg-type]
     app.add_exception_handler(QueueFull, _queue_full)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
 from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep, WaiterDep
 from system.api.models import (
@@ -15,6 +15,7 @@ from system.api.models import (
     TaskPage,
     TaskSubmission,
     TaskView,
+    batch_limit,
 )
 from system.core.constants import MAX_WAIT_SECONDS
 from system.core.errors import InvalidPayload, InvalidSubmission, UnknownTaskType
@@ -68,19 +69,26 @@ router.add_api_route(
 )
 
 
-@router.post("/batch", status_code=status.HTTP_202_ACCEPTED, operation_id="submit_batch")
+async def _batch_limit(settings: SettingsDep) -> None:
+    """Runs before the body is validated (FastAPI resolves dependencies first)."""
+    batch_limit.set(settings.api.max_batch)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="submit_batch",
+    dependencies=[Depends(_batch_limit)],
+)
 async def submit_batch(
     body: BatchSubmission,
     client: ClientDep,
     registry: RegistryDep,
     admission: AdmissionDep,
-    settings: SettingsDep,
 ) -> BatchAccepted:
     """Submit many tasks in one request (one Redis round trip per queue and 1,000 tasks).
-    Every task is validated first: one bad task refuses the whole batch (422 naming it)."""
-    limit = settings.api.max_batch
-    if len(body.tasks) > limit:
-        raise InvalidSubmission(f"tasks: {len(body.tasks)} tasks, over the batch limit of {limit}")
+    The count is checked first (over ``max_batch``: 422), then every task: one bad task
+    refuses the whole batch (422 naming it)."""
     for i, t in enumerate(body.tasks):
         try:
             registry.validate_payload(t.task_type, t.payload)
