@@ -175,6 +175,32 @@ class ApiSettings(BaseModel):
     admission_refresh_seconds: float = Field(
         0.2, gt=0, description="How often the API re-reads a queue's depth for admission."
     )
+    # Connections (``system.api.app``): bounded, so that load on the API cannot turn into
+    # thousands of Redis clients, and waited for, so that a burst is queued, not refused.
+    redis_connections: int = Field(
+        64,
+        gt=0,
+        description="Connections to Redis the API's requests share (long polls have their "
+        "own, max_long_polls).",
+    )
+    redis_connection_wait_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long a request waits for a free connection when all are in use "
+        "before it is answered 503 (naming the cause: the API is busy, not Redis gone).",
+    )
+    max_long_polls: int = Field(
+        200,
+        gt=0,
+        description="Long polls (GET /tasks/{id}/result?wait=) waiting at once, each on a "
+        "connection of its own; past it, 429 + Retry-After.",
+    )
+    metrics_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long GET /metrics reuses what it read from Redis (scrapes within "
+        "it share one read; 0: read on every scrape).",
+    )
 
     @model_validator(mode="after")
     def _watermarks_in_order(self) -> ApiSettings:

@@ -14,8 +14,8 @@ from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
 from system.api.conditional import ConditionalGet
-from system.api.limits import BodyLimit
-from system.api.metrics import Gate
+from system.api.limits import BodyLimit, LongPolls
+from system.api.metrics import Gate, SnapshotCache
 from system.api.routes import breakers, console, health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
@@ -30,7 +30,8 @@ OPEN_PATHS = (
 )
 # A request must not hang when Redis is gone or hangs: connecting and each reply give up
 # after this long (the problem handler turns it into 503 + Retry-After). Long polls block
-# on purpose, so they use their own connections without a reply timeout.
+# on purpose, so they use their own connections without a reply timeout. Both pools are
+# bounded (settings.api): a request waits for a free connection rather than failing.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
 REDIS_REPLY_TIMEOUT_SECONDS = 1.0
 
@@ -46,14 +47,21 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         # after a Redis restart), then fail: newer redis-py defaults back off for seconds.
         # A reply that times out is not retried: the answer is 503 within the timeout.
         retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        api = settings.api
         redis = connect_async(
             url,
+            max_connections=api.redis_connections,
+            wait_seconds=api.redis_connection_wait_seconds,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
             socket_timeout=REDIS_REPLY_TIMEOUT_SECONDS,
             retry=retry,
         )
         waiting = connect_async(
-            url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS, retry=retry
+            url,
+            max_connections=api.max_long_polls,
+            wait_seconds=api.redis_connection_wait_seconds,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            retry=retry,
         )
         client = AsyncClient(redis, settings.queue)
         try:
@@ -63,6 +71,8 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             app.state.registry = registry
             app.state.settings = settings
             app.state.admission = Admission(settings.api)
+            app.state.long_polls = LongPolls(api.max_long_polls)
+            app.state.metrics_cache = SnapshotCache(api.metrics_cache_seconds)
             yield
         finally:
             await redis.aclose()

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from system.api.admission import Admission
+from system.api.limits import LongPolls
 from system.client import AsyncClient
 from system.config import Settings
 from system.registry import Registry
@@ -33,6 +34,11 @@ async def _admission(request: Request) -> Admission:
     return admission
 
 
+async def _long_polls(request: Request) -> LongPolls:
+    long_polls: LongPolls = request.app.state.long_polls
+    return long_polls
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -43,3 +49,4 @@ ClientDep = Annotated[AsyncClient, Depends(_client)]
 WaiterDep = Annotated[AsyncClient, Depends(_waiter)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]
+LongPollsDep = Annotated[LongPolls, Depends(_long_polls)]

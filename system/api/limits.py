@@ -1,4 +1,7 @@
-"""Request body limit: 413 without reading more than the limit, with or without a
+"""Limits of what one request, or many, may hold: the body (``BodyLimit``) and the long
+polls waiting at once (``LongPolls``).
+
+Request body limit: 413 without reading more than the limit, with or without a
 Content-Length (a chunked body is counted as it arrives).
 
 The body is read here, up to the limit, and then handed to the application unchanged.
@@ -8,9 +11,31 @@ while parsing a body into a 400.)
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from system.api.problems import problem
+from system.api.problems import TooManyLongPolls, problem
+
+
+class LongPolls:
+    """At most ``cap`` long polls at once (each holds a connection of its own while it
+    waits); one more is refused with ``TooManyLongPolls`` (429), not left to fail later."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.waiting = 0
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        if self.waiting >= self.cap:
+            raise TooManyLongPolls(self.cap)
+        self.waiting += 1
+        try:
+            yield
+        finally:
+            self.waiting -= 1
 
 
 class BodyLimit:

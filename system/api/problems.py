@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from system.core.connection import PoolExhausted
 from system.core.errors import (
     InvalidPayload,
     InvalidSubmission,
@@ -26,6 +27,14 @@ from system.core.errors import (
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
+
+
+class TooManyLongPolls(Exception):
+    def __init__(self, cap: int) -> None:
+        super().__init__(
+            f"{cap} long polls are already waiting, the most this API holds at once "
+            "(TASKQ_API__MAX_LONG_POLLS); retry shortly, or ask without ?wait="
+        )
 
 
 class Problem(BaseModel):
@@ -53,8 +62,11 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     405: _documented("Method not allowed"),
     413: _documented("Request body over the limit"),
     422: _documented("Invalid request; the problem names the field"),
-    429: _documented("Queue full (back pressure); see Retry-After"),
-    503: _documented("Redis unreachable, or refusing the command; see Retry-After"),
+    429: _documented("Queue full (back pressure), or too many long polls; see Retry-After"),
+    503: _documented(
+        "Redis unreachable or refusing the command, or the API's connections all busy; "
+        "see Retry-After"
+    ),
     507: _documented("Redis is out of memory; see Retry-After"),
 }
 
@@ -111,6 +123,16 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _too_many_long_polls(request: Request, exc: TooManyLongPolls) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(429, "Too many long polls", str(exc), headers)
+
+
+async def _busy(request: Request, exc: PoolExhausted) -> JSONResponse:
+    detail = f"the API is busy: {exc} (Redis itself is reachable); retry shortly"
+    return problem(503, "Service busy", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
     detail = (
         "Redis is out of memory and refuses writes (maxmemory reached); nothing was "
@@ -159,6 +181,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(PoolExhausted, _busy)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyLongPolls, _too_many_long_polls)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     app.add_exception_handler(redis.exceptions.ReadOnlyError, _redis_refused)
     app.add_exception_handler(redis.exceptions.NoPermissionError, _redis_refused)

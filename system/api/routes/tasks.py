@@ -6,7 +6,14 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep, WaiterDep
+from system.api.deps import (
+    AdmissionDep,
+    ClientDep,
+    LongPollsDep,
+    RegistryDep,
+    SettingsDep,
+    WaiterDep,
+)
 from system.api.models import (
     BatchAccepted,
     BatchSubmission,
@@ -149,14 +156,18 @@ async def get_task_result(
     task_id: str,
     client: ClientDep,
     waiter: WaiterDep,
+    long_polls: LongPollsDep,
     settings: SettingsDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
 ) -> TaskView:
     """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first
-    (capped at the server's ``max_wait_seconds``)."""
+    (capped at the server's ``max_wait_seconds``). At most ``max_long_polls`` wait at
+    once; past that, 429 with Retry-After."""
     wait = min(wait, settings.api.max_wait_seconds)
-    record = await waiter.wait(task_id, wait) if wait > 0 else await client.get(task_id)
-    return TaskView.of(record)
+    if wait <= 0:
+        return TaskView.of(await client.get(task_id))
+    async with long_polls.slot():
+        return TaskView.of(await waiter.wait(task_id, wait))
 
 
 @router.post("/{task_id}/cancel", operation_id="cancel_task")

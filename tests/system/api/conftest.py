@@ -38,7 +38,8 @@ def running_api(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            # Tests read /metrics right after a change: no cache unless a test sets one.
+            env={"TASKQ_API__METRICS_CACHE_SECONDS": "0", **os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:
