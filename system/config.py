@@ -145,6 +145,22 @@ class ApiSettings(BaseModel):
         f"(and no ?wait= may exceed {MAX_WAIT_SECONDS:g} s).",
     )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
+    # Deadlines on what a client may hold open (``system.api.server``, ``limits``).
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request's headers must arrive within this long of the connection "
+        "opening or the previous response; else 408 and the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        15.0, gt=0, description="A request's body must arrive within this long; else 408."
+    )
+    idle_timeout_seconds: float = Field(
+        5.0,
+        ge=1,
+        description="A keep-alive connection idle this long between requests is closed "
+        "(whole seconds).",
+    )
     # Back pressure (``system.api.admission``): high watermarks start refusing submits,
     # low watermarks end it.
     max_queue_depth: int | None = Field(
@@ -175,6 +191,12 @@ class ApiSettings(BaseModel):
     admission_refresh_seconds: float = Field(
         0.2, gt=0, description="How often the API re-reads a queue's depth for admission."
     )
+    max_queues: int = Field(
+        1000,
+        gt=0,
+        description="Most queues the API lets submits create (each keeps keys and metric "
+        "series for good); a submit that would create one more is refused with 409.",
+    )
     # Connections (``system.api.app``): bounded, so that load on the API cannot turn into
     # thousands of Redis clients, and waited for, so that a burst is queued, not refused.
     redis_connections: int = Field(
@@ -184,10 +206,17 @@ class ApiSettings(BaseModel):
         "own, max_long_polls).",
     )
     redis_connection_wait_seconds: float = Field(
-        2.0,
+        5.0,
         gt=0,
         description="How long a request waits for a free connection when all are in use "
         "before it is answered 503 (naming the cause: the API is busy, not Redis gone).",
+    )
+    redis_reply_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long a request waits for Redis to answer a command before it is "
+        "answered 503 (a Redis that hangs). On an overloaded host the API's own event loop "
+        "can lag this long: raise it there.",
     )
     max_long_polls: int = Field(
         200,

@@ -14,6 +14,7 @@ from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
 from system.api.conditional import ConditionalGet
+from system.api.known_queues import KnownQueues
 from system.api.limits import BodyLimit, LongPolls
 from system.api.metrics import Gate, SnapshotCache
 from system.api.routes import breakers, console, health, queues, tasks, workers
@@ -33,7 +34,6 @@ OPEN_PATHS = (
 # on purpose, so they use their own connections without a reply timeout. Both pools are
 # bounded (settings.api): a request waits for a free connection rather than failing.
 REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
-REDIS_REPLY_TIMEOUT_SECONDS = 1.0
 
 
 def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
@@ -53,7 +53,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             max_connections=api.redis_connections,
             wait_seconds=api.redis_connection_wait_seconds,
             socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_REPLY_TIMEOUT_SECONDS,
+            socket_timeout=api.redis_reply_timeout_seconds,
             retry=retry,
         )
         waiting = connect_async(
@@ -72,6 +72,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             app.state.settings = settings
             app.state.admission = Admission(settings.api)
             app.state.long_polls = LongPolls(api.max_long_polls)
+            app.state.known_queues = KnownQueues(api.max_queues)
             app.state.metrics_cache = SnapshotCache(api.metrics_cache_seconds)
             yield
         finally:
@@ -86,10 +87,16 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         responses=problems.RESPONSES,
     )
     problems.install(app)
-    app.add_middleware(ConditionalGet)  # innermost: the Gate counts a 304 as a 304
+    # The last added is the outermost. The Gate checks the key before the body is read,
+    # and counts every answer (304s, 401s, 413s ...); BodyLimit refuses an oversized or
+    # trickling body before anything else reads it.
+    app.add_middleware(ConditionalGet)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        timeout_seconds=settings.api.body_timeout_seconds,
+    )
     app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
-    # Added last, so outermost: refuses an oversized body before anything reads it.
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(tasks.router)
     app.include_router(queues.router)
     app.include_router(workers.router)

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from system.api.admission import Admission
+from system.api.known_queues import KnownQueues
 from system.api.limits import LongPolls
 from system.client import AsyncClient
 from system.config import Settings
@@ -39,6 +40,11 @@ async def _long_polls(request: Request) -> LongPolls:
     return long_polls
 
 
+async def _known_queues(request: Request) -> KnownQueues:
+    known: KnownQueues = request.app.state.known_queues
+    return known
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -50,3 +56,4 @@ WaiterDep = Annotated[AsyncClient, Depends(_waiter)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]
 LongPollsDep = Annotated[LongPolls, Depends(_long_polls)]
+KnownQueuesDep = Annotated[KnownQueues, Depends(_known_queues)]

@@ -104,7 +104,9 @@ class SnapshotCache:
                 start = time.monotonic()
                 from_redis = CollectorRegistry(auto_describe=False)
                 from_redis.register(RedisCollector(await read_snapshot(client)))
-                self._body = generate_latest(from_redis)
+                # Thousands of queues take a while to write out: in a thread, so requests
+                # keep being served meanwhile.
+                self._body = await asyncio.to_thread(generate_latest, from_redis)
                 self._read_at = time.monotonic()
                 took = self._read_at - start
                 if self.max_age_seconds > 0:  # 0: read on every scrape, as configured
@@ -122,8 +124,10 @@ async def metrics(client: ClientDep, request: Request) -> Response:
 
 
 class Gate:
-    """Pure ASGI middleware (no per-request task group, unlike ``@app.middleware``): checks
-    the API key, then times the request and counts it by route template and status."""
+    """Pure ASGI middleware (no per-request task group, unlike ``@app.middleware``), the
+    outermost: times every request and counts it by route template and status, refusals
+    included (401 and the rest; "unmatched" when it never reached a route), and checks
+    the API key before anything reads the body."""
 
     def __init__(self, app: ASGIApp, keys: ApiKeys, open_paths: frozenset[str]) -> None:
         self.app = app
@@ -134,12 +138,6 @@ class Gate:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.keys.enabled and scope["path"] not in self.open_paths:
-            header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-            refused = self.keys.check(header)
-            if refused is not None:
-                await refused(scope, receive, send)
-                return
         start = time.perf_counter()
         status = 500
 
@@ -150,9 +148,19 @@ class Gate:
             await send(message)
 
         try:
-            await self.app(scope, receive, recording_send)
+            refused = self._refusal(scope)
+            if refused is not None:
+                await refused(scope, receive, recording_send)
+            else:
+                await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope["method"]
             HTTP_SECONDS.labels(route, method).observe(time.perf_counter() - start)
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        if not self.keys.enabled or scope["path"] in self.open_paths:
+            return None
+        header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
+        return self.keys.check(header)

@@ -37,6 +37,22 @@ class TooManyLongPolls(Exception):
         )
 
 
+class QueueNotFound(Exception):
+    def __init__(self, queue: str) -> None:
+        super().__init__(
+            f"no queue named {queue!r}: a queue exists once a task was submitted to it"
+        )
+
+
+class TooManyQueues(Exception):
+    def __init__(self, new: list[str], existing: int, cap: int) -> None:
+        super().__init__(
+            f"submitting to {', '.join(map(repr, sorted(new)))} would create a queue beyond "
+            f"the {cap} this deployment allows ({existing} exist; TASKQ_API__MAX_QUEUES): "
+            "use an existing queue"
+        )
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details."""
 
@@ -58,8 +74,9 @@ def _documented(description: str) -> dict[str, Any]:
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _documented("Malformed JSON"),
     401: _documented("Missing or wrong API key (when keys are configured)"),
-    404: _documented("No such task, or no such route"),
+    404: _documented("No such task, queue or route"),
     405: _documented("Method not allowed"),
+    409: _documented("The request would create a queue beyond max_queues"),
     413: _documented("Request body over the limit"),
     422: _documented("Invalid request; the problem names the field"),
     429: _documented("Queue full (back pressure), or too many long polls; see Retry-After"),
@@ -133,6 +150,14 @@ async def _busy(request: Request, exc: PoolExhausted) -> JSONResponse:
     return problem(503, "Service busy", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _queue_not_found(request: Request, exc: QueueNotFound) -> JSONResponse:
+    return problem(404, "Queue not found", str(exc))
+
+
+async def _too_many_queues(request: Request, exc: TooManyQueues) -> JSONResponse:
+    return problem(409, "Too many queues", str(exc))
+
+
 async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
     detail = (
         "Redis is out of memory and refuses writes (maxmemory reached); nothing was "
@@ -183,6 +208,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
     app.add_exception_handler(PoolExhausted, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyLongPolls, _too_many_long_polls)  # type: ignore[arg-type]
+    app.add_exception_handler(QueueNotFound, _queue_not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyQueues, _too_many_queues)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     app.add_exception_handler(redis.exceptions.ReadOnlyError, _redis_refused)
     app.add_exception_handler(redis.exceptions.NoPermissionError, _redis_refused)

@@ -162,6 +162,9 @@ class Client(_Base):
     def breakers_many(self, queues: Sequence[str]) -> list[list[BreakerStatus]]:
         return self._drive(self._plans.breakers_many(queues))
 
+    def known_queues(self, queues: Sequence[str]) -> tuple[list[bool], int]:
+        return self._drive(self._plans.known_queues(queues))
+
     def queues(self) -> list[str]:
         return self._drive(self._plans.queues())
 
@@ -285,6 +288,9 @@ class AsyncClient(_Base):
 
     async def breakers_many(self, queues: Sequence[str]) -> list[list[BreakerStatus]]:
         return await self._drive(self._plans.breakers_many(queues))
+
+    async def known_queues(self, queues: Sequence[str]) -> tuple[list[bool], int]:
+        return await self._drive(self._plans.known_queues(queues))
 
     async def queues(self) -> list[str]:
         return await self._drive(self._plans.queues())

@@ -279,6 +279,14 @@ class Plans:
                 oldest[i] = h
         return [_stats(q, row, o) for q, row, o in zip(queues, rows, oldest, strict=True)]
 
+    def known_queues(self, queues: Sequence[str]) -> Plan[tuple[list[bool], int]]:
+        """Whether each of ``queues`` exists (is in the registry of queues), and how many
+        queues exist; one round trip."""
+        flags, count = yield Pipeline(
+            [Command("smismember", QUEUES, *queues), Command("scard", QUEUES)]
+        )
+        return [bool(f) for f in flags], int(count)
+
     def queues(self) -> Plan[list[str]]:
         """The queues tasks were submitted to through a client, by name."""
         return sorted((yield Command("smembers", QUEUES)))

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from system.api.deps import ClientDep
+from system.api.deps import ClientDep, KnownQueuesDep
 from system.api.models import BreakerView, QueueView, Requeued, RequeueRequest, TaskView, time_of
 from system.client import QueueStats
 from system.core.keys import QUEUE_NAME_PATTERN
 
+QueuePath = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
+
+
+async def _existing(queue: QueuePath, client: ClientDep, known: KnownQueuesDep) -> str:
+    """The queue of the path; 404 if it does not exist (nothing is created for it)."""
+    await known.require(client, queue)
+    return queue
+
+
 router = APIRouter(prefix="/queues", tags=["queues"])
-QueueName = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
+QueueName = Annotated[str, Depends(_existing)]
 
 
 def _view(s: QueueStats) -> QueueView:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from system.api.deps import (
     AdmissionDep,
     ClientDep,
+    KnownQueuesDep,
     LongPollsDep,
     RegistryDep,
     SettingsDep,
@@ -50,12 +51,14 @@ async def submit_task(
     client: ClientDep,
     registry: RegistryDep,
     admission: AdmissionDep,
+    known: KnownQueuesDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> TaskAccepted:
     """Submit a task: 202 with its id and a Location header (200 for a known
     idempotency key, with the first task). Unknown task types and payloads that fail the
-    handler's schema are refused with 422."""
+    handler's schema are refused with 422; a new queue beyond ``max_queues`` with 409."""
     registry.validate_payload(body.task_type, body.payload)
+    await known.admit(client, [body.queue])
     await admission.admit(client, body.queue, [body.priority])
     (sub,) = await client.submit_many([_request(body, idempotency_key)])
     if not sub.created:
@@ -92,6 +95,7 @@ async def submit_batch(
     client: ClientDep,
     registry: RegistryDep,
     admission: AdmissionDep,
+    known: KnownQueuesDep,
 ) -> BatchAccepted:
     """Submit many tasks in one request (one Redis round trip per queue and 1,000 tasks).
     The count is checked first (over ``max_batch``: 422), then every task: one bad task
@@ -104,6 +108,7 @@ async def submit_batch(
     by_queue: dict[str, list[int]] = {}
     for t in body.tasks:
         by_queue.setdefault(t.queue, []).append(t.priority)
+    await known.admit(client, by_queue)
     for queue, priorities in by_queue.items():
         await admission.admit(client, queue, priorities)
     subs = await client.submit_many([_request(t) for t in body.tasks])
@@ -129,6 +134,7 @@ def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskReque
 @router.get("", operation_id="list_tasks")
 async def list_tasks(
     client: ClientDep,
+    known: KnownQueuesDep,
     task_status: Annotated[
         Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
     ] = "queued",
@@ -139,6 +145,7 @@ async def list_tasks(
     """Tasks of a queue in one state, a page at a time: queued in priority order,
     scheduled by due time, running by lease deadline, failed (dead-lettered) oldest first.
     Finished tasks (succeeded, cancelled) have no index; look them up by id."""
+    await known.require(client, queue)
     offset = int(cursor)
     records = await client.list_tasks(queue, task_status, offset, limit)
     next_cursor = str(offset + limit) if len(records) == limit else None

@@ -23,6 +23,7 @@ JSON = {"content-type": "application/json"}
 def test_requeue_forbids_unknown_fields_and_coerces_nothing(
     http: httpx.Client, queue_name: str
 ) -> None:
+    http.post("/tasks/", json={"task_type": "echo", "queue": queue_name})  # the queue exists
     url = f"/queues/{queue_name}/dead-letter/requeue"
     # "id" is a typo for "ids": acting on it would requeue the whole dead-letter queue.
     assert_problem(http.post(url, json={"id": ["x"]}), 422, "id")
@@ -32,6 +33,7 @@ def test_requeue_forbids_unknown_fields_and_coerces_nothing(
 
 
 def test_lone_surrogates_are_422_not_500(http: httpx.Client, queue_name: str) -> None:
+    http.post("/tasks/", json={"task_type": "echo", "queue": queue_name})  # the queue exists
     url = f"/queues/{queue_name}/dead-letter/requeue"
     assert_problem(http.post(url, content='{"ids": ["\\ud800"]}', headers=JSON), 422, "surrogate")
     task = '{"task_type": "echo", "queue": "QUEUE", "idempotency_key": "k\\udfff"}'
