@@ -145,6 +145,13 @@ class ApiSettings(BaseModel):
         f"(and no ?wait= may exceed {MAX_WAIT_SECONDS:g} s).",
     )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names (comma-separated) the API answers to besides IP addresses "
+        "and localhost, e.g. the name of its container or its DNS name ('*': any). Other "
+        "names are refused (421): a web page that points its own name at this address "
+        "(DNS rebinding) must not reach the API.",
+    )
     # Deadlines on what a client may hold open (``system.api.server``, ``limits``).
     header_timeout_seconds: float = Field(
         10.0,
@@ -230,6 +237,13 @@ class ApiSettings(BaseModel):
         description="How long GET /metrics reuses what it read from Redis (scrapes within "
         "it share one read; 0: read on every scrape).",
     )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _watermarks_in_order(self) -> ApiSettings:

@@ -13,6 +13,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
+from system.api.browsers import BrowserGuard
 from system.api.conditional import ConditionalGet
 from system.api.known_queues import KnownQueues
 from system.api.limits import BodyLimit, LongPolls
@@ -88,14 +89,16 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
     )
     problems.install(app)
     # The last added is the outermost. The Gate checks the key before the body is read,
-    # and counts every answer (304s, 401s, 413s ...); BodyLimit refuses an oversized or
-    # trickling body before anything else reads it.
+    # and counts every answer (304s, 401s, 413s ...); the BrowserGuard refuses what other
+    # sites' pages send; BodyLimit refuses an oversized or trickling body before anything
+    # else reads it.
     app.add_middleware(ConditionalGet)
     app.add_middleware(
         BodyLimit,
         max_bytes=settings.api.max_body_bytes,
         timeout_seconds=settings.api.body_timeout_seconds,
     )
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.api.allowed_hosts)
     app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
     app.include_router(tasks.router)
     app.include_router(queues.router)
