@@ -261,8 +261,9 @@ class ApiSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # Errors name the setting, never its value: it may be a key or a URL with a password.
     model_config = SettingsConfigDict(
-        env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
     )
 
     redis_url: str | None = Field(
@@ -277,8 +278,10 @@ class Settings(BaseSettings):
     autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated API keys (TASKQ_API_KEYS); none: no authentication, "
-        "and the API refuses to listen on anything but loopback.",
+        description="Comma-separated API keys, each KEY[:SCOPES[:QUEUES]] (scopes read, "
+        "submit, operate joined by +; queues joined by +; a plain KEY may do everything); "
+        "keys of at least 16 characters. None: no authentication, and the API refuses to "
+        "listen on anything but loopback.",
     )
 
     @field_validator("api_keys", mode="before")
@@ -287,3 +290,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, entries: list[str]) -> list[str]:
+        from system.api.grants import parse_entry  # the format is the API's
+
+        for entry in entries:
+            parse_entry(entry)  # ValueError: too short, unknown scope ...
+        return entries

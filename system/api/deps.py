@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from system.api.admission import Admission
+from system.api.grants import EVERYTHING, Grant
 from system.api.known_queues import KnownQueues
 from system.api.limits import LongPolls
 from system.client import AsyncClient
@@ -45,6 +46,12 @@ async def _known_queues(request: Request) -> KnownQueues:
     return known
 
 
+async def _grant(request: Request) -> Grant:
+    """What the request's API key may do (set by the Gate; everything without keys)."""
+    grant: Grant = getattr(request.state, "grant", EVERYTHING)
+    return grant
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -57,3 +64,4 @@ RegistryDep = Annotated[Registry, Depends(_registry)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]
 LongPollsDep = Annotated[LongPolls, Depends(_long_polls)]
 KnownQueuesDep = Annotated[KnownQueues, Depends(_known_queues)]
+GrantDep = Annotated[Grant, Depends(_grant)]

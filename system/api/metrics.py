@@ -17,7 +17,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from system.api.deps import ClientDep
-from system.api.security import ApiKeys
+from system.api.grants import Grant
+from system.api.security import ApiKeys, FailureThrottle
 from system.client import AsyncClient, BreakerStatus, QueueStats
 from system.core.keys import queue_keys
 from system.metrics import (
@@ -129,10 +130,17 @@ class Gate:
     included (401 and the rest; "unmatched" when it never reached a route), and checks
     the API key before anything reads the body."""
 
-    def __init__(self, app: ASGIApp, keys: ApiKeys, open_paths: frozenset[str]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        keys: ApiKeys,
+        open_paths: frozenset[str],
+        throttle: FailureThrottle | None = None,
+    ) -> None:
         self.app = app
         self.keys = keys
         self.open_paths = open_paths
+        self.throttle = throttle or FailureThrottle()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,7 +168,19 @@ class Gate:
             HTTP_REQUESTS.labels(route, method, str(status)).inc()
 
     def _refusal(self, scope: Scope) -> Response | None:
+        """None when the request may go on (its key's grant then in the request state),
+        else the answer: 401, or 429 for an address that presented wrong keys too often."""
         if not self.keys.enabled or scope["path"] in self.open_paths:
             return None
+        client = (scope.get("client") or ("unknown", 0))[0]
+        slowed = self.throttle.refusal(client)
+        if slowed is not None:
+            return slowed
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        return self.keys.check(header)
+        checked = self.keys.check(header)
+        if isinstance(checked, Grant):
+            scope.setdefault("state", {})["grant"] = checked
+            return None
+        if header:  # a key was presented and is wrong: a guess (a missing key is not)
+            self.throttle.failed(client)
+        return checked

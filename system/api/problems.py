@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from system.api.grants import Forbidden
 from system.core.connection import PoolExhausted
 from system.core.errors import (
     InvalidPayload,
@@ -74,6 +75,7 @@ def _documented(description: str) -> dict[str, Any]:
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _documented("Malformed JSON"),
     401: _documented("Missing or wrong API key (when keys are configured)"),
+    403: _documented("The API key's scopes or queues do not allow this, or a cross-site request"),
     404: _documented("No such task, queue or route"),
     405: _documented("Method not allowed"),
     409: _documented("The request would create a queue beyond max_queues"),
@@ -150,6 +152,10 @@ async def _busy(request: Request, exc: PoolExhausted) -> JSONResponse:
     return problem(503, "Service busy", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+    return problem(403, "Forbidden", str(exc))
+
+
 async def _queue_not_found(request: Request, exc: QueueNotFound) -> JSONResponse:
     return problem(404, "Queue not found", str(exc))
 
@@ -209,6 +215,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PoolExhausted, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyLongPolls, _too_many_long_polls)  # type: ignore[arg-type]
     app.add_exception_handler(QueueNotFound, _queue_not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyQueues, _too_many_queues)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
     app.add_exception_handler(redis.exceptions.ReadOnlyError, _redis_refused)

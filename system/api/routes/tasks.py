@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response, status
 from system.api.deps import (
     AdmissionDep,
     ClientDep,
+    GrantDep,
     KnownQueuesDep,
     LongPollsDep,
     RegistryDep,
@@ -28,7 +29,7 @@ from system.api.models import (
 from system.core.constants import MAX_WAIT_SECONDS
 from system.core.errors import InvalidPayload, InvalidSubmission, UnknownTaskType
 from system.core.keys import QUEUE_NAME_PATTERN
-from system.core.ops import CancelReply
+from system.core.ops import CancelReply, keys_for_task
 from system.core.submission import TaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -52,11 +53,13 @@ async def submit_task(
     registry: RegistryDep,
     admission: AdmissionDep,
     known: KnownQueuesDep,
+    grant: GrantDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> TaskAccepted:
     """Submit a task: 202 with its id and a Location header (200 for a known
     idempotency key, with the first task). Unknown task types and payloads that fail the
     handler's schema are refused with 422; a new queue beyond ``max_queues`` with 409."""
+    grant.require("submit", [body.queue])
     registry.validate_payload(body.task_type, body.payload)
     await known.admit(client, [body.queue])
     await admission.admit(client, body.queue, [body.priority])
@@ -96,10 +99,12 @@ async def submit_batch(
     registry: RegistryDep,
     admission: AdmissionDep,
     known: KnownQueuesDep,
+    grant: GrantDep,
 ) -> BatchAccepted:
     """Submit many tasks in one request (one Redis round trip per queue and 1,000 tasks).
     The count is checked first (over ``max_batch``: 422), then every task: one bad task
     refuses the whole batch (422 naming it)."""
+    grant.require("submit", {t.queue for t in body.tasks})
     for i, t in enumerate(body.tasks):
         try:
             registry.validate_payload(t.task_type, t.payload)
@@ -135,6 +140,7 @@ def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskReque
 async def list_tasks(
     client: ClientDep,
     known: KnownQueuesDep,
+    grant: GrantDep,
     task_status: Annotated[
         Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
     ] = "queued",
@@ -145,6 +151,7 @@ async def list_tasks(
     """Tasks of a queue in one state, a page at a time: queued in priority order,
     scheduled by due time, running by lease deadline, failed (dead-lettered) oldest first.
     Finished tasks (succeeded, cancelled) have no index; look them up by id."""
+    grant.require("read", [queue])
     await known.require(client, queue)
     offset = int(cursor)
     records = await client.list_tasks(queue, task_status, offset, limit)
@@ -153,8 +160,9 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", operation_id="get_task")
-async def get_task(task_id: str, client: ClientDep) -> TaskView:
+async def get_task(task_id: str, client: ClientDep, grant: GrantDep) -> TaskView:
     """A task's record; 404 problem for an unknown (or expired) id."""
+    grant.require("read", [_queue_of(task_id)])
     return TaskView.of(await client.get(task_id))
 
 
@@ -165,11 +173,13 @@ async def get_task_result(
     waiter: WaiterDep,
     long_polls: LongPollsDep,
     settings: SettingsDep,
+    grant: GrantDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
 ) -> TaskView:
     """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first
     (capped at the server's ``max_wait_seconds``). At most ``max_long_polls`` wait at
     once; past that, 429 with Retry-After."""
+    grant.require("read", [_queue_of(task_id)])
     wait = min(wait, settings.api.max_wait_seconds)
     if wait <= 0:
         return TaskView.of(await client.get(task_id))
@@ -178,8 +188,14 @@ async def get_task_result(
 
 
 @router.post("/{task_id}/cancel", operation_id="cancel_task")
-async def cancel_task(task_id: str, client: ClientDep) -> CancelResult:
+async def cancel_task(task_id: str, client: ClientDep, grant: GrantDep) -> CancelResult:
     """Queued or scheduled: cancelled at once. Running: asked to stop (cooperative)."""
+    grant.require("operate", [_queue_of(task_id)])
     outcome = await client.cancel(task_id)
     state = "cancelled" if outcome.code is CancelReply.CANCELLED else outcome.state
     return CancelResult(id=task_id, status=state, detail=_CANCEL_DETAIL[outcome.code])
+
+
+def _queue_of(task_id: str) -> str:
+    """The queue a task id names (404 for a malformed id)."""
+    return keys_for_task(task_id).name
