@@ -19,15 +19,41 @@ class QueueSettings(BaseModel):
     lease_seconds: float = Field(
         10.0,
         gt=0,
-        description="A claimed task's lease; a worker that stops heartbeating "
-        "loses its tasks to redelivery after this long (plus up to reap_interval_seconds).",
+        description="A claimed task's lease, renewed by the worker's event loop. A worker's "
+        "death is noticed sooner, by its liveness beat (worker.dead_after_seconds); the "
+        "lease decides alone only for a worker that does not beat.",
     )
     result_ttl_seconds: float = Field(
         86400.0,
         ge=0,
         description="How long a finished task "
-        "and its result are kept (0 = forever). Dead-lettered "
-        "tasks are kept until requeued.",
+        "and its result are kept (0 = forever; see also max_finished_records). Dead-lettered "
+        "tasks have their own retention (dead_letter_*).",
+    )
+    max_finished_records: int = Field(
+        100_000,
+        ge=0,
+        description="Per queue, the most succeeded and cancelled records kept: beyond it "
+        "the oldest are deleted, whichever comes first of this and result_ttl_seconds "
+        "(0 = no limit; BullMQ's removeOnComplete count).",
+    )
+    dead_letter_max_records: int = Field(
+        100_000,
+        ge=0,
+        description="Per queue, the most dead-lettered records kept: beyond it the oldest "
+        "are deleted (0 = no limit).",
+    )
+    dead_letter_ttl_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Dead-lettered records older than this are deleted (0 = kept until "
+        "requeued or pushed out by dead_letter_max_records).",
+    )
+    expected_tasks_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Tasks a queue is expected to finish per second: only for the "
+        "start-up warning when rate x retention would not fit in Redis's memory.",
     )
     idempotency_ttl_seconds: float = Field(
         86400.0, gt=0, description="How long an idempotency key maps to its first task."
@@ -69,19 +95,40 @@ class WorkerSettings(BaseModel):
     poll_interval_seconds: float = Field(
         1.0,
         gt=0,
-        description="Longest an idle worker blocks waiting for a wake-up before checking again.",
+        description="Longest one blocking wait of an idle worker for a wake-up token lasts "
+        "(it then blocks again; on a cluster, and in burst mode, it claims).",
     )
     scheduler_interval_seconds: float = Field(
-        0.1, gt=0, description="How often due delayed tasks are promoted."
+        0.1,
+        gt=0,
+        description="On a Redis Cluster only: how often the leader looks for due delayed "
+        "tasks (elsewhere it sleeps until the earliest is due, and a submit of an earlier "
+        "one wakes it).",
     )
     reap_interval_seconds: float = Field(
-        1.0, gt=0, description="How often expired leases are reclaimed."
+        0.5,
+        gt=0,
+        description="How often the leader looks for silent workers and expired leases.",
+    )
+    liveness_beat_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="How often a worker holding tasks says it is alive (from a thread, so "
+        "it beats while a handler blocks the event loop).",
+    )
+    dead_after_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="A worker whose last liveness beat is older is declared dead and its "
+        "tasks are redelivered, however long their leases (within this plus "
+        "reap_interval_seconds). A live worker keeps its tasks past their lease.",
     )
     leader_lease_seconds: float = Field(
         2.0,
         gt=0,
-        description="One worker per queue (the leader) promotes delayed tasks and reclaims "
-        "expired leases; when it dies another takes over within this long.",
+        description="One worker per queue (the leader) promotes delayed tasks and redelivers "
+        "the tasks of dead workers; it renews this lease at half of it, and when it dies "
+        "another takes over within 1.25 times this (the others ask once per lease).",
     )
     metrics_port: int = Field(
         0, ge=0, le=65535, description="Port of the worker's Prometheus /metrics (0: none)."
@@ -90,6 +137,16 @@ class WorkerSettings(BaseModel):
         "127.0.0.1",
         description="Address /metrics listens on (0.0.0.0 in a container, to be scraped).",
     )
+
+    @model_validator(mode="after")
+    def _beats_fit_the_window(self) -> WorkerSettings:
+        if self.dead_after_seconds <= 2 * self.liveness_beat_seconds:
+            raise ValueError(
+                f"dead_after_seconds ({self.dead_after_seconds}) must exceed twice "
+                f"liveness_beat_seconds ({self.liveness_beat_seconds}): a live worker "
+                "would be declared dead when one beat is late"
+            )
+        return self
 
 
 class BreakerSettings(BaseModel):
@@ -221,8 +278,9 @@ class ApiSettings(BaseModel):
     redis_reply_timeout_seconds: float = Field(
         2.0,
         gt=0,
-        description="How long a request waits for Redis to answer a command before it is "
-        "answered 503 (a Redis that hangs). On an overloaded host the API's own event loop "
+        description="How long a request waits for Redis to accept a connection or answer a "
+        "command before it is answered 503 (a Redis that hangs; one that refuses "
+        "connections is answered at once). On an overloaded host the API's own event loop "
         "can lag this long: raise it there.",
     )
     max_long_polls: int = Field(

@@ -31,10 +31,10 @@ OPEN_PATHS = (
     frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}) | console.OPEN_PATHS
 )
 # A request must not hang when Redis is gone or hangs: connecting and each reply give up
-# after this long (the problem handler turns it into 503 + Retry-After). Long polls block
+# after api.redis_reply_timeout_seconds (the problem handler turns it into 503 +
+# Retry-After). Long polls block
 # on purpose, so they use their own connections without a reply timeout. Both pools are
 # bounded (settings.api): a request waits for a free connection rather than failing.
-REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
 
 
 def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
@@ -53,7 +53,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             url,
             max_connections=api.redis_connections,
             wait_seconds=api.redis_connection_wait_seconds,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            socket_connect_timeout=api.redis_reply_timeout_seconds,
             socket_timeout=api.redis_reply_timeout_seconds,
             retry=retry,
         )
@@ -61,7 +61,7 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             url,
             max_connections=api.max_long_polls,
             wait_seconds=api.redis_connection_wait_seconds,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
+            socket_connect_timeout=api.redis_reply_timeout_seconds,
             retry=retry,
         )
         client = AsyncClient(redis, settings.queue)

@@ -26,6 +26,7 @@ from system.metrics import (
     HTTP_SECONDS,
     QueueSnapshot,
     RedisCollector,
+    RedisMemory,
     RedisSnapshot,
 )
 
@@ -48,6 +49,7 @@ def _snapshot(s: QueueStats, breakers: list[BreakerStatus], due: int) -> QueueSn
         counters=s.counters,
         breakers={b.task_type: (b.state, b.opens) for b in breakers},
         ready=s.queued + due,
+        finished_records=s.finished,
     )
 
 
@@ -69,11 +71,12 @@ async def read_snapshot(client: AsyncClient) -> RedisSnapshot:
         breakers = await client.breakers_many(names)
         due = await _due(client, names)
         workers = await client.workers()
+        memory = RedisMemory.from_info(await client.redis.info("memory"))
     except Exception as exc:  # a scrape must still answer (with taskq_redis_up 0)
         log.warning("metrics: cannot read Redis: %s", exc)
         return RedisSnapshot([], 0, up=False)
     queues = [_snapshot(*row) for row in zip(stats, breakers, due, strict=True)]
-    return RedisSnapshot(queues, len(workers))
+    return RedisSnapshot(queues, len(workers), memory=memory)
 
 
 # A read of thousands of queues costs the API's event loop real time: however often

@@ -108,14 +108,23 @@ def _wait_steps(timeout_seconds: float) -> Iterator[int]:
 
 
 def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
-    queued, scheduled, running, dead, meta, rate = replies
+    queued, scheduled, running, dead, meta, rate, finished = replies
     counters = {k: int(v) for k, v in meta.items() if k not in _NOT_COUNTERS}
     at = now_ms()
     since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
     age = max(0.0, at / 1000 - int(since) / 1000) if since else None
     paused = "paused" in meta
     return QueueStats(
-        queue, queued, scheduled, running, dead, paused, counters, age, finished_rate(rate, at)
+        queue,
+        queued,
+        scheduled,
+        running,
+        dead,
+        paused,
+        counters,
+        age,
+        finished_rate(rate, at),
+        finished,
     )
 
 
@@ -157,6 +166,16 @@ class Plans:
     @property
     def result_ttl_ms(self) -> int:
         return int(self.settings.result_ttl_seconds * 1000)
+
+    @property
+    def retention(self) -> ops.Retention:
+        s = self.settings
+        return ops.Retention(
+            ttl_ms=self.result_ttl_ms,
+            max_records=s.max_finished_records,
+            dead_ttl_ms=int(s.dead_letter_ttl_seconds * 1000),
+            dead_max_records=s.dead_letter_max_records,
+        )
 
     @property
     def idem_ttl_ms(self) -> int:
@@ -226,7 +245,7 @@ class Plans:
     def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> Plan[CancelOutcome]:
         """A queued or scheduled task is cancelled at once, a running one asked to stop;
         the outcome's code says which (0: it had already ended)."""
-        call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
+        call = ops.cancel(task_id, now_ms(), self.retention, reason)
         return (yield from script(call))
 
     def pause(self, queue: str) -> Plan[None]:
@@ -234,8 +253,10 @@ class Plans:
         yield Command("hset", queue_keys(queue).meta, "paused", "1")
 
     def resume(self, queue: str) -> Plan[None]:
-        """Undo ``pause``."""
-        yield Command("hdel", queue_keys(queue).meta, "paused")
+        """Undo ``pause``; wakes one idle worker, and each claim that leaves work behind
+        wakes the next (claim.lua)."""
+        k = queue_keys(queue)
+        yield Pipeline([Command("hdel", k.meta, "paused"), Command("rpush", k.wake, "1")])
 
     def stats(self, queue: str, *, with_age: bool = False) -> Plan[QueueStats]:
         """Depth by state and counters; ``with_age`` adds the longest wait (two more
@@ -256,19 +277,22 @@ class Plans:
 
     def _stats_chunk(self, queues: Sequence[str], with_age: bool) -> Plan[list[QueueStats]]:
         keys = [queue_keys(q) for q in queues]
+        ttl_ms = self.result_ttl_ms  # entries older than the TTL: records already expired
+        kept_since = now_ms() - ttl_ms if ttl_ms else "-inf"
         replies = yield Pipeline(
-            Command(name, key)
+            command
             for k in keys
-            for name, key in (
-                ("zcard", k.queued),
-                ("zcard", k.scheduled),
-                ("zcard", k.running),
-                ("zcard", k.dead),
-                ("hgetall", k.meta),
-                ("hgetall", k.rate),
+            for command in (
+                Command("zcard", k.queued),
+                Command("zcard", k.scheduled),
+                Command("zcard", k.running),
+                Command("zcard", k.dead),
+                Command("hgetall", k.meta),
+                Command("hgetall", k.rate),
+                Command("zcount", k.finished, kept_since, "+inf"),
             )
         )
-        rows = [replies[i * 6 : i * 6 + 6] for i in range(len(keys))]
+        rows = [replies[i * 7 : i * 7 + 7] for i in range(len(keys))]
         oldest: list[dict[str, str] | None] = [None] * len(keys)
         busy = [i for i, row in enumerate(rows) if row[0]] if with_age else []
         if busy:  # only queues with queued tasks have an oldest one to read

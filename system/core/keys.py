@@ -6,9 +6,15 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:queued          ZSET  task id -> priority score (higher first, FIFO within)
     taskq:{Q}:scheduled       ZSET  task id -> epoch ms it becomes eligible (delay, backoff)
     taskq:{Q}:running         ZSET  task id -> lease deadline, epoch ms
+    taskq:{Q}:alive           ZSET  worker id -> last liveness beat, Redis time ms (workers
+                                    holding tasks of Q; see beat.lua and reap.lua)
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
+    taskq:{Q}:finished        ZSET  task id -> epoch ms it succeeded or was cancelled: the
+                                    records stored, bounded by retention (see _lib.lua)
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
+    taskq:{Q}:leader_wake     LIST  one token that wakes the leader's maintenance (a new
+                                    earliest delayed task, a worker joining alive)
     taskq:{Q}:rate            HASH  bucket (RATE_BUCKET_MS) -> tasks that ended in it (throughput)
     taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
     taskq:{Q}:autoscaler      HASH  the supervisor whose autoscaler sizes the workers (same)
@@ -83,9 +89,12 @@ class QueueKeys:
     queued: str
     scheduled: str
     running: str
+    alive: str
     dead: str
+    finished: str
     meta: str
     wake: str
+    leader_wake: str
     rate: str
     leader: str
     autoscaler: str
@@ -117,9 +126,12 @@ def queue_keys(queue: str) -> QueueKeys:
         queued=base + "queued",
         scheduled=base + "scheduled",
         running=base + "running",
+        alive=base + "alive",
         dead=base + "dead",
+        finished=base + "finished",
         meta=base + "meta",
         wake=base + "wake",
+        leader_wake=base + "leader_wake",
         rate=base + "rate",
         leader=base + "leader",
         autoscaler=base + "autoscaler",

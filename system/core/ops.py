@@ -71,6 +71,22 @@ class NewTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """What a queue keeps of ended tasks (BullMQ's removeOnComplete / removeOnFail), whichever
+    bound comes first; 0 means no bound. Succeeded and cancelled records: ``ttl_ms`` (each
+    record's expiry) and ``max_records`` (the newest); dead-lettered ones, separately:
+    ``dead_ttl_ms`` and ``dead_max_records``."""
+
+    ttl_ms: int = 0
+    max_records: int = 0
+    dead_ttl_ms: int = 0
+    dead_max_records: int = 0
+
+
+KEEP_ALL = Retention()
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     id: str
     created: bool  # False: an earlier task with the same idempotency key was returned
@@ -101,6 +117,9 @@ class Reaped:
     dead_lettered: int
     cancelled: int
     refused: bool = False  # the leader token was not the current one: nothing done
+    workers_lost: int = 0  # workers declared dead (silent longer than the window) now
+    next_deadline_ms: int | None = None  # earliest lease deadline left, epoch ms
+    beating: int = 0  # workers holding tasks of the queue that beat (may die: keep checking)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +149,7 @@ def keys_for_task(task_id: str) -> QueueKeys:
 
 def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
     k = queue_keys(task.queue)
-    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix]
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.leader_wake]
     if task.idempotency_key:
         keys.append(k.idem(task.idempotency_key))
     args: list[Arg] = [
@@ -177,7 +196,7 @@ def submit_bulk(
         return out
 
     k = queue_keys(queue)
-    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix]
+    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.idem_prefix, k.leader_wake]
     return Call("submit_bulk", keys, [now_ms, idem_ttl_ms, orjson.dumps(rows)], parse)
 
 
@@ -203,10 +222,15 @@ def claim(
     k = queue_keys(queue)
     return Call(
         "claim",
-        [k.queued, k.running, k.meta, k.task_prefix],
+        [k.queued, k.running, k.meta, k.task_prefix, k.alive, k.wake, k.leader_wake],
         [now_ms, lease_ms, count, worker_id],
         _parse_claim,
     )
+
+
+def beat(queue: str, worker_id: str) -> Call[int]:
+    """A worker holding tasks of ``queue`` is alive; the reply is the beat's Redis time, ms."""
+    return Call("beat", [queue_keys(queue).alive], [worker_id], int)
 
 
 def extend(
@@ -227,15 +251,15 @@ class CompleteReply(IntEnum):
 
 
 def complete(
-    queue: str, now_ms: int, result_ttl_ms: int, items: Sequence[Completion]
+    queue: str, now_ms: int, retention: Retention, items: Sequence[Completion]
 ) -> Call[list[CompleteReply]]:
     k = queue_keys(queue)
     rows = [
         [c.id, c.token, c.state, c.text if isinstance(c.text, str) else c.text.decode()]
         for c in items
     ]
-    keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate]
-    args: list[Arg] = [now_ms, result_ttl_ms, orjson.dumps(rows)]
+    keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate, k.finished]
+    args: list[Arg] = [now_ms, retention.ttl_ms, orjson.dumps(rows), retention.max_records]
     return Call("complete", keys, args, lambda r: [_reply(CompleteReply, x) for x in r])
 
 
@@ -255,7 +279,7 @@ def fail(
     error: str,
     traceback: str,
     retry_delay_ms: int | None,
-    result_ttl_ms: int,
+    retention: Retention,
 ) -> Call[FailReply]:
     """``retry_delay_ms`` None (or < 0): do not retry, dead-letter now."""
     k = keys_for_task(task_id)
@@ -269,17 +293,29 @@ def fail(
         k.task(task_id),
         k.done(task_id),
         k.rate,
+        k.finished,
+        k.task_prefix,
+        k.leader_wake,
     ]
     delay = -1 if retry_delay_ms is None else retry_delay_ms
-    args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, result_ttl_ms]
+    r = retention
+    args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, r.ttl_ms]
+    args += [r.max_records, r.dead_ttl_ms, r.dead_max_records]
     return Call("fail", keys, args, lambda r: _reply(FailReply, r))
 
 
 def reap(
-    queue: str, now_ms: int, limit: int, result_ttl_ms: int, leader_token: int
+    queue: str,
+    now_ms: int,
+    limit: int,
+    retention: Retention,
+    leader_token: int,
+    dead_after_ms: int | None = None,
 ) -> Call[Reaped]:
     """``leader_token``: the caller's fencing token (see ``lead``); refused unless it is the
-    current leader's."""
+    current leader's. ``dead_after_ms``: a worker whose last liveness beat is older is
+    declared dead and its tasks are reclaimed, whatever their leases say, while a lease
+    past its deadline is kept if its worker still beats; None: leases alone decide."""
     k = queue_keys(queue)
     keys = [
         k.running,
@@ -291,14 +327,21 @@ def reap(
         k.done_prefix,
         k.rate,
         k.leader,
+        k.finished,
+        k.alive,
     ]
 
     def parse(r: list[Any]) -> Reaped:
         if int(r[0]) == ScriptCode.NOT_LEADER:
             return Reaped(0, 0, 0, refused=True)
-        return Reaped(int(r[0]), int(r[1]), int(r[2]))
+        deadline = None if r[4] is None else int(r[4])
+        return Reaped(int(r[0]), int(r[1]), int(r[2]), False, int(r[3]), deadline, int(r[5]))
 
-    return Call("reap", keys, [now_ms, limit, result_ttl_ms, leader_token], parse)
+    r = retention
+    window = -1 if dead_after_ms is None else dead_after_ms
+    args: list[Arg] = [now_ms, limit, r.ttl_ms, leader_token]
+    args += [r.max_records, r.dead_ttl_ms, r.dead_max_records, window]
+    return Call("reap", keys, args, parse)
 
 
 def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Promoted]:
@@ -315,17 +358,30 @@ def promote(queue: str, now_ms: int, limit: int, leader_token: int) -> Call[Prom
     return Call("promote", keys, [now_ms, limit, leader_token], parse)
 
 
-def lead(
-    queue: str,
-    candidate: str,
-    lease_ms: int,
-    duty: Literal["maintenance", "autoscaler"] = "maintenance",
-) -> Call[int]:
-    """Take or keep the lease of one of the queue's singleton duties: the fencing token
-    while ``candidate`` holds it, 0 when another does. ``lease_ms`` 0 gives it up."""
+Duty = Literal["maintenance", "autoscaler"]
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    token: int  # the fencing token while the candidate leads, else 0
+    wait_ms: int  # when another leads: what is left of its lease (ask again after it)
+
+
+def lead_or_wait(
+    queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance"
+) -> Call[Lead]:
+    """Take or keep the lease of one of the queue's singleton duties; when another holds
+    it, how long until it could be taken. ``lease_ms`` 0 gives it up."""
     k = queue_keys(queue)
     lease_key = k.leader if duty == "maintenance" else k.autoscaler
-    return Call("leader", [lease_key, k.meta], [candidate, lease_ms], int)
+    args: list[Arg] = [candidate, lease_ms]
+    return Call("leader", [lease_key, k.meta], args, lambda r: Lead(int(r[0]), int(r[1])))
+
+
+def lead(queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance") -> Call[int]:
+    """``lead_or_wait``'s token alone: > 0 while ``candidate`` holds the lease, else 0."""
+    call = lead_or_wait(queue, candidate, lease_ms, duty)
+    return Call(call.script, call.keys, call.args, lambda r: int(r[0]))
 
 
 class CancelReply(IntEnum):
@@ -343,11 +399,12 @@ class CancelOutcome:
     state: str
 
 
-def cancel(task_id: str, now_ms: int, result_ttl_ms: int, reason: str) -> Call[CancelOutcome]:
+def cancel(task_id: str, now_ms: int, retention: Retention, reason: str) -> Call[CancelOutcome]:
     """Raises ``TaskNotFound`` for an unknown task."""
     k = keys_for_task(task_id)
     keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id), k.rate]
-    args: list[Arg] = [task_id, now_ms, result_ttl_ms, reason]
+    keys += [k.finished, k.task_prefix]
+    args: list[Arg] = [task_id, now_ms, retention.ttl_ms, reason, retention.max_records]
 
     def parse(r: list[Any]) -> CancelOutcome:
         code = _reply(CancelReply, r[0])
@@ -398,7 +455,7 @@ class DeferReply(IntEnum):
 def defer(task_id: str, token: str, until_ms: int) -> Call[DeferReply]:
     """Hand a claimed task back unrun until ``until_ms`` (its breaker is open)."""
     k = keys_for_task(task_id)
-    keys = [k.running, k.scheduled, k.meta, k.task(task_id)]
+    keys = [k.running, k.scheduled, k.meta, k.task(task_id), k.leader_wake]
     return Call("defer", keys, [task_id, token, until_ms], lambda r: _reply(DeferReply, r))
 
 

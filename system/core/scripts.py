@@ -31,6 +31,7 @@ SCRIPT_NAMES = (
     "submit",
     "submit_bulk",
     "claim",
+    "beat",
     "extend",
     "complete",
     "fail",

@@ -1,9 +1,19 @@
-"""Queue maintenance: promote delayed tasks that are due, reclaim expired leases.
+"""Queue maintenance: promote delayed tasks that are due, redeliver the tasks of dead
+workers and expired leases.
 
 Maintenance of a queue runs in one worker at a time, its leader, under a lease in Redis
-with a fencing token (``leader.lua``): a deposed leader's late calls are refused. The
-others keep asking, and one takes over when the lease lapses; a worker that stops gives
-its lease up, so another takes over at once.
+with a fencing token (``leader.lua``): a deposed leader's late calls are refused. A worker
+that stops gives its lease up, so another takes over at once.
+
+Nothing here polls. The others ask for the lease again only when what is left of it has
+run out (``lead_or_wait``), so a dead leader is replaced within 1.25 leases. The leader
+renews its lease at half of it and otherwise sleeps until its next known duty: the
+earliest delayed task (``promote`` says when), the next liveness check while workers
+hold tasks, the earliest lease deadline (``reap`` says both). What it cannot know in
+advance wakes it through the queue's leader-wake list: a delayed task submitted (or a
+retry scheduled) earlier than every other, a worker joining the alive set. The wait is a
+BLPOP on those lists; Redis ends a blocking wait only on its own clock tick (``hz``, 100
+ms by default), so the last 100 ms of a wait are slept here instead.
 """
 
 from __future__ import annotations
@@ -11,23 +21,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import redis
+import redis.asyncio.cluster
 
 from system.client import AsyncClient
 from system.config import WorkerSettings
 from system.core import ops
+from system.core.keys import queue_keys
 from system.worker.retry import OutageLog
 
 log = logging.getLogger("taskq.worker")
 REAP_LIMIT = 1000
 PROMOTE_LIMIT = 1000
+# Redis ends a blocking command's timeout on its clock tick (hz 10: every 100 ms); the
+# last part of a wait is slept locally, so a due task is promoted on time.
+SERVER_TICK_SECONDS = 0.1
+MIN_BLOCK_SECONDS = 0.01  # BLPOP's timeout 0 means forever: shorter waits are slept here
+RETRY_AFTER_ERROR_SECONDS = 0.5
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+@dataclass
+class _Duty:
+    """One queue's maintenance as this worker sees it; times are ``time.monotonic()``."""
+
+    token: int = 0  # > 0: this worker leads the queue
+    next_lead: float = 0.0  # renew the lease (leader) or ask for it (the others)
+    next_promote: float = math.inf
+    next_reap: float = math.inf
 
 
 class Maintenance:
@@ -44,44 +73,148 @@ class Maintenance:
         self.worker_id = worker_id
         self.ws = settings
         self._stop = stop  # set: the loop ends between rounds
-        self._leading: dict[str, int] = {}  # queue -> leader token (0: another worker leads)
+        self._duties = {q: _Duty() for q in queues}
+        self._leader_ms = int(settings.leader_lease_seconds * 1000)
+        self._cluster = isinstance(client.redis, redis.asyncio.cluster.RedisCluster)
 
-    async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+    @property
+    def leading(self) -> list[str]:
+        return [q for q, d in self._duties.items() if d.token]
 
     async def run(self) -> None:
-        interval = self.ws.scheduler_interval_seconds
-        leader_ms = int(self.ws.leader_lease_seconds * 1000)
-        next_reap: dict[str, float] = {}
         outage = OutageLog(log, "maintenance")
         while not self._stop.is_set():
             try:
-                for queue in self.queues:
-                    token = await self.client.run(ops.lead(queue, self.worker_id, leader_ms))
-                    if self._leading.get(queue) != token:
-                        self._leading[queue] = token
-                        if token:
-                            log.info("leading maintenance of %s (token %d)", queue, token)
-                    if token:
-                        await self._maintain(queue, token, next_reap)
+                for queue, duty in self._duties.items():
+                    await self._attend(queue, duty)
                 outage.ok()
+                due, promotion = self._next_due()
+                await self._sleep(due - time.monotonic(), precise=promotion)
+                continue
             except redis.RedisError as exc:  # Redis away: the next round tries again
                 outage.failed(exc)
             except Exception:
                 log.exception("maintenance failed; will retry")
-            await self._pause(interval)
-        for queue, token in self._leading.items():
-            if token:  # let another worker take over now rather than after the lease
-                with contextlib.suppress(Exception):
-                    await self.client.run(ops.lead(queue, self.worker_id, 0))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), RETRY_AFTER_ERROR_SECONDS)
+        for queue in self.leading:  # let another worker take over now, not after the lease
+            with contextlib.suppress(Exception):
+                await self.client.run(ops.lead(queue, self.worker_id, 0))
 
-    async def _maintain(self, queue: str, token: int, next_reap: dict[str, float]) -> None:
-        await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT, token))
-        if time.monotonic() < next_reap.get(queue, 0.0):
+    def _next_due(self) -> tuple[float, bool]:
+        """When the next duty is due, and whether it is a promotion (which must be on
+        time; a renewal or a check may be up to a server tick late)."""
+        due, promotion = math.inf, False
+        for d in self._duties.values():
+            if d.next_lead < due:
+                due, promotion = d.next_lead, False
+            if d.token and d.next_reap < due:
+                due, promotion = d.next_reap, False
+            if d.token and d.next_promote < due:
+                due, promotion = d.next_promote, True
+        return due, promotion
+
+    async def _attend(self, queue: str, duty: _Duty) -> None:
+        """Whatever of the queue's maintenance is due now."""
+        now = time.monotonic()
+        if now >= duty.next_lead:
+            lead = await self.client.run(ops.lead_or_wait(queue, self.worker_id, self._leader_ms))
+            if lead.token and lead.token != duty.token:
+                log.info("leading maintenance of %s (token %d)", queue, lead.token)
+                duty.next_promote = duty.next_reap = now  # a new leader looks at everything
+            duty.token = lead.token
+            if lead.token:
+                duty.next_lead = now + self.ws.leader_lease_seconds / 2
+            else:
+                # Ask again once the holder's lease has run out, should it not renew. The
+                # holder renews at half of it: asking a quarter lease after the expiry falls
+                # between two renewals, so a live holder is asked about once per lease.
+                margin = self.ws.leader_lease_seconds / 4
+                duty.next_lead = now + lead.wait_ms / 1000 + margin
+        if not duty.token:
             return
-        next_reap[queue] = time.monotonic() + self.ws.reap_interval_seconds
-        ttl = self.client.result_ttl_ms
-        reaped = await self.client.run(ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, token))
+        if now >= duty.next_promote:
+            await self._promote(queue, duty)
+        if duty.token and now >= duty.next_reap:
+            await self._reap(queue, duty)
+
+    def _deposed(self, queue: str, duty: _Duty) -> None:
+        log.info("no longer leading maintenance of %s", queue)
+        duty.token, duty.next_lead = 0, time.monotonic()
+
+    async def _promote(self, queue: str, duty: _Duty) -> None:
+        promoted = await self.client.run(ops.promote(queue, _now_ms(), PROMOTE_LIMIT, duty.token))
+        if promoted.refused:
+            return self._deposed(queue, duty)
+        now = time.monotonic()
+        if promoted.count >= PROMOTE_LIMIT:
+            duty.next_promote = now  # more are due
+        elif promoted.next_due_ms is None:
+            duty.next_promote = math.inf  # until a submit wakes the leader
+        else:
+            duty.next_promote = now + max(0, promoted.next_due_ms - _now_ms()) / 1000
+        if self._cluster:  # no wake-up for queues beyond the first: look regularly
+            duty.next_promote = min(duty.next_promote, now + self.ws.scheduler_interval_seconds)
+
+    async def _reap(self, queue: str, duty: _Duty) -> None:
+        keep = self.client.retention
+        dead_after_ms = int(self.ws.dead_after_seconds * 1000)
+        call = ops.reap(queue, _now_ms(), REAP_LIMIT, keep, duty.token, dead_after_ms)
+        reaped = await self.client.run(call)
+        if reaped.refused:
+            return self._deposed(queue, duty)
+        if reaped.workers_lost:
+            log.warning("%d worker(s) of %s went silent: redelivering", reaped.workers_lost, queue)
         if reaped.requeued or reaped.dead_lettered:
-            log.warning("reclaimed expired leases in %s: %s", queue, reaped)
+            log.warning("reclaimed leases in %s: %s", queue, reaped)
+        now = time.monotonic()
+        ended = reaped.requeued + reaped.dead_lettered + reaped.cancelled
+        if ended >= REAP_LIMIT:
+            duty.next_reap = now  # more are waiting
+        elif reaped.beating or self._cluster:
+            duty.next_reap = now + self.ws.reap_interval_seconds  # one of them may die
+        elif reaped.next_deadline_ms is not None:  # tasks of workers that do not beat
+            duty.next_reap = now + max(0, reaped.next_deadline_ms - _now_ms()) / 1000
+        else:
+            duty.next_reap = math.inf  # until a claim wakes the leader
+
+    async def _sleep(self, seconds: float, *, precise: bool) -> None:
+        """Sleep ``seconds``, or less when the leader is woken or the loop is stopped.
+        ``precise``: do not overrun (the server's timeout may, by up to a tick)."""
+        if seconds <= 0:
+            return
+        leading = self.leading
+        blocking = seconds - SERVER_TICK_SECONDS if precise else seconds
+        if leading and blocking >= MIN_BLOCK_SECONDS:
+            started = time.monotonic()
+            if await self._wait_for_wakeup(leading, blocking):
+                return
+            seconds -= time.monotonic() - started
+            if not precise:
+                return
+        if seconds > 0:  # a token that arrives meanwhile is seen by the next wait
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _wait_for_wakeup(self, leading: list[str], seconds: float) -> bool:
+        """Block on the leader-wake lists of the queues this worker leads; True when one
+        woke it (that queue's duties are then due) or the loop is stopping."""
+        keys = [queue_keys(q).leader_wake for q in leading]
+        if self._cluster:
+            keys = keys[:1]  # one BLPOP cannot span slots; the others are looked at regularly
+        blpop = asyncio.ensure_future(self.client.redis.blpop(keys, timeout=seconds))
+        stop = asyncio.ensure_future(self._stop.wait())
+        await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
+        for fut in (blpop, stop):
+            if not fut.done():
+                fut.cancel()
+        results = await asyncio.gather(blpop, stop, return_exceptions=True)
+        popped = results[0]
+        if isinstance(popped, redis.RedisError):
+            raise popped
+        if isinstance(popped, list | tuple) and popped:
+            woken = next(q for q in leading if queue_keys(q).leader_wake == popped[0])
+            duty = self._duties[woken]
+            duty.next_promote = duty.next_reap = time.monotonic()
+            return True
+        return self._stop.is_set()

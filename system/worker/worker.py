@@ -4,7 +4,9 @@ Concurrency model: one asyncio loop. Each claimed task becomes an asyncio task t
 handler (async handlers on the loop, thread handlers in a thread pool, process handlers in
 a process pool, see ``executor``). This module is the claim loop and the lifecycle; its
 parts are ``execution`` (running a task and recording its outcome), ``leases``
-(heartbeats, lost leases, cancel requests, release at shutdown) and ``maintenance``.
+(heartbeats, lost leases, cancel requests, release at shutdown), ``liveness`` (a thread
+that says the worker is alive while it holds tasks, whatever its event loop is doing) and
+``maintenance``.
 Beside the claim loop run three background loops: the completion flusher
 (``completions``), the heartbeat (renews leases, refreshes the worker registry) and
 maintenance (promotes due delayed tasks, reclaims expired leases; one worker per queue at
@@ -46,21 +48,29 @@ from redis.backoff import NoBackoff
 from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
-from system.core.connection import AsyncRedis
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, DeferReply
+from system.metrics import RedisMemory
 from system.registry import REGISTRY, Registry
+from system.retention import footprint_warning
 from system.worker.concerns import default_hooks
 from system.worker.execution import TaskRunner
 from system.worker.exposition import MetricsServer
 from system.worker.hooks import Hooks, WorkerHook
 from system.worker.job import Job
 from system.worker.leases import Leases
+from system.worker.liveness import LivenessBeat
 from system.worker.maintenance import Maintenance
 from system.worker.retry import OutageLog, Reconnect
 
 log = logging.getLogger("taskq.worker")
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
+# An idle worker is woken by tokens (every script that makes a task claimable pushes one);
+# it claims without one only this often, a safety net that costs nothing meanwhile.
+UNWOKEN_CLAIM_SECONDS = 30.0
+# The worker registry (``taskq status``, /workers) is rewritten when what it shows changed,
+# and at least this often; an entry not refreshed for three times this is dropped.
+REGISTRY_REFRESH_SECONDS = 10.0
 
 
 def _now_ms() -> int:
@@ -70,14 +80,20 @@ def _now_ms() -> int:
 class Worker:
     def __init__(
         self,
-        redis: str | AsyncRedis,
+        redis: str,
         settings: Settings | None = None,
         *,
         registry: Registry = REGISTRY,
         worker_id: str | None = None,
         hooks: Iterable[WorkerHook] = (),
     ) -> None:
-        """``hooks`` are added after (inside) the default ones."""
+        """``redis``: a URL (the liveness beat opens a connection of its own, from a
+        thread). ``hooks`` are added after (inside) the default ones."""
+        if not isinstance(redis, str):
+            raise TypeError(
+                "Worker needs a Redis URL: its liveness beat opens a connection of its "
+                "own, from a thread"
+            )
         self.settings = settings or Settings()
         self.ws = self.settings.worker
         self.queues = [queue_keys(q).name for q in self.ws.queues]
@@ -114,6 +130,17 @@ class Worker:
         self.jobs = self.runner.jobs  # task id -> Job, for every lease held
         self.leases = Leases(self.client, self.jobs, self.lease_ms)
         self.maintenance = Maintenance(self.client, self.queues, self.id, self.ws, self._loops_stop)
+        self.liveness = LivenessBeat(
+            redis, self.id, self._held_queues, self.ws.liveness_beat_seconds
+        )
+        self._joined: set[str] = set()  # queues whose alive set a claim put this worker in
+        self._registered: dict[str, str | int] = {}  # the registry entry last written
+        self._registered_ms = 0
+
+    def _held_queues(self) -> set[str]:
+        """The queues this worker holds tasks of (called from the liveness thread too:
+        ``list()`` copies the dict's values in one step under the GIL)."""
+        return {job.queue for job in list(self.jobs.values())}
 
     # ---- lifecycle -------------------------------------------------------------------
 
@@ -127,6 +154,12 @@ class Worker:
             self._stop_requested.set()
         self.runner.slot_free.set()
 
+    async def _check_retention(self) -> None:
+        memory = RedisMemory.from_info(await self.client.redis.info("memory"))
+        warning = footprint_warning(self.client.settings, len(self.queues), memory)
+        if warning:
+            log.warning("%s", warning)
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -134,6 +167,7 @@ class Worker:
 
     async def run(self) -> None:
         await self.client.connect()
+        await self._check_retention()
         self.runner.open()
         self.hooks.on_worker_start(self)
         if self.ws.metrics_port:
@@ -145,6 +179,7 @@ class Worker:
             asyncio.create_task(self.maintenance.run(), name="maintenance"),
         ]
         await self._heartbeat()
+        self.liveness.start()
         log.info("worker %s serving %s (concurrency %d)", self.id, self.queues, self.ws.concurrency)
         try:
             await self._claim_loop()
@@ -191,7 +226,9 @@ class Worker:
         # redis-py 8 when SIGTERM arrived during start-up).
         self._loops_stop.set()
         await asyncio.gather(*background[1:], return_exceptions=True)
+        self.liveness.stop()
         with contextlib.suppress(Exception):
+            await self._leave(self.queues)
             await self.client.redis.zrem(WORKERS, self.id)
             await self.client.redis.delete(worker_key(self.id))
         self.runner.close()
@@ -237,6 +274,8 @@ class Worker:
             if n <= 0:
                 break
             tasks = await self.client.run(ops.claim(queue, _now_ms(), self.lease_ms, n, self.id))
+            if tasks:
+                self._joined.add(queue)
             claimed += len(tasks)
             for job in await self._admitted(queue, tasks):
                 self.runner.start(job)
@@ -248,6 +287,18 @@ class Worker:
             await self._wait_for_work()
         return False
 
+    async def _leave(self, queues: Iterable[str]) -> None:
+        """Leave the alive sets of queues this worker holds nothing of: the reaper then
+        has no silent worker to look for when it stops beating there."""
+        queues = list(queues)
+        if not queues:
+            return
+        pipe = self.client.redis.pipeline(transaction=False)
+        for queue in queues:
+            pipe.zrem(queue_keys(queue).alive, self.id)
+        await pipe.execute()
+        self._joined.difference_update(queues)
+
     async def _nothing_left(self) -> bool:
         if self.jobs:
             return False
@@ -258,20 +309,42 @@ class Worker:
         return True
 
     async def _wait_for_work(self) -> None:
-        """Block on the queues' wake lists until a submit pushes a token, a stop is
-        requested, or the poll interval passes."""
+        """Block on the queues' wake lists until a token arrives (a submit, a retry come
+        due, a claim that left work behind, a resume) or a stop is requested. One BLPOP
+        lasts the poll interval at most, so a hung Redis is noticed; with no token the
+        worker blocks again, and claims anyway after ``UNWOKEN_CLAIM_SECONDS`` (a safety
+        net). In burst mode, and on a cluster (one BLPOP cannot span slots: the queues
+        after the first are polled), it waits one poll interval."""
         wake_keys = [queue_keys(q).wake for q in self.queues]
-        if isinstance(self.client.redis, redis.asyncio.cluster.RedisCluster):
-            wake_keys = wake_keys[:1]  # one BLPOP cannot span slots; the others are polled
+        cluster = isinstance(self.client.redis, redis.asyncio.cluster.RedisCluster)
+        if cluster:
+            wake_keys = wake_keys[:1]
+        once = cluster or self.ws.burst
+        give_up = time.monotonic() + UNWOKEN_CLAIM_SECONDS
+        while True:
+            await self._leave(self._joined - self._held_queues())  # tasks ended meanwhile
+            if await self._blpop_or_stop(wake_keys):
+                return
+            if once or time.monotonic() >= give_up:
+                return
+
+    async def _blpop_or_stop(self, keys: list[str]) -> bool:
+        """One blocking wait for a wake-up token; True when one came or a stop was
+        requested. A Redis error is raised (the claim loop backs off)."""
         blpop = asyncio.ensure_future(
-            self.client.redis.blpop(wake_keys, timeout=self.ws.poll_interval_seconds)
+            self.client.redis.blpop(keys, timeout=self.ws.poll_interval_seconds)
         )
         stop = asyncio.ensure_future(self._stop_requested.wait())
         await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
         for fut in (blpop, stop):
             if not fut.done():
                 fut.cancel()
-        await asyncio.gather(blpop, stop, return_exceptions=True)
+        results = await asyncio.gather(blpop, stop, return_exceptions=True)
+        popped: Any = results[0]
+        if isinstance(popped, redis.RedisError):
+            raise popped
+        woken = bool(popped) and not isinstance(popped, BaseException)
+        return woken or self._stop_requested.is_set()
 
     async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[Job]:
         """The tasks that may run now. A task a hook holds back (its circuit breaker is
@@ -314,8 +387,10 @@ class Worker:
         await self._register()
 
     async def _register(self) -> None:
+        """Refresh this worker's registry entry when it changed or is getting old: an idle
+        worker rewrites it every ``REGISTRY_REFRESH_SECONDS`` only."""
         now = _now_ms()
-        info = {
+        info: dict[str, str | int] = {
             "id": self.id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -325,12 +400,16 @@ class Worker:
             "processed": self.runner.processed,
             "failed": self.runner.failed,
             "started_ms": self._started_ms,
-            "heartbeat_ms": now,
         }
+        refresh_ms = REGISTRY_REFRESH_SECONDS * 1000
+        if info == self._registered and now - self._registered_ms < refresh_ms:
+            return
+        ttl_ms = int(3 * max(refresh_ms, self.lease_ms))
         pipe = self.client.redis.pipeline(transaction=False)
         pipe.zadd(WORKERS, {self.id: now})
-        # Forget workers that stopped heartbeating without deregistering (killed).
-        pipe.zremrangebyscore(WORKERS, "-inf", now - 3 * self.lease_ms)
-        pipe.hset(worker_key(self.id), mapping=info)
-        pipe.pexpire(worker_key(self.id), 3 * self.lease_ms)
+        # Forget workers that stopped refreshing without deregistering (killed).
+        pipe.zremrangebyscore(WORKERS, "-inf", now - ttl_ms)
+        pipe.hset(worker_key(self.id), mapping={**info, "heartbeat_ms": now})
+        pipe.pexpire(worker_key(self.id), ttl_ms)
         await pipe.execute()
+        self._registered, self._registered_ms = info, now

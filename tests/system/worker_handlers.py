@@ -76,3 +76,13 @@ async def guarded_call(payload: Any) -> str:
     if await _r().exists(f"test:{ctx.queue}:down"):
         raise ConnectionError("dependency unavailable")
     return "ok"
+
+
+@task("block_loop")
+async def block_loop(payload: Any) -> int:
+    """An async handler that blocks the worker's event loop (``time.sleep``) for
+    payload['seconds']: no lease renewal runs meanwhile. Counts executions."""
+    ctx = _ctx()
+    await _r().hincrby(f"test:{ctx.queue}:execs", ctx.task_id, 1)
+    time.sleep(payload["seconds"])  # blocking on purpose
+    return int(ctx.attempt)

@@ -32,7 +32,7 @@ async def list_workers(client: ClientDep, grant: GrantDep) -> list[WorkerView]:
 
 
 @router.get("/task-types", operation_id="list_task_types", tags=["tasks"])
-async def list_task_types(registry: RegistryDep, grant: GrantDep) -> list[TaskTypeView]:
+async def list_task_types(registry: RegistryDep) -> list[TaskTypeView]:
     """Registered handlers with the JSON schema of their payload; a submit is checked
     against it. (Any key may read them: they are what a submit needs.)"""
     return [

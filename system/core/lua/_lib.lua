@@ -27,6 +27,13 @@ local function enqueue(queued_key, meta_key, task_key, id, priority, eligible_ms
   redis.call('HSET', task_key, 'state', 'queued', 'eligible_ms', eligible_ms)
 end
 
+-- Redis's own clock, epoch ms: worker liveness is judged on it alone (beats and the
+-- reaper's check), so clock skew between hosts cannot make a live worker look dead.
+local function server_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
 -- Push up to n wake-up tokens for idle workers; the list is capped so it cannot grow
 -- while every worker is busy.
 local WAKE_CAP = 16
@@ -34,6 +41,19 @@ local function wake(wake_key, n)
   local room = WAKE_CAP - redis.call('LLEN', wake_key)
   if n > room then n = room end
   for _ = 1, n do redis.call('RPUSH', wake_key, '1') end
+end
+
+-- Wake the queue's leader, whose maintenance sleeps until its next known duty (the earliest
+-- delayed task, the next liveness check); one token is enough.
+local function wake_leader(leader_wake_key)
+  if redis.call('LLEN', leader_wake_key) == 0 then redis.call('RPUSH', leader_wake_key, '1') end
+end
+
+-- A task was put in the scheduled set, eligible at eta_ms: if no task is due before it,
+-- the leader's sleep may end too late, so wake it.
+local function scheduled_first(scheduled_key, leader_wake_key, eta_ms)
+  local head = redis.call('ZRANGE', scheduled_key, 0, 0, 'WITHSCORES')
+  if #head == 0 or tonumber(head[2]) >= tonumber(eta_ms) then wake_leader(leader_wake_key) end
 end
 
 -- A terminal state was reached: tell waiters (only if one registered, so the common path
@@ -86,4 +106,52 @@ local function create_task(keys, queued_pairs, seq, now_ms, id, task_type, paylo
     queued_pairs[#queued_pairs + 1] = id
   end
   return state
+end
+
+-- Retention (BullMQ's removeOnComplete / removeOnFail): `index_key` is a ZSET of ended
+-- records (id -> epoch ms it ended): the finished index or the dead-letter queue. Records
+-- older than ttl_ms (0: any age) and, beyond the newest max_records (0: any number), the
+-- oldest are deleted with their index entries. At most RETENTION_TRIM_BATCH (or twice what
+-- this call added, `added`) go per call, more than it adds, so an index over its bounds
+-- converges to them while no call runs long.
+local function trim_retained(index_key, task_prefix, now_ms, ttl_ms, max_records, added)
+  local batch = math.max(RETENTION_TRIM_BATCH, 2 * (added or 1))
+  local gone = {}
+  if ttl_ms > 0 then
+    gone = redis.call('ZRANGEBYSCORE', index_key, '-inf', tonumber(now_ms) - ttl_ms,
+      'LIMIT', 0, batch)
+  end
+  if max_records > 0 then
+    local excess = redis.call('ZCARD', index_key) - #gone - max_records
+    if excess > 0 then
+      if excess > batch then excess = batch end
+      -- The oldest after those already going (ZRANGEBYSCORE took the lowest ranks).
+      for _, id in ipairs(redis.call('ZRANGE', index_key, #gone, #gone + excess - 1)) do
+        gone[#gone + 1] = id
+      end
+    end
+  end
+  for i = 1, #gone, 4000 do  -- unpack() is bounded by the Lua C stack
+    local ids, keys = {}, {}
+    for j = i, math.min(i + 3999, #gone) do
+      ids[#ids + 1] = gone[j]
+      keys[#keys + 1] = task_prefix .. gone[j]
+    end
+    redis.call('ZREM', index_key, unpack(ids))
+    redis.call('DEL', unpack(keys))
+  end
+end
+
+-- Record succeeded / cancelled tasks in the finished index and apply the queue's retention
+-- to it. Each record also expires by itself (PEXPIRE in finish()); the index bounds their
+-- number and says how many are stored (``taskq_queue_finished_records``).
+local function retain_finished(finished_key, task_prefix, ids, now_ms, ttl_ms, max_records)
+  if #ids == 0 then return end
+  local pairs_ = {}
+  for _, id in ipairs(ids) do
+    pairs_[#pairs_ + 1] = now_ms
+    pairs_[#pairs_ + 1] = id
+  end
+  zadd_pairs(finished_key, pairs_)
+  trim_retained(finished_key, task_prefix, now_ms, ttl_ms, max_records, #ids)
 end

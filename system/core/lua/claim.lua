@@ -4,6 +4,9 @@
 -- KEYS[2]  running ZSET (score: lease deadline, epoch ms)
 -- KEYS[3]  meta HASH (paused flag, fencing token counter)
 -- KEYS[4]  task key prefix (the id is appended)
+-- KEYS[5]  alive ZSET (worker id -> last liveness beat, Redis time ms): the claimer joins it
+-- KEYS[6]  wake LIST: when tasks are left after this claim, one more idle worker is woken
+-- KEYS[7]  leader wake LIST: the leader is woken when a worker joins the alive set
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  lease duration, ms
 -- ARGV[3]  maximum number of tasks to claim
@@ -16,6 +19,10 @@ if redis.call('HEXISTS', KEYS[3], 'paused') == 1 then return {} end
 local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[3])
 local n = #popped / 2
 if n == 0 then return {} end
+
+-- Work is left: wake another idle worker (one submit of many tasks pushes only a few
+-- tokens, so each claim that leaves work behind passes the wake-up on).
+if redis.call('ZCARD', KEYS[1]) > 0 then wake(KEYS[6], 1) end
 
 local now_ms, worker = ARGV[1], ARGV[4]
 local deadline = tonumber(now_ms) + tonumber(ARGV[2])
@@ -49,5 +56,9 @@ for i = 1, n do
     redis.call('HINCRBY', KEYS[3], 'orphans', 1)
   end
 end
-if #leases > 0 then zadd_pairs(KEYS[2], leases) end
+if #leases > 0 then
+  zadd_pairs(KEYS[2], leases)
+  -- From now on the reaper judges these leases by the worker's liveness beat (beat.lua).
+  if redis.call('ZADD', KEYS[5], server_ms(), worker) == 1 then wake_leader(KEYS[7]) end
+end
 return out

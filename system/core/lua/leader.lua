@@ -8,18 +8,20 @@
 -- KEYS[2]  meta HASH (leader_token: the counter outlives every lease)
 -- ARGV[1]  candidate (worker id)
 -- ARGV[2]  lease, ms; 0 gives the lease up if the candidate holds it
--- Returns  the candidate's token while it leads, 0 when another worker leads (or on resign)
+-- Returns  {token, wait ms}: the candidate's token while it leads; 0 and the ms left of
+--          the holder's lease when another leads (so a candidate asks again only when it
+--          could win); {0, 0} on resign
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if ARGV[2] == '0' then
   if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
-  return 0
+  return {0, 0}
 end
 if holder == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return tonumber(redis.call('HGET', KEYS[1], 'token'))
+  return {tonumber(redis.call('HGET', KEYS[1], 'token')), 0}
 end
-if holder then return 0 end
+if holder then return {0, math.max(redis.call('PTTL', KEYS[1]), 0)} end
 local token = redis.call('HINCRBY', KEYS[2], 'leader_token', 1)
 redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token)
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return token
+return {token, 0}

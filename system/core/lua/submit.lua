@@ -5,7 +5,8 @@
 -- KEYS[3]  meta HASH
 -- KEYS[4]  wake LIST
 -- KEYS[5]  task key prefix (the id is appended)
--- KEYS[6]  idempotency key STRING (only when ARGV[9] is not empty)
+-- KEYS[6]  leader wake LIST (woken when the task is the earliest delayed one)
+-- KEYS[7]  idempotency key STRING (only when ARGV[9] is not empty)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  task id
 -- ARGV[3]  task type
@@ -22,12 +23,12 @@ local keys = {scheduled = KEYS[2], task_prefix = KEYS[5]}
 local now_ms, id, idem = ARGV[1], ARGV[2], ARGV[9]
 
 if idem ~= '' then
-  local existing = redis.call('GET', KEYS[6])
+  local existing = redis.call('GET', KEYS[7])
   if existing then
     local state = redis.call('HGET', KEYS[5] .. existing, 'state')
     return {existing, 0, state or 'expired'}
   end
-  redis.call('SET', KEYS[6], id, 'PX', ARGV[10])
+  redis.call('SET', KEYS[7], id, 'PX', ARGV[10])
 end
 
 local queued_pairs = {}
@@ -37,5 +38,7 @@ local state = create_task(keys, queued_pairs, seq, now_ms, id, ARGV[3], ARGV[4],
 if state == 'queued' then
   redis.call('ZADD', KEYS[1], unpack(queued_pairs))
   wake(KEYS[4], 1)
+else
+  scheduled_first(KEYS[2], KEYS[6], ARGV[8])
 end
 return {id, 1, state}

@@ -6,6 +6,7 @@
 -- KEYS[4]  wake LIST
 -- KEYS[5]  task key prefix (the id is appended)
 -- KEYS[6]  idempotency key prefix (the key is appended)
+-- KEYS[7]  leader wake LIST (woken when the batch holds the earliest delayed task)
 -- ARGV[1]  now, epoch ms
 -- ARGV[2]  idempotency key TTL, ms
 -- ARGV[3]  JSON array with one array of 8 strings per task: id, type, payload (JSON text),
@@ -19,6 +20,7 @@
 local keys = {scheduled = KEYS[2], task_prefix = KEYS[5]}
 local now_ms, idem_ttl_ms = ARGV[1], ARGV[2]
 local hits, queued_pairs = {}, {}
+local first_eta = false  -- the earliest eta of the batch's delayed tasks
 local tasks = cjson.decode(ARGV[3])
 -- Reserve one FIFO sequence number per task with a single increment.
 local seq = redis.call('HINCRBY', KEYS[3], 'seq', #tasks) - #tasks
@@ -35,9 +37,14 @@ for pos, t in ipairs(tasks) do
     hits[#hits + 1] = redis.call('HGET', KEYS[5] .. existing, 'state') or 'expired'
   else
     seq = seq + 1
-    create_task(keys, queued_pairs, seq, now_ms, id, t[2], t[3], t[4], t[5], t[6], t[7], idem)
+    local state = create_task(keys, queued_pairs, seq, now_ms, id, t[2], t[3], t[4], t[5],
+      t[6], t[7], idem)
+    if state == 'scheduled' and (not first_eta or tonumber(t[7]) < first_eta) then
+      first_eta = tonumber(t[7])
+    end
   end
 end
 zadd_pairs(KEYS[1], queued_pairs)
 wake(KEYS[4], #queued_pairs / 2)
+if first_eta then scheduled_first(KEYS[2], KEYS[7], first_eta) end
 return hits

@@ -32,7 +32,9 @@ def test_partition_scenario_short(tmp_path: Path) -> None:
     # scheduling delays too), cut off for 2 x the lease instead of 3, 9 s of load.
     scenario["load"]["duration_seconds"] = 9
     scenario["system"]["prometheus"] = "off"  # metrics are not under test: keep it short
-    scenario["events"][0] |= {"at_seconds": 2, "duration_seconds": 4}
+    # The busiest worker, not the oldest: the oldest leads queue maintenance and gets
+    # fewer tasks, so on a loaded machine it could hold none when cut off.
+    scenario["events"][0] |= {"at_seconds": 2, "duration_seconds": 4, "which": "busiest"}
     scenario["events"].append(
         {"at_seconds": 1, "action": "latency", "target": "api", "ms": 50, "duration_seconds": 1}
     )
@@ -55,7 +57,7 @@ def test_partition_scenario_short(tmp_path: Path) -> None:
 
     events = pd.read_csv(run_dir / "events.csv")
     (cut,) = events[events["action"] == "partition"].to_dict("records")
-    assert cut["processes"] == "worker-1"  # which: oldest
+    assert cut["processes"] in {"worker-1", "worker-2", "worker-3"}  # which: busiest
     assert cut["requested_s"] <= cut["effective_s"] < cut["lifted_s"]
     assert cut["lifted_s"] - cut["requested_s"] == pytest.approx(4, abs=0.5)
     (slow,) = events[events["action"] == "latency"].to_dict("records")

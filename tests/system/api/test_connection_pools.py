@@ -60,6 +60,7 @@ async def _load(url: str, task_ids: list[str]) -> tuple[Counter[int], Counter[in
 
         async def long_poll(task_id: str) -> int:
             r = await http.get(f"/tasks/{task_id}/result", params={"wait": 3})
+            assert r.status_code != 503, r.text
             if r.status_code == 429:
                 assert "long polls" in r.text and r.headers["retry-after"], r.text
             return r.status_code
