@@ -48,7 +48,9 @@ def test_the_sender_uses_the_exported_api_key(
     scenario_file: Callable[..., Path], tmp_path: Path
 ) -> None:
     done, summary = run(
-        scenario_file(TINY), tmp_path / "out", TASKQ_API_KEYS="lab-test-key-0123456789,other"
+        scenario_file(TINY),
+        tmp_path / "out",
+        TASKQ_API_KEYS="lab-test-key-0123456789,other-key-0123456789",
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert summary["accepted"] == summary["offered"] == 20
