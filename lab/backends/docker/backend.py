@@ -228,12 +228,22 @@ class DockerBackend:
             time.sleep(0.1)
         with Client(self.redis_url) as client:
             while len(client.workers()) < len(self._workers):
+                if dead := [w for w in self._workers if not _alive(w.pid)]:
+                    raise RuntimeError(self._exited(dead[0]))
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{len(self._workers)} worker containers did not all register within"
                         f" {START_TIMEOUT_SECONDS:g} s; see {self.logs}/worker-*.log"
                     )
                 time.sleep(0.1)
+
+    def _exited(self, w: _Worker) -> str:
+        """Why a worker container ended, for an error message (its log saved)."""
+        save_logs(w.container, self.logs / f"{w.name}.log")
+        w.container.reload()
+        state = w.container.attrs.get("State", {})
+        oom = " (killed: over its memory limit)" if state.get("OOMKilled") else ""
+        return f"{w.name} exited with {state.get('ExitCode')}{oom}; see {self.logs}/{w.name}.log"
 
     def stop(self) -> None:
         """Everything down and removed, in an order that lets workers hand tasks back

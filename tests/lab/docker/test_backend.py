@@ -198,6 +198,25 @@ def test_failed_run_removes_its_containers(
     assert left_of(docker_client, run_dir) == []
 
 
+def test_memory_limit_in_force_a_worker_over_it_fails_the_run(
+    lab_images: LabImages, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
+    out = tmp_path / "results"
+    done = run_lab(
+        "run",
+        "scenarios/quickstart.yaml",
+        "--out",
+        str(out),
+        *docker_args(
+            lab_images.project.tag, "system.docker.worker_memory_mb=32", "system.prometheus=off"
+        ),
+        timeout=RUN_TIMEOUT_SECONDS,
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "exited with 137 (killed: over its memory limit)" in done.stderr  # importing
+    assert left_of(docker_client, only_run(out)) == []
+
+
 LONG = {**FAULTS, "events": [], "load": {**FAULTS["load"], "duration_seconds": 120}}
 
 
