@@ -153,9 +153,11 @@ class DockerBackend:
         )
 
     def _run(self, name: str, role: str, command: list[str], **options: Any) -> Container:
+        """A container of the API or a worker: ``taskq <command>``."""
         assert self._containers is not None
+        image, limits = self._images[role].tag, _limits(self.config, role)
         container = self._containers.start(
-            name, role, self._images[role].tag, command, _limits(self.config, role), **options
+            name, role, image, command, limits, entrypoint=["taskq"], **options
         )
         self._applied.setdefault(role, applied_limits(container))
         return container
@@ -168,7 +170,8 @@ class DockerBackend:
         self._applied["redis"] = applied_limits(container)
 
     def _taskq(self, command: str, redis_url: str, args: list[str]) -> list[str]:
-        return ["taskq", command, "--redis-url", redis_url, *args, *self._imports]
+        """The arguments of ``taskq`` (the entrypoint, whatever the image's own is)."""
+        return [command, "--redis-url", redis_url, *args, *self._imports]
 
     def _container_env(self) -> dict[str, str]:
         env = dict(self._env)
