@@ -5,8 +5,9 @@ the load, apply the timeline's events, collect → ``faults/`` what events act o
 processes (a dependency, network faults through a Toxiproxy-compatible proxy) →
 ``analysis/`` from the tables to a typed ``RunSummary`` and the checks' verdict →
 ``report/`` the results folder, figures, report files, sweeps and comparisons.
-``backends/`` is where the system runs (local processes, their Prometheus); ``cli`` is
-the ``lab`` command; ``results`` re-exports ``load`` for notebooks.
+``backends/`` is where the system runs (local processes, their Prometheus); ``web/`` the
+lab in a browser (a run's live page, ``lab serve``); ``cli`` is the ``lab`` command;
+``results`` re-exports ``load`` for notebooks.
 """
 
 from importlib.util import find_spec

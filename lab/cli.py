@@ -1,5 +1,6 @@
 """The ``lab`` command line: ``lab run FILE``, ``lab validate FILE``, ``lab list [DIR]``,
-``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab images build|list``.
+``lab schema``, ``lab report RUN_OR_SWEEP``, ``lab compare RUN...``, ``lab serve [RESULTS]``,
+``lab images build|list``, ``lab clean``.
 
 Exit codes: 0 every check passed; 1 a check failed; 2 the scenario is invalid (one line
 per error, naming the field and the YAML line; no traceback); 3 the run itself failed;
@@ -11,13 +12,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import yaml
 
-from lab.backends.docker.cli import images
+from lab.backends.docker.cli import clean, images
 from lab.scenario.loader import ScenarioError, load_scenario
 from lab.scenario.model import Scenario
+
+if TYPE_CHECKING:
+    from lab.web.feed import RunFeed
 
 INVALID, RUN_FAILED, INTERRUPTED = 2, 3, 130
 
@@ -57,29 +62,53 @@ def main() -> None:
     show_default=True,
     help="Where the run folder is created.",
 )
-def run(file: Path, overrides: tuple[str, ...], out: Path) -> None:
+@click.option(
+    "--live/--no-live",
+    default=True,
+    show_default=True,
+    help="Serve a live page of the run on a free loopback port (its URL is printed).",
+)
+def run(file: Path, overrides: tuple[str, ...], out: Path, live: bool) -> None:
     """Run a scenario and write its results folder."""
-    from lab.report.derive import write_results
     from lab.report.folder import write_scenario
-    from lab.run.runner import execute, run_dir_for
+    from lab.run.runner import run_dir_for
+    from lab.web.live import live_page
 
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
     if scenario.sweep is not None:
         _sweep(scenario, run_dir)
     write_scenario(scenario, run_dir)
+    with live_page(scenario, run_dir, live) as feed:
+        if feed:
+            click.echo(f"lab: live page at {feed.url}")
+        _run_one(scenario, run_dir, feed)
+
+
+def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
+    from lab.report.derive import write_results
+    from lab.run.runner import execute
+
     click.echo(f"lab: running {scenario.name} -> {run_dir}")
     try:
-        raw = execute(scenario, run_dir)
+        raw = execute(scenario, run_dir, feed)
     except KeyboardInterrupt:
+        if feed:
+            feed.interrupted()
         click.echo("lab: interrupted; every process was stopped", err=True)
         sys.exit(INTERRUPTED)
     except Exception as exc:
+        if feed:
+            feed.failed(f"{type(exc).__name__}: {exc}")
         click.echo(
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
+    if feed:
+        feed.reporting()
     summary = write_results(scenario, raw, run_dir)
+    if feed:
+        feed.finish(summary)
     lat = summary.latency_s
     click.echo(
         f"accepted {summary.accepted}, succeeded {summary.succeeded}, lost "
@@ -160,6 +189,32 @@ def compare_(folders: tuple[Path, ...], out: Path | None) -> None:
 
 
 @main.command()
+@click.argument(
+    "results",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=Path("results"),
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="The loopback port (0: a free one).",
+)
+def serve(results: Path, port: int) -> None:
+    """Browse the runs and sweeps under RESULTS in a browser: each one's report, and
+    comparisons (as lab compare makes them). Loopback only; Ctrl-C stops it."""
+    import tempfile
+
+    from lab.web.serve import make_app
+    from lab.web.server import serve_forever
+
+    with tempfile.TemporaryDirectory(prefix="lab-serve-") as cache:
+        app = make_app(results, Path(cache))
+        serve_forever(app, port, lambda url: click.echo(f"lab: serving {results} at {url}/"))
+
+
+@main.command()
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE")
 def validate(file: Path, overrides: tuple[str, ...]) -> None:
@@ -205,3 +260,4 @@ def schema(fmt: str) -> None:
 
 
 main.add_command(images)
+main.add_command(clean)

@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 import orjson
+import redis.exceptions
 
 from system.config import Settings
+from system.core.connection import redact
 from system.core.errors import TaskqError
 
 
@@ -26,12 +28,16 @@ def _settings(redis_url: str | None, **worker: Any) -> Settings:
     return settings
 
 
+URL_META = "taskq.redis_url"  # the URL a command uses, for its error messages
+
+
 def _require_url(settings: Settings) -> str:
     if not settings.redis_url:
         raise click.UsageError(
             "no Redis given: pass --redis-url or set TASKQ_REDIS_URL "
-            "(`taskq up` starts a private Redis and prints its URL)"
+            "(`taskq up` starts a private Redis and says where its URL is)"
         )
+    click.get_current_context().meta[URL_META] = settings.redis_url
     return settings.redis_url
 
 
@@ -57,7 +63,52 @@ redis_url_option = click.option(
 log_level_option = click.option("--log-level", default="info", show_default=True)
 
 
-@click.group()
+def _redis_problem(exc: redis.exceptions.RedisError, url: str) -> str:
+    """One line for a Redis that refuses us or cannot be reached (no traceback)."""
+    url = redact(url) if url else "the Redis URL"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, redis.exceptions.AuthenticationError) or "NOAUTH" in text:
+        return f"Redis at {url} refused the password: {text} (check TASKQ_REDIS_URL / --redis-url)"
+    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError):
+        return f"cannot reach Redis at {url}: {text}"
+    return f"Redis at {url} answered with an error: {text}"
+
+
+class _Commands(click.Group):
+    """Every command: a Redis that refuses the password or cannot be reached is one line
+    and exit code 1, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except redis.exceptions.RedisError as exc:
+            raise click.ClickException(_redis_problem(exc, ctx.meta.get(URL_META, ""))) from None
+
+
+def _ping(url: str) -> None:
+    """Reach Redis before starting a server on it: a wrong password or an unreachable
+    Redis is then the one line of ``_Commands``, not a traceback from a child's start-up."""
+    from system.core.connection import connect
+
+    click.get_current_context().meta[URL_META] = url
+    client = connect(url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        client.ping()
+    finally:
+        client.close()
+
+
+def _refuse_open_without_keys(settings: Settings, host: str) -> None:
+    from system.api.security import is_loopback
+
+    if not settings.api_keys and not is_loopback(host):
+        raise click.UsageError(
+            f"refusing to listen on {host} without API keys: anyone who can reach it could "
+            "submit and cancel tasks. Set TASKQ_API_KEYS=key1,key2 or bind 127.0.0.1."
+        )
+
+
+@click.group(cls=_Commands)
 @click.version_option(package_name="taskq")
 def main() -> None:
     """taskq: a distributed task queue on Redis, and its lab bench."""
@@ -131,16 +182,11 @@ def api(
     import uvicorn
 
     from system.api.app import create_app
-    from system.api.security import is_loopback
     from system.registry import import_modules
 
     settings = _settings(redis_url)
-    _require_url(settings)
-    if not settings.api_keys and not is_loopback(host):
-        raise click.UsageError(
-            f"refusing to listen on {host} without API keys: anyone who can reach it could "
-            "submit and cancel tasks. Set TASKQ_API_KEYS=key1,key2 or bind 127.0.0.1."
-        )
+    _refuse_open_without_keys(settings, host)
+    _ping(_require_url(settings))
     _logging(log_level)
     import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 
@@ -308,6 +354,10 @@ def up(
     from system.config import AutoscaleSettings
     from system.supervisor import Stack
 
+    if port:
+        _refuse_open_without_keys(Settings(), host)
+    if redis_url or Settings().redis_url:
+        _ping(redis_url or Settings().redis_url or "")
     _logging(log_level)
     policy = None
     if autoscale:
@@ -334,12 +384,20 @@ def up(
         autoscale=policy,
         queue=queue,
     )
+    try:
+        stack.start()
+    except (RuntimeError, TaskqError) as exc:  # a child that did not start: its own words
+        raise click.ClickException(str(exc).strip().splitlines()[0]) from None
     with stack:
-        click.echo(f"Redis: {stack.redis_url}   workers: {workers}   (Ctrl-C stops everything)")
+        shown = redact(stack.redis_url)
+        click.echo(f"Redis: {shown}   workers: {workers}   (Ctrl-C stops everything)")
         if stack.api_url:
             click.echo(f"API: {stack.api_url}   (docs: {stack.api_url}/docs)")
-        hint = "taskq submit echo --payload '{\"hi\": 1}' --wait 5 --redis-url"
-        click.echo(f"try:  {hint} {stack.redis_url}")
+        if stack.url_file is not None:
+            # The password is in a file only this user reads, not on the screen.
+            click.echo(f"the URL with its password: export TASKQ_REDIS_URL=$(cat {stack.url_file})")
+        hint = "taskq submit echo --payload '{\"hi\": 1}' --wait 5"
+        click.echo(f"try:  {hint}   (with TASKQ_REDIS_URL set)")
         stack.wait()
 
 

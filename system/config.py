@@ -27,8 +27,33 @@ class QueueSettings(BaseModel):
         86400.0,
         ge=0,
         description="How long a finished task "
-        "and its result are kept (0 = forever). Dead-lettered "
-        "tasks are kept until requeued.",
+        "and its result are kept (0 = forever; see also max_finished_records). Dead-lettered "
+        "tasks have their own retention (dead_letter_*).",
+    )
+    max_finished_records: int = Field(
+        100_000,
+        ge=0,
+        description="Per queue, the most succeeded and cancelled records kept: beyond it "
+        "the oldest are deleted, whichever comes first of this and result_ttl_seconds "
+        "(0 = no limit; BullMQ's removeOnComplete count).",
+    )
+    dead_letter_max_records: int = Field(
+        100_000,
+        ge=0,
+        description="Per queue, the most dead-lettered records kept: beyond it the oldest "
+        "are deleted (0 = no limit).",
+    )
+    dead_letter_ttl_seconds: float = Field(
+        0.0,
+        ge=0,
+        description="Dead-lettered records older than this are deleted (0 = kept until "
+        "requeued or pushed out by dead_letter_max_records).",
+    )
+    expected_tasks_per_second: float | None = Field(
+        None,
+        gt=0,
+        description="Tasks a queue is expected to finish per second: only for the "
+        "start-up warning when rate x retention would not fit in Redis's memory.",
     )
     idempotency_ttl_seconds: float = Field(
         86400.0, gt=0, description="How long an idempotency key maps to its first task."

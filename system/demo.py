@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from system.client import Client
+from system.core.connection import redact
 from system.core.submission import TaskRequest
 from system.supervisor import Stack
 
@@ -52,7 +53,7 @@ def run_demo(
             worker_env=env,
         ) as stack,
     ):
-        click.echo(f"private Redis at {stack.redis_url}; {workers} worker processes")
+        click.echo(f"private Redis at {redact(stack.redis_url)}; {workers} worker processes")
         with Client(stack.redis_url) as client:
             t0 = time.perf_counter()
             subs = client.submit_many(_requests(tasks, seed))

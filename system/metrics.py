@@ -19,6 +19,7 @@ from __future__ import annotations
 import platform
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -105,6 +106,7 @@ class QueueSnapshot:
     counters: dict[str, int]  # the queue's meta hash counters
     breakers: dict[str, tuple[str, int]] = field(default_factory=dict)  # type -> state, opens
     ready: int = 0  # queued + scheduled tasks already due: all that a worker could run now
+    finished_records: int = 0  # succeeded / cancelled records stored (within retention)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,27 @@ class RedisSnapshot:
     queues: Sequence[QueueSnapshot]
     live_workers: int
     up: bool = True
+    memory: RedisMemory | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RedisMemory:
+    """Redis's ``INFO memory`` (summed over the nodes of a cluster)."""
+
+    used_bytes: int
+    max_bytes: int  # maxmemory; 0: no limit set
+    system_bytes: int = 0  # the machine's memory (total_system_memory)
+
+    @classmethod
+    def from_info(cls, info: dict[str, Any]) -> RedisMemory:
+        nodes = (
+            [info] if "used_memory" in info else [v for v in info.values() if isinstance(v, dict)]
+        )
+        return cls(
+            sum(int(n.get("used_memory", 0)) for n in nodes),
+            sum(int(n.get("maxmemory", 0)) for n in nodes),
+            sum(int(n.get("total_system_memory", 0)) for n in nodes),
+        )
 
 
 # meta hash counter -> (metric name without _total, help)
@@ -174,6 +197,13 @@ class RedisCollector(Collector):
         paused = GaugeMetricFamily(
             "taskq_queue_paused", "1 if claiming from the queue is paused.", labels=["queue"]
         )
+        finished = GaugeMetricFamily(
+            "taskq_queue_finished_records",
+            "Succeeded and cancelled task records stored, within the queue's retention "
+            "(result_ttl_seconds, max_finished_records); dead-lettered ones: "
+            "taskq_queue_depth{state=failed}.",
+            labels=["queue"],
+        )
         counters = {
             counter: CounterMetricFamily(name, text, labels=["queue"])
             for counter, (name, text) in REDIS_COUNTERS.items()
@@ -199,9 +229,22 @@ class RedisCollector(Collector):
                 oldest.add_metric([q.name], q.oldest_queued_timestamp_seconds)
             paused.add_metric([q.name], int(q.paused))
             ready.add_metric([q.name], q.ready)
+            finished.add_metric([q.name], q.finished_records)
             for counter, family in counters.items():
                 family.add_metric([q.name], q.counters.get(counter, 0))
-        yield from (depth, oldest, ready, paused, *counters.values(), breaker, breaker_opens)
+        yield from (depth, oldest, ready, paused, finished, *counters.values())
+        yield from (breaker, breaker_opens)
+        if s.memory is not None:
+            yield GaugeMetricFamily(
+                "taskq_redis_memory_used_bytes",
+                "Memory Redis uses (INFO memory used_memory).",
+                value=s.memory.used_bytes,
+            )
+            yield GaugeMetricFamily(
+                "taskq_redis_memory_max_bytes",
+                "Redis's maxmemory (0: none set; then the machine's memory is the limit).",
+                value=s.memory.max_bytes,
+            )
         yield GaugeMetricFamily(
             "taskq_workers_live",
             "Workers whose registry entry is fresh (heartbeating).",

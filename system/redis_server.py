@@ -8,6 +8,11 @@ child gets ``PR_SET_PDEATHSIG`` = SIGTERM, so it shuts down (flushing its AOF) e
 are SIGKILLed. That one is set only when starting from the main thread, because the kernel
 fires it when the forking *thread* exits, not the process.
 
+Secrets: ``password=`` (``generate_password()``) makes the server require it. It reaches
+the server through a config file readable by us alone, never its command line (which any
+local user can read in ``/proc/<pid>/cmdline``); the data directory is 0700 and the server
+runs with umask 077, so its AOF, config and log are private too.
+
 Ctrl-C: the child has its own process group, so a terminal's SIGINT reaches only us. On
 purpose: ``taskq up`` then lets workers finish and release their tasks, which needs Redis,
 and stops Redis last.
@@ -21,6 +26,7 @@ import ctypes
 import importlib.util
 import os
 import platform
+import secrets
 import shutil
 import signal
 import socket
@@ -31,12 +37,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Self
+from urllib.parse import quote
 
 import redis
 
 from system.core.errors import RedisBinaryNotFoundError as RedisBinaryNotFoundError
 
 BINARY_ENV = "TASKQ_REDIS_SERVER_BINARY"
+CONFIG_FILE = "redis.conf"  # in the data dir, 0600: holds requirepass
+PRIVATE_UMASK = 0o077
 START_TIMEOUT_SECONDS = 10.0
 _LIVE: set[RedisServer] = set()  # for the atexit safety net
 
@@ -71,6 +80,11 @@ def find_redis_binary() -> str:
     )
 
 
+def generate_password() -> str:
+    """A random password for a private server (URL-safe, 256 bits)."""
+    return secrets.token_urlsafe(32)
+
+
 def free_ports(n: int) -> list[int]:
     """n distinct free loopback ports (all held at once, then released)."""
     with contextlib.ExitStack() as stack:
@@ -99,6 +113,25 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
+def server_options(appendonly: bool, appendfsync: str = "everysec") -> list[str]:
+    """The server's options besides address and directory: no RDB snapshots, AOF as
+    asked, no eviction (a queue must not lose tasks to a memory policy), in the foreground."""
+    return [
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if appendonly else "no",
+        "--appendfsync",
+        appendfsync,
+        "--maxmemory-policy",
+        "noeviction",
+        "--protected-mode",
+        "yes",
+        "--daemonize",
+        "no",
+    ]
+
+
 class RedisServer:
     """One ``redis-server`` child. ``data_dir=None``: a temporary dir, removed on stop."""
 
@@ -111,26 +144,16 @@ class RedisServer:
         appendfsync: str = "everysec",
         binary: str | None = None,
         extra_args: Sequence[str] = (),
+        password: str | None = None,
     ) -> None:
         self._given_dir = Path(data_dir).absolute() if data_dir is not None else None
         self._dir = self._given_dir
         self._port = port if port is not None else free_port()  # kept across restarts
-        self._args = [
-            "--save",
-            "",
-            "--appendonly",
-            "yes" if appendonly else "no",
-            "--appendfsync",
-            appendfsync,
-            "--maxmemory-policy",
-            "noeviction",
-            "--protected-mode",
-            "yes",
-            "--daemonize",
-            "no",
-            *extra_args,
-        ]
+        self._args = [*server_options(appendonly, appendfsync), *extra_args]
         self._binary = binary
+        if password is not None and (not password.isprintable() or '"' in password):
+            raise ValueError("a Redis password here has no quotes or control characters")
+        self._password = password
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -140,7 +163,14 @@ class RedisServer:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        """The URL to connect with, password included: hand it on through the environment
+        (``TASKQ_REDIS_URL``), print it only through ``system.core.connection.redact``."""
+        auth = f":{quote(self._password, safe='')}@" if self._password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    @property
+    def password(self) -> str | None:
+        return self._password
 
     @property
     def pid(self) -> int:
@@ -166,6 +196,7 @@ class RedisServer:
         if self._dir is None:
             self._dir = Path(tempfile.mkdtemp(prefix="taskq-redis-"))
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir.chmod(0o700)
         try:
             self._launch(self._binary or find_redis_binary())
         except BaseException:
@@ -175,8 +206,18 @@ class RedisServer:
 
     def _launch(self, binary: str) -> None:
         log_path = self.data_dir / "redis.log"
-        cmd = [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.data_dir)]
-        self._log = open(log_path, "ab")  # noqa: SIM115 (closed in _halt)
+        cmd = [
+            binary,
+            str(self._write_config()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.data_dir),
+        ]
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self._log = open(fd, "ab")  # noqa: SIM115 (closed in _halt)
         parent, on_main = os.getpid(), threading.current_thread() is threading.main_thread()
         self._proc = subprocess.Popen(
             [*cmd, *self._args],
@@ -185,10 +226,13 @@ class RedisServer:
             stderr=subprocess.STDOUT,
             process_group=0,  # Ctrl-C reaches us only; see top
             preexec_fn=(lambda: die_with_parent(parent)) if on_main else None,
+            umask=PRIVATE_UMASK,  # the AOF and anything else it writes: ours alone
         )
         _LIVE.add(self)
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0) as client:
+        with redis.Redis(
+            host="127.0.0.1", port=self.port, password=self._password, socket_timeout=1.0
+        ) as client:
             while self._proc.poll() is None and time.monotonic() < deadline:
                 with contextlib.suppress(redis.ConnectionError):  # and BusyLoadingError
                     if client.ping():
@@ -202,6 +246,16 @@ class RedisServer:
         )
         tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"{binary} {how} on port {self.port}; {log_path}:\n{tail}")
+
+    def _write_config(self) -> Path:
+        """The settings that must not appear on a command line, in a file only we read."""
+        path = self.data_dir / CONFIG_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: set it
+        with open(fd, "w") as f:
+            if self._password:
+                f.write(f'requirepass "{self._password}"\n')
+        return path
 
     def _halt(self) -> None:
         """Stop the process, always reaping it. SIGTERM is Redis's graceful shutdown (AOF

@@ -25,11 +25,13 @@ from system.autoscaler import Autoscaler, QueueWatch
 from system.client import Client
 from system.config import AutoscaleSettings
 from system.core import ops
-from system.redis_server import RedisServer, die_with_parent
+from system.redis_server import RedisServer, die_with_parent, generate_password
 
 log = logging.getLogger("taskq.supervisor")
 
 EMBEDDED_DATA_DIR = Path(".taskq") / "redis"
+REDIS_URL_ENV = "TASKQ_REDIS_URL"
+URL_FILE = "url"  # in the embedded Redis's data dir, 0600: its URL with the password
 AUTOSCALER_LEASE_MIN_SECONDS = 2.0  # the lease is 3 decision intervals, at least this
 
 
@@ -45,13 +47,15 @@ class TaskqProcess:
         *,
         command: str = "worker",
     ) -> None:
-        cmd = [sys.executable, "-m", "system", command, "--redis-url", redis_url, *args]
+        # The URL (and its password) goes through the environment: a command line is
+        # readable by every local user (/proc/<pid>/cmdline), a process's environment not.
+        cmd = [sys.executable, "-m", "system", command, *args]
         self._log = open(log_path, "ab") if log_path else None  # noqa: SIM115 (closed in wait)
         parent = os.getpid()
         on_main = threading.current_thread() is threading.main_thread()
         self.proc = subprocess.Popen(
             cmd,
-            env={**os.environ, **(env or {})},
+            env={**os.environ, **(env or {}), REDIS_URL_ENV: redis_url},
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT if self._log else None,
             # Own process group: a terminal's Ctrl-C reaches only the supervisor, which
@@ -127,6 +131,7 @@ class Stack:
         self._autoscale_leads: bool | None = None  # unknown until the first decision
         self._queue = queue
         self._retiring: list[TaskqProcess] = []  # sent SIGTERM by a scale-down
+        self._started = False
 
     @property
     def api_url(self) -> str | None:
@@ -143,7 +148,10 @@ class Stack:
         try:
             if not self._given_url:
                 self._data_dir.mkdir(parents=True, exist_ok=True)
-                self.redis = RedisServer(self._data_dir, appendonly=True).start()
+                self.redis = RedisServer(
+                    self._data_dir, appendonly=True, password=generate_password()
+                ).start()
+                self._write_url_file()
             for _ in range(self._n):
                 self.add_worker()
             if self._api_at:
@@ -154,7 +162,20 @@ class Stack:
         except BaseException:
             self.stop()
             raise
+        self._started = True
         return self
+
+    @property
+    def url_file(self) -> Path | None:
+        """Where the embedded Redis's URL is kept for other commands (None: a given URL)."""
+        return self._data_dir / URL_FILE if self.redis is not None else None
+
+    def _write_url_file(self) -> None:
+        assert self.url_file is not None
+        fd = os.open(self.url_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with open(fd, "w") as f:
+            f.write(self.redis_url + "\n")
 
     def _wait_for_api(self, timeout_seconds: float = 20.0) -> None:
         assert self.api is not None
@@ -258,12 +279,13 @@ class Stack:
             except subprocess.TimeoutExpired:
                 w.kill()
         self._retiring.clear()
+        self._started = False
         if self.redis:
             self.redis.stop()
             self.redis = None
 
     def __enter__(self) -> Stack:
-        return self.start()
+        return self if self._started else self.start()
 
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None

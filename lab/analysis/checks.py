@@ -87,6 +87,8 @@ def evaluate(checks: Checks, summary: Measurements) -> list[CheckResult]:
                 detail=f"at most {depth} tasks waited (limit {limit_n})",
             )
         )
+    if checks.accepted_share_at_least is not None:
+        out.append(_accepted_share(checks.accepted_share_at_least, summary))
     if checks.no_submit_errors:
         errors = summary.submit_errors
         out.append(
@@ -101,6 +103,24 @@ def evaluate(checks: Checks, summary: Measurements) -> list[CheckResult]:
     if checks.autoscale is not None:
         out += _autoscale(checks.autoscale, summary)
     return out
+
+
+def _accepted_share(least: float, summary: Measurements) -> CheckResult:
+    """A run whose submits were refused measured nothing, whatever its other checks say."""
+    sent = summary.offered
+    share = summary.accepted / sent if sent else 0.0
+    refused = {k: v for k, v in summary.submit.items() if k != "accepted" and v}
+    why = ", ".join(f"{n} {status}" for status, n in sorted(refused.items()))
+    if summary.submit_error_reason:
+        why += f"; most often: {summary.submit_error_reason}"
+    return CheckResult(
+        name="accepted_share_at_least",
+        passed=sent > 0 and share >= least,
+        value=round(share, 4),
+        limit=least,
+        detail=f"{summary.accepted} of {sent} submits acknowledged ({share:.1%}, at least "
+        f"{least:.0%} needed)" + (f": {why}" if why else ""),
+    )
 
 
 def _autoscale(check: AutoscaleCheck, summary: Measurements) -> list[CheckResult]:

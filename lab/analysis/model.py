@@ -148,6 +148,7 @@ class Measurements(_Frozen):
     offered: int  # arrivals of the schedule (submits attempted)
     submit: dict[str, int]  # submits by outcome: accepted, rejected, unavailable, error
     submit_errors: int | None = None  # failed other than by a 429 / 503 refusal
+    submit_error_reason: str | None = None  # the most frequent reason of those failures
     accepted: int
     states: dict[str, int]  # acknowledged tasks by final state
     succeeded: int

@@ -116,6 +116,11 @@ def summarize(run: Run) -> RunSummary:
     return RunSummary.judged(measured, checks)
 
 
+def _most_frequent(reasons: pd.Series) -> str | None:
+    counts = reasons[reasons != ""].value_counts()
+    return str(counts.index[0]) if len(counts) else None
+
+
 def _cut_off(run: Run) -> bool:
     return any(e.action in CUT_OFF_ACTIONS for e in run.scenario.events)
 
@@ -157,6 +162,7 @@ def measure(run: Run) -> Measurements:
         offered=len(tasks),
         submit=tasks["submit"].value_counts().to_dict(),
         submit_errors=int((tasks["submit"] == "error").sum()),
+        submit_error_reason=_most_frequent(tasks.loc[tasks["submit"] == "error", "error"]),
         accepted=len(accepted),
         states={str(k): int(v) for k, v in states.items()},
         succeeded=int(states.get("succeeded", 0)),

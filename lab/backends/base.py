@@ -3,8 +3,10 @@ that events are made of. Each operation returns once it has taken effect."""
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from system.client import Client
 
@@ -30,6 +32,26 @@ def in_flight_by_pid(redis_url: str) -> dict[int, int]:
     (for ``which: busiest``: a fault meant to hit held tasks picks the worker holding most)."""
     with Client(redis_url, check=False) as client:
         return {w.pid: w.in_flight for w in client.workers()}
+
+
+W = TypeVar("W")
+
+
+def pick(
+    live: Sequence[W], which: Which, rng: random.Random, redis_url: str, pid: Callable[[W], int]
+) -> W | None:
+    """The worker an event acts on, among ``live`` (oldest first); ``random`` draws from
+    the run's seeded ``rng``."""
+    if not live:
+        return None
+    if which == "oldest":
+        return live[0]
+    if which == "newest":
+        return live[-1]
+    if which == "busiest":
+        held = in_flight_by_pid(redis_url)
+        return max(live, key=lambda w: held.get(pid(w), 0))  # ties: the oldest
+    return rng.choice(live)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +80,10 @@ class Backend(Protocol):
 
     def scrape_targets(self) -> list[ScrapeTarget]: ...
     def redis_version(self) -> str: ...
+    def environment(self) -> dict[str, Any]:
+        """What environment.json records of the backend (``name``, for docker the engine,
+        images and each role's limits)."""
+        ...
 
     # Fault operations: the blocking part (signals, spawning) only; the events module
     # waits for the effect asynchronously.

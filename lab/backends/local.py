@@ -18,6 +18,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -28,13 +29,13 @@ from lab.backends.base import (
     ScrapeTarget,
     Target,
     Which,
-    in_flight_by_pid,
+    pick,
 )
 from lab.backends.prometheus import LabPrometheus, wanted
 from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import Scenario
-from system.redis_server import RedisServer, free_port
+from system.redis_server import RedisServer, free_port, generate_password
 from system.supervisor import TaskqProcess
 from system.worker.exposition import ENV as MULTIPROCESS_DIR
 
@@ -48,6 +49,7 @@ class _Worker:
     proc: TaskqProcess
     metrics_port: int
     paused: bool = False
+    stopping: bool = False  # sent SIGTERM: finishing its tasks, no longer to be picked
     proxy: str = ""  # its Redis connection's proxy (network_faults), else ""
     started: float = field(default_factory=time.monotonic)
 
@@ -58,6 +60,8 @@ def system_env(scenario: Scenario) -> dict[str, str]:
     env = {
         "TASKQ_QUEUE__LEASE_SECONDS": str(s.lease_seconds),
         "TASKQ_QUEUE__RESULT_TTL_SECONDS": str(s.result_ttl_seconds),
+        # Every record must still be there when the run reads them all at the end.
+        "TASKQ_QUEUE__MAX_FINISHED_RECORDS": "0",
         "TASKQ_QUEUE__RETRY_BACKOFF_SECONDS": str(s.retry_backoff_seconds),
         "TASKQ_WORKER__SHUTDOWN_TIMEOUT_SECONDS": str(s.shutdown_timeout_seconds),
         "TASKQ_WORKER__PROCESSES": str(s.processes),
@@ -132,6 +136,7 @@ class LocalBackend:
             self._data_dir,
             appendonly=persistence != "none",
             appendfsync="always" if persistence == "aof-always" else "everysec",
+            password=generate_password(),  # and private files: see RedisServer
         ).start()
 
     def _start_prometheus(self) -> None:
@@ -233,15 +238,18 @@ class LocalBackend:
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc.alive()]
 
+    def environment(self) -> dict[str, Any]:
+        return {"name": "local"}
+
     # ---- operations ------------------------------------------------------------------
 
     def _redis_url_for(self, proxy: str) -> str:
         """Redis as one process sees it: through its own proxy when network faults are on."""
         if self._proxies is None:
             return self.redis_url
-        upstream = self.redis_url.split("//", 1)[1].split("/", 1)[0]
-        listen = self._proxies.create_proxy(proxy, upstream)["listen"]
-        return f"redis://{listen}/0"
+        assert self._redis is not None
+        listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis.port}")["listen"]
+        return self.redis_url.replace(f"127.0.0.1:{self._redis.port}", listen, 1)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1
@@ -282,19 +290,12 @@ class LocalBackend:
         return [(Affected(w.name, w.proc.pid), w.proxy) for w in live]
 
     def _pick(self, which: Which, *, paused: bool | None = None) -> _Worker | None:
-        live = [w for w in self._workers if w.proc.alive()]
+        # A stopping worker is left out: a scale-down by two must stop two workers, not
+        # send the newest a second SIGTERM (which tells a worker to stop at once).
+        live = [w for w in self._workers if w.proc.alive() and not w.stopping]
         if paused is not None:
             live = [w for w in live if w.paused == paused]
-        if not live:
-            return None
-        if which == "oldest":
-            return live[0]
-        if which == "newest":
-            return live[-1]
-        if which == "busiest":
-            held = in_flight_by_pid(self.redis_url)
-            return max(live, key=lambda w: held.get(w.proc.pid, 0))  # ties: the oldest
-        return self._rng.choice(live)
+        return pick(live, which, self._rng, self.redis_url, lambda w: w.proc.pid)
 
     def signal_worker(self, which: Which, signum: int) -> Affected | None:
         w = self._pick(which)
@@ -304,6 +305,7 @@ class LocalBackend:
             w.proc.signal(signal.SIGCONT)  # let it see the SIGTERM
             w.paused = False
         w.proc.signal(signum)
+        w.stopping = signum == signal.SIGTERM
         return Affected(w.name, w.proc.pid)
 
     def worker_exited(self, pid: int) -> bool:

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import httpx
 
@@ -32,6 +32,26 @@ from lab.backends.prometheus_server import (
 
 Mode = Literal["auto", "on", "off"]
 BINARY = "prometheus"
+
+
+class PrometheusProcess(Protocol):
+    """A Prometheus that runs the given configuration: a child process
+    (``PrometheusServer``) or a container (the docker backend's)."""
+
+    log_path: Path
+
+    @property
+    def url(self) -> str: ...
+    def start(self) -> object: ...
+    def stop(self) -> None: ...
+
+
+# (configuration text, data directory, log path) -> a Prometheus not yet started
+ServerFactory = Callable[[str, Path, Path], PrometheusProcess]
+
+
+def local_server(config_text: str, data_dir: Path, log_path: Path) -> PrometheusProcess:
+    return PrometheusServer(config_text, data_dir, binary=BINARY, log_path=log_path)
 
 
 def wanted(mode: Mode) -> bool:
@@ -69,16 +89,20 @@ def wait_until_scraped(
 
 
 class LabPrometheus:
-    def __init__(self, run_dir: Path, api_target: str, scrape_interval_seconds: float) -> None:
+    def __init__(
+        self,
+        run_dir: Path,
+        api_target: str,
+        scrape_interval_seconds: float,
+        server: ServerFactory = local_server,
+    ) -> None:
         self.data_dir = run_dir / "prometheus"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.workers_file = self.data_dir / "workers.json"
         config = render_prometheus_config(
             [api_target], self.workers_file, scrape_interval_seconds=scrape_interval_seconds
         )
-        self._server = PrometheusServer(
-            config, self.data_dir, binary=BINARY, log_path=run_dir / "logs" / "prometheus.log"
-        )
+        self._server = server(config, self.data_dir, run_dir / "logs" / "prometheus.log")
         self.set_workers([])
 
     @property

@@ -56,7 +56,9 @@ def _version(name: str) -> str | None:
         return None
 
 
-def environment(seed: int, redis_version: str) -> dict[str, Any]:
+def environment(
+    seed: int, redis_version: str, backend: dict[str, Any] | None = None
+) -> dict[str, Any]:
     status = _git("status", "--porcelain", "--untracked-files=no")
     return {
         "python": sys.version.split()[0],
@@ -70,4 +72,5 @@ def environment(seed: int, redis_version: str) -> dict[str, Any]:
         "machine": platform.machine(),
         "redis": redis_version,
         "seed": seed,
+        "backend": backend or {"name": "local"},
     }

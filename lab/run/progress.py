@@ -30,6 +30,7 @@ class Progress:
         events: Callable[[], list[EventRecord]],
         *,
         prometheus_url: str | None = None,
+        live_url: str | None = None,
     ) -> None:
         self.name = name
         self.duration = duration_seconds
@@ -37,22 +38,27 @@ class Progress:
         self.scraper = scraper
         self.events = events
         self.prometheus_url = prometheus_url  # shown throughout, to open it during the run
+        self.live_url = live_url  # the run's live page (lab.web)
         self.tty = sys.stdout.isatty()
 
     def _values(self, elapsed: float) -> dict[str, str]:
         m = self.scraper.latest
         last = self.events()[-1] if self.events() else None
-        return {
-            "elapsed": f"{elapsed:5.1f} / {self.duration:g} s",
-            "sent": f"{self.load.sent} of {self.load.planned}",
-            "accepted": str(self.load.accepted),
-            "refused / errors": f"{self.load.refused} / {self.load.failed}",
-            "queued / running": f"{m.get('taskq_lab_queue_depth|state=queued', 0):.0f} / "
-            f"{m.get('taskq_lab_queue_depth|state=running', 0):.0f}",
-            "succeeded": f"{m.get('taskq_lab_queue_events_total|event=succeeded', 0):.0f}",
-            "workers": f"{m.get('taskq_lab_worker_processes', 0):.0f}",
-            "last event": f"{last.action} {last.detail}" if last else "-",
-        } | ({"prometheus": self.prometheus_url} if self.prometheus_url else {})
+        return (
+            {
+                "elapsed": f"{elapsed:5.1f} / {self.duration:g} s",
+                "sent": f"{self.load.sent} of {self.load.planned}",
+                "accepted": str(self.load.accepted),
+                "refused / errors": f"{self.load.refused} / {self.load.failed}",
+                "queued / running": f"{m.get('taskq_lab_queue_depth|state=queued', 0):.0f} / "
+                f"{m.get('taskq_lab_queue_depth|state=running', 0):.0f}",
+                "succeeded": f"{m.get('taskq_lab_queue_events_total|event=succeeded', 0):.0f}",
+                "workers": f"{m.get('taskq_lab_worker_processes', 0):.0f}",
+                "last event": f"{last.action} {last.detail}" if last else "-",
+            }
+            | ({"prometheus": self.prometheus_url} if self.prometheus_url else {})
+            | ({"live page": self.live_url} if self.live_url else {})
+        )
 
     def _table(self, elapsed: float) -> Table:
         table = Table(title=f"lab run: {self.name}", show_header=False)

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -36,6 +36,9 @@ from lab.run.timeline import EventRecord, Timeline
 from lab.scenario.model import Scenario
 from system.client import AsyncClient, Client
 from system.core.submission import DEFAULT_QUEUE
+
+if TYPE_CHECKING:
+    from lab.web.feed import RunFeed
 
 START_LEAD_SECONDS = 0.3  # between "ready" and the first arrival
 DRAIN_POLL_SECONDS = 0.2
@@ -100,15 +103,18 @@ def _dependency() -> Iterator[Dependency]:
         dependency.stop()
 
 
-def execute(scenario: Scenario, run_dir: Path) -> RawRun:
-    """Start, drive, collect, stop. Raises what went wrong, after stopping everything."""
+def execute(scenario: Scenario, run_dir: Path, feed: RunFeed | None = None) -> RawRun:
+    """Start, drive, collect, stop. Raises what went wrong, after stopping everything.
+    ``feed``: the run's live page (``lab.web``), handed the run's objects as it goes."""
     raw = RawRun()
     with _sigterm_interrupts(), _dependency() as dependency:
         backend = create_backend(scenario, run_dir)
         try:
             backend.start()
             prometheus = backend.prometheus_url or scenario.system.prometheus_url
-            raw.environment = environment(scenario.seed, backend.redis_version())
+            raw.environment = environment(
+                scenario.seed, backend.redis_version(), backend.environment()
+            )
             raw.environment["metrics_source"] = "prometheus" if prometheus else "scrape"
             if prometheus:
                 raw.environment["prometheus"] = PrometheusSource(prometheus).version()
@@ -116,7 +122,7 @@ def execute(scenario: Scenario, run_dir: Path) -> RawRun:
                     f"lab: Prometheus at {prometheus} (a Grafana data source can point here)",
                     flush=True,
                 )
-            asyncio.run(_drive(scenario, backend, raw, dependency, prometheus))
+            asyncio.run(_drive(scenario, backend, raw, dependency, prometheus, feed))
             raw.records = fetch_records(
                 backend.redis_url, [s.task_id for s in raw.submissions if s.task_id]
             )
@@ -144,6 +150,7 @@ async def _drive(
     raw: RawRun,
     dependency: Dependency,
     prometheus: str | None = None,
+    feed: RunFeed | None = None,
 ) -> None:
     async with AsyncClient(backend.redis_url, queue_settings(scenario)) as client:
         await wait_for_workers(client, scenario.system.workers)
@@ -163,6 +170,7 @@ async def _drive(
             scraper,
             lambda: timeline.records,
             prometheus_url=prometheus,
+            live_url=feed.url if feed else None,
         )
         stop = asyncio.Event()
         background = [
@@ -176,9 +184,13 @@ async def _drive(
             background.append(asyncio.create_task(autoscale))
         raw.t0_s = time.time() + START_LEAD_SECONDS
         events = asyncio.create_task(timeline.run(scenario.events, raw.t0_s))
+        if feed:
+            feed.attach(generator, scraper, timeline, raw.t0_s, prometheus)
         try:
             raw.submissions = await generator.run(raw.t0_s)
             raw.load_end_s = time.time()
+            if feed:
+                feed.load_over()
             await events
             raw.drained = await _drain(client, scenario.report.drain_timeout_seconds)
             raw.counters = (await client.stats(DEFAULT_QUEUE)).counters

@@ -7,7 +7,8 @@ for a task to end (closed loop). A refusal (429 back pressure, 503 Redis unreach
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -15,7 +16,7 @@ import redis.exceptions
 
 from lab.scenario.model import Scenario, TaskKind
 from system.client import AsyncClient
-from system.config import QueueSettings
+from system.config import QueueSettings, Settings
 from system.core.constants import MAX_WAIT_SECONDS
 from system.core.submission import TaskRequest
 
@@ -29,6 +30,29 @@ class Refused(Exception):
         super().__init__(status, retry_after_seconds)
         self.status = status  # "rejected" (429) or "unavailable" (503, connection refused)
         self.retry_after_seconds = retry_after_seconds
+
+
+class SubmitFailed(Exception):
+    """A submit the API answered with an error other than a refusal: the message is its
+    status and the API's own reason (problem+json title and detail), the same for every
+    submit that failed alike, so a run's summary can say which reason was most frequent."""
+
+
+def api_key(scenario: Scenario, environ: Mapping[str, str] = os.environ) -> str | None:
+    """The key the lab's API child accepts: its ``TASKQ_API_KEYS`` comes from the lab's
+    environment, overridden by the scenario's ``env:``, just as here."""
+    raw = scenario.system.env.get("TASKQ_API_KEYS", environ.get("TASKQ_API_KEYS", ""))
+    keys = Settings(api_keys=raw).api_keys
+    return keys[0] if keys else None
+
+
+def _reason(response: httpx.Response) -> str:
+    try:
+        problem = response.json()
+        text = f"{problem.get('title', '')}: {problem.get('detail', '')}"
+    except (ValueError, AttributeError):
+        text = response.reason_phrase
+    return f"{response.status_code} {text}"[:200]
 
 
 class Sender(Protocol):
@@ -60,7 +84,7 @@ def _retry_after(response: httpx.Response) -> float:
 
 
 class HttpSender:
-    def __init__(self, api_url: str, max_connections: int) -> None:
+    def __init__(self, api_url: str, max_connections: int, key: str | None = None) -> None:
         # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
         # 5 s, httpx's default expiry too): reusing one the server is closing at that very
         # moment fails the request with a ReadError that says nothing about the system.
@@ -69,14 +93,18 @@ class HttpSender:
             max_keepalive_connections=64,
             keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
         )
-        self._http = httpx.AsyncClient(base_url=api_url, limits=limits, timeout=30.0)
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self._http = httpx.AsyncClient(
+            base_url=api_url, limits=limits, timeout=30.0, headers=headers
+        )
 
     def _check(self, response: httpx.Response) -> None:
         if response.status_code == 429:
             raise Refused("rejected", _retry_after(response))
         if response.status_code == 503:
             raise Refused("unavailable", _retry_after(response))
-        response.raise_for_status()
+        if response.is_error:
+            raise SubmitFailed(_reason(response))
 
     async def submit(self, kind: TaskKind) -> str:
         try:
@@ -137,7 +165,9 @@ class ClientSender:
 
 def queue_settings(scenario: Scenario) -> QueueSettings:
     """The queue settings the lab's own clients use (the same TTL as the system's)."""
-    return QueueSettings(result_ttl_seconds=scenario.system.result_ttl_seconds)
+    return QueueSettings(
+        result_ttl_seconds=scenario.system.result_ttl_seconds, max_finished_records=0
+    )
 
 
 async def create_sender(scenario: Scenario, api_url: str, redis_url: str) -> Sender:
@@ -145,4 +175,4 @@ async def create_sender(scenario: Scenario, api_url: str, redis_url: str) -> Sen
         sender = ClientSender(redis_url, queue_settings(scenario))
         await sender._client.connect()
         return sender
-    return HttpSender(api_url, scenario.load.max_outstanding_requests)
+    return HttpSender(api_url, scenario.load.max_outstanding_requests, api_key(scenario))

@@ -9,17 +9,21 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from lab.scenario.limits import MAX_DURATION_SECONDS, MAX_WORKERS
+
 
 class _Event(BaseModel):
     # A misspelt field is an error naming it, not a silently ignored setting.
     model_config = ConfigDict(extra="forbid")
 
-    at_seconds: float = Field(ge=0, description="When, from the start of the load.")
+    at_seconds: float = Field(
+        ge=0, le=MAX_DURATION_SECONDS, description="When, from the start of the load."
+    )
 
 
 class ScaleWorkers(_Event):
     action: Literal["scale_workers"]
-    workers: int = Field(ge=0, le=64)
+    workers: int = Field(ge=0, le=MAX_WORKERS)
 
 
 # busiest: the worker holding the most tasks at the time (by its last heartbeat; ties go
@@ -51,7 +55,9 @@ class RestartRedis(_Event):
 
 class DependencyDown(_Event):
     action: Literal["dependency_down"]
-    duration_seconds: float = Field(gt=0, description="How long every call fails.")
+    duration_seconds: float = Field(
+        gt=0, le=MAX_DURATION_SECONDS, description="How long every call fails."
+    )
     delay_ms: int = Field(
         0, ge=0, le=10_000, description="How long a failing call takes (like a timeout)."
     )
@@ -65,7 +71,9 @@ class _NetworkEvent(_Event):
         "worker", description="The API's connection, one worker's (see which), or all workers'."
     )
     which: Which = Field("random", description="For target worker; random uses the seed.")
-    duration_seconds: float = Field(gt=0, description="How long the fault lasts.")
+    duration_seconds: float = Field(
+        gt=0, le=MAX_DURATION_SECONDS, description="How long the fault lasts."
+    )
 
 
 class Latency(_NetworkEvent):
@@ -82,7 +90,9 @@ class Jitter(_NetworkEvent):
 
 class Bandwidth(_NetworkEvent):
     action: Literal["bandwidth"]
-    kb_per_second: int = Field(gt=0, description="Replies from Redis at most this fast.")
+    kb_per_second: int = Field(
+        gt=0, le=10_000_000, description="Replies from Redis at most this fast."
+    )
 
 
 class Partition(_NetworkEvent):

@@ -3,6 +3,10 @@
 Errors name the field path and the YAML line it is on: the file is composed into a node
 tree once, whose marks give each mapping key and value a line, and pydantic's error
 locations are walked through that tree.
+
+A scenario is small: a file over ``MAX_FILE_BYTES``, or one whose aliases would expand it
+past ``MAX_NODES`` (a "billion laughs" bomb of ten lines expands to 10^9), is refused
+before anything walks the expanded tree.
 """
 
 from __future__ import annotations
@@ -18,6 +22,10 @@ from pydantic import ValidationError
 from lab.scenario.model import Scenario
 
 Path_ = tuple[str | int, ...]
+
+MAX_FILE_BYTES = 1_048_576
+# Far above any real scenario (the shipped ones have under 200 nodes), far below a bomb.
+MAX_NODES = 20_000
 
 
 class ScenarioError(Exception):
@@ -44,6 +52,22 @@ def _lines(
             out[(*path, i)] = item.start_mark.line + 1
             _lines(item, (*path, i), out)
     return out
+
+
+def _expanded_size(node: yaml.Node, sizes: dict[int, int]) -> int:
+    """Nodes in the tree once every alias is expanded, counted without expanding: an
+    aliased node is the same object each time, so its size is computed once."""
+    known = sizes.get(id(node))
+    if known is not None:
+        return known
+    sizes[id(node)] = MAX_NODES + 1  # met again while inside itself: a recursive alias
+    size = 1
+    if isinstance(node, yaml.MappingNode):
+        size += sum(_expanded_size(k, sizes) + _expanded_size(v, sizes) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        size += sum(_expanded_size(item, sizes) for item in node.value)
+    sizes[id(node)] = size
+    return size
 
 
 def _has(node: Any, part: str | int) -> bool:
@@ -125,11 +149,25 @@ def apply_override(data: dict[str, Any], path: list[str | int], value: Any) -> N
 def load_scenario(file: Path, overrides: Sequence[str] = ()) -> Scenario:
     """Read, override and validate; raise ``ScenarioError`` naming field and line."""
     try:
-        text = file.read_text()
+        with file.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ScenarioError([f"{file}: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ScenarioError([f"{file}: over {MAX_FILE_BYTES} bytes; a scenario is far smaller"])
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError as exc:
+        raise ScenarioError([f"{file}: not UTF-8 text ({exc.reason})"]) from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is not None and _expanded_size(node, {}) > MAX_NODES:
+            raise ScenarioError(
+                [
+                    f"{file}: its aliases (*name) expand to over {MAX_NODES} values "
+                    "(or refer to themselves); a scenario is far smaller"
+                ]
+            )
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

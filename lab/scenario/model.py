@@ -7,12 +7,37 @@ with errors that name the field and the line. The events are in ``lab.scenario.e
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from lab.scenario.events import CUT_OFF_ACTIONS, Event, NetworkEvent
-from system.config import AutoscaleSettings
+from lab.scenario.limits import (
+    MAX_ARRIVALS,
+    MAX_CONCURRENCY,
+    MAX_DURATION_SECONDS,
+    MAX_LIST_ITEMS,
+    MAX_MEMORY_MB,
+    MAX_PROCESSES,
+    MAX_RATE_PER_SECOND,
+    MAX_SWEEP_RUNS,
+    MAX_WORKERS,
+)
+from system.api.models import TaskSubmission
+from system.config import AutoscaleSettings, QueueSettings
+
+# A mix entry is submitted as it is: the API's own model judges it, and its payload limit.
+MAX_PAYLOAD_BYTES = QueueSettings.model_fields["max_payload_bytes"].default
+ENV_PREFIX = "TASKQ_"
+MODULE_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"  # dotted, importable
 
 
 class _Model(BaseModel):
@@ -36,27 +61,93 @@ class AutoscaleConfig(AutoscaleSettings):
 
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="after")
+    def _workers_in_reach(self) -> AutoscaleConfig:
+        if self.max_workers > MAX_WORKERS:
+            raise ValueError(f"max_workers: at most {MAX_WORKERS} (got {self.max_workers})")
+        return self
+
+
+class DockerConfig(_Model):
+    """``system.backend: docker``: the image and each role's CPU and memory limits.
+
+    A limit left out (``null``) means none: the role shares the host like a local process.
+    CPU limits are CFS quotas (``docker run --cpus``): a 0.25-CPU worker gets at most a
+    quarter of one core's time in every 100 ms period, however idle the host is.
+    """
+
+    image: str | None = Field(
+        None,
+        description="Image of every role (it must be in the engine: built from the "
+        "project's Dockerfile, or pulled). Default: the lab's own image, built here without "
+        "a registry (lab images build) and reused while the source is unchanged.",
+    )
+    redis_image: str | None = Field(
+        None, description="Image for Redis (e.g. redis:7, with a registry); default: image."
+    )
+    prometheus_image: str | None = Field(
+        None, description="Image for Prometheus (e.g. prom/prometheus); default: image."
+    )
+    worker_cpus: float | None = Field(None, gt=0, le=64, description="CPUs per worker.")
+    worker_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit per worker."
+    )
+    api_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of the API.")
+    api_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit of the API."
+    )
+    redis_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Redis.")
+    redis_memory_mb: int | None = Field(
+        None, ge=32, le=MAX_MEMORY_MB, description="Memory limit of Redis."
+    )
+    prometheus_cpus: float | None = Field(None, gt=0, le=64, description="CPUs of Prometheus.")
+    prometheus_memory_mb: int | None = Field(
+        None, ge=64, le=MAX_MEMORY_MB, description="Memory limit of Prometheus."
+    )
+
 
 class SystemConfig(_Model):
-    workers: int = Field(2, ge=0, le=64, description="Worker processes at the start.")
-    concurrency: int = Field(16, gt=0, description="Tasks in flight per worker process.")
-    processes: int = Field(1, gt=0, description="Process pool size per worker (CPU handlers).")
-    lease_seconds: float = Field(2.0, gt=0, description="Lease of a claimed task.")
+    backend: Literal["local", "docker"] = Field(
+        "local",
+        description="local: child processes of the lab; docker: one container per role "
+        "(Docker SDK, DOCKER_HOST), with the limits of `docker`.",
+    )
+    docker: DockerConfig = Field(default_factory=DockerConfig)
+    workers: int = Field(2, ge=0, le=MAX_WORKERS, description="Worker processes at the start.")
+    concurrency: int = Field(
+        16, gt=0, le=MAX_CONCURRENCY, description="Tasks in flight per worker process."
+    )
+    processes: int = Field(
+        1, gt=0, le=MAX_PROCESSES, description="Process pool size per worker (CPU handlers)."
+    )
+    lease_seconds: float = Field(
+        2.0, gt=0, le=MAX_DURATION_SECONDS, description="Lease of a claimed task."
+    )
     shutdown_timeout_seconds: float = Field(
-        5.0, ge=0, description="Grace period of a worker on SIGTERM."
+        5.0, ge=0, le=MAX_DURATION_SECONDS, description="Grace period of a worker on SIGTERM."
     )
     # Long, so that every record is still there when the run fetches it at the end.
-    result_ttl_seconds: float = Field(86400.0, gt=0, description="TTL of finished records.")
-    retry_backoff_seconds: float = Field(0.2, ge=0, description="Base of the retry backoff.")
+    result_ttl_seconds: float = Field(
+        86400.0, gt=0, le=366 * 86400, description="TTL of finished records."
+    )
+    retry_backoff_seconds: float = Field(
+        0.2, ge=0, le=MAX_DURATION_SECONDS, description="Base of the retry backoff."
+    )
     max_queue_depth: int | None = Field(
-        None, gt=0, description="API back pressure: 429 above this many waiting tasks."
+        None,
+        gt=0,
+        le=MAX_ARRIVALS,
+        description="API back pressure: 429 above this many waiting tasks.",
     )
     redis: RedisConfig = Field(default_factory=RedisConfig)
     env: dict[str, str] = Field(
-        default_factory=dict, description="Extra TASKQ_* variables for workers and the API."
+        default_factory=dict,
+        description="Extra TASKQ_* variables for workers and the API (no other names: a "
+        "PYTHONPATH or LD_PRELOAD would run code in them).",
     )
-    imports: list[str] = Field(
+    imports: list[Annotated[str, Field(pattern=MODULE_NAME)]] = Field(
         default_factory=list,
+        max_length=MAX_LIST_ITEMS,
         description="Modules with @task handlers for the API and workers "
         "(lab.faults.handlers: dependency_call, which calls the lab's fault-injectable "
         "dependency).",
@@ -81,6 +172,14 @@ class SystemConfig(_Model):
         "them.",
     )
 
+    @field_validator("env")
+    @classmethod
+    def _taskq_variables_only(cls, value: dict[str, str]) -> dict[str, str]:
+        others = sorted(k for k in value if not k.startswith(ENV_PREFIX) or k == ENV_PREFIX)
+        if others:
+            raise ValueError(f"only {ENV_PREFIX}* variables are allowed, not {', '.join(others)}")
+        return value
+
     @field_validator("prometheus", mode="before")
     @classmethod
     def _yaml_on_off(cls, value: Any) -> Any:
@@ -101,36 +200,42 @@ class SystemConfig(_Model):
 
 class ConstantArrivals(_Model):
     kind: Literal["constant"]
-    rate_per_second: float = Field(gt=0)
+    rate_per_second: float = Field(gt=0, le=MAX_RATE_PER_SECOND)
 
 
 class PoissonArrivals(_Model):
     kind: Literal["poisson"]
-    rate_per_second: float = Field(gt=0)
+    rate_per_second: float = Field(gt=0, le=MAX_RATE_PER_SECOND)
 
 
 class RampArrivals(_Model):
     kind: Literal["ramp"]
-    start_rate_per_second: float = Field(ge=0)
-    end_rate_per_second: float = Field(gt=0)
+    start_rate_per_second: float = Field(ge=0, le=MAX_RATE_PER_SECOND)
+    end_rate_per_second: float = Field(gt=0, le=MAX_RATE_PER_SECOND)
 
 
 class Step(_Model):
-    at_seconds: float = Field(ge=0)
-    rate_per_second: float = Field(ge=0)
+    at_seconds: float = Field(ge=0, le=MAX_DURATION_SECONDS)
+    rate_per_second: float = Field(ge=0, le=MAX_RATE_PER_SECOND)
 
 
 class StepArrivals(_Model):
     kind: Literal["step"]
-    steps: list[Step] = Field(min_length=1, description="Rate from each time on.")
+    steps: list[Step] = Field(
+        min_length=1, max_length=MAX_LIST_ITEMS, description="Rate from each time on."
+    )
 
 
 class BurstArrivals(_Model):
     kind: Literal["burst"]
-    rate_per_second: float = Field(ge=0, description="Rate between bursts.")
-    burst_rate_per_second: float = Field(gt=0)
-    every_seconds: float = Field(gt=0, description="A burst starts every this many seconds.")
-    burst_seconds: float = Field(gt=0, description="How long a burst lasts.")
+    rate_per_second: float = Field(ge=0, le=MAX_RATE_PER_SECOND, description="Rate between bursts.")
+    burst_rate_per_second: float = Field(gt=0, le=MAX_RATE_PER_SECOND)
+    every_seconds: float = Field(
+        gt=0, le=MAX_DURATION_SECONDS, description="A burst starts every this many seconds."
+    )
+    burst_seconds: float = Field(
+        gt=0, le=MAX_DURATION_SECONDS, description="How long a burst lasts."
+    )
 
 
 Arrivals = Annotated[
@@ -140,11 +245,29 @@ Arrivals = Annotated[
 
 
 class TaskKind(_Model):
-    task_type: str = Field(min_length=1)
-    weight: float = Field(1.0, gt=0)
+    """One kind of task of the mix; its fields are what the API accepts in a submit."""
+
+    task_type: str
+    weight: float = Field(1.0, gt=0, le=1e6)
     payload: Any = None
-    priority: int = Field(0, ge=0, le=255)
-    max_retries: int | None = Field(None, ge=0)
+    priority: int = 0
+    max_retries: int | None = None
+
+    @model_validator(mode="after")
+    def _the_api_accepts_it(self) -> TaskKind:
+        body = self.model_dump(exclude={"weight"}, exclude_none=True)
+        try:
+            TaskSubmission.model_validate(body)
+            size = len(json.dumps(self.payload, allow_nan=False))
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(map(str, first["loc"]))
+            raise ValueError(f"the API would refuse it: {field}: {first['msg']}") from None
+        except ValueError as exc:  # NaN or infinity in the payload: not JSON
+            raise ValueError(f"the API would refuse it: payload: {exc}") from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"payload: {size} bytes, over the API's {MAX_PAYLOAD_BYTES}")
+        return self
 
 
 class LoadConfig(_Model):
@@ -154,27 +277,58 @@ class LoadConfig(_Model):
         "`clients` each submit and wait for the result; backlog: `backlog_tasks` submitted "
         "at once, then drained (saturation throughput).",
     )
-    duration_seconds: float = Field(10.0, gt=0, description="How long load is offered.")
+    duration_seconds: float = Field(
+        10.0, gt=0, le=MAX_DURATION_SECONDS, description="How long load is offered."
+    )
     arrivals: Arrivals = Field(
         default_factory=lambda: ConstantArrivals(kind="constant", rate_per_second=20)
     )
     mix: list[TaskKind] = Field(
-        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})], min_length=1
+        default_factory=lambda: [TaskKind(task_type="echo", payload={"n": 1})],
+        min_length=1,
+        max_length=MAX_LIST_ITEMS,
     )
     submit_via: Literal["http", "client"] = Field(
         "http", description="Through the REST API, or straight to Redis with AsyncClient."
     )
-    clients: int = Field(8, gt=0, description="Closed loop: concurrent clients.")
-    backlog_tasks: int = Field(1000, gt=0, description="Backlog mode: tasks submitted at once.")
+    clients: int = Field(
+        8, gt=0, le=MAX_CONCURRENCY, description="Closed loop: concurrent clients."
+    )
+    backlog_tasks: int = Field(
+        1000, gt=0, le=MAX_ARRIVALS, description="Backlog mode: tasks submitted at once."
+    )
     max_outstanding_requests: int = Field(
-        256, gt=0, description="Open loop: submits in flight at once (a cap on sockets)."
+        256,
+        gt=0,
+        le=MAX_CONCURRENCY,
+        description="Open loop: submits in flight at once (a cap on sockets).",
     )
     retries_when_refused: int = Field(
         3,
         ge=0,
+        le=100,
         description="A refused submit (429 back pressure, 503 Redis unreachable) is retried "
         "after its Retry-After this often; then it counts as rejected, not lost.",
     )
+
+    @model_validator(mode="after")
+    def _arrivals_fit_in_memory(self) -> LoadConfig:
+        # The schedule is built up front, one record per arrival.
+        a = self.arrivals
+        if isinstance(a, RampArrivals):
+            peak = max(a.start_rate_per_second, a.end_rate_per_second)
+        elif isinstance(a, StepArrivals):
+            peak = max(s.rate_per_second for s in a.steps)
+        elif isinstance(a, BurstArrivals):
+            peak = max(a.rate_per_second, a.burst_rate_per_second)
+        else:
+            peak = a.rate_per_second
+        if self.mode == "open" and peak * self.duration_seconds > MAX_ARRIVALS:
+            raise ValueError(
+                f"up to {peak:g}/s for {self.duration_seconds:g} s is over {MAX_ARRIVALS} "
+                "arrivals; shorten the load or lower the rate"
+            )
+        return self
 
 
 # ---- checks and report ----------------------------------------------------------------
@@ -241,6 +395,15 @@ class Checks(_Model):
     max_queue_depth_below: int | None = Field(
         None, gt=0, description="Tasks waiting (queued), sampled: always under this."
     )
+    accepted_share_at_least: float | None = Field(
+        0.99,
+        ge=0,
+        le=1,
+        description="Submits acknowledged, at least this share of those sent (None: no "
+        "check). Catches a run whose submits were refused (a missing API key: 401, a mix "
+        "the API refuses: 422, back pressure: 429) yet whose other checks pass; runs that "
+        "test refusals set it lower.",
+    )
     no_submit_errors: bool = Field(
         False,
         description="Every submit was acknowledged or refused (429 / 503); none failed "
@@ -253,11 +416,19 @@ class Checks(_Model):
 
 class ReportConfig(_Model):
     metrics_interval_seconds: float = Field(
-        1.0, gt=0, description="Sampling interval; also the scrape interval of the Prometheus."
+        1.0,
+        gt=0,
+        le=3600,
+        description="Sampling interval; also the scrape interval of the Prometheus.",
     )
-    window_seconds: float = Field(1.0, gt=0, description="Bucket of the time-series figures.")
+    window_seconds: float = Field(
+        1.0, gt=0, le=MAX_DURATION_SECONDS, description="Bucket of the time-series figures."
+    )
     drain_timeout_seconds: float = Field(
-        60.0, gt=0, description="How long to wait for the backlog to drain after the load."
+        60.0,
+        gt=0,
+        le=MAX_DURATION_SECONDS,
+        description="How long to wait for the backlog to drain after the load.",
     )
     runaway_latency_seconds: float = Field(
         2.0, gt=0, description="Stress: the p99 latency that counts as running away."
@@ -291,18 +462,34 @@ class SweepConfig(_Model):
     )
     repeat: int = Field(1, ge=1, le=100, description="Runs per cell (seed + 0, 1, ...).")
 
+    @model_validator(mode="after")
+    def _runs_in_reach(self) -> SweepConfig:
+        runs = self.repeat
+        for values in self.grid.values():
+            runs *= max(1, len(values))
+        if runs > MAX_SWEEP_RUNS:
+            raise ValueError(f"{runs} runs (cells x repeat); at most {MAX_SWEEP_RUNS}")
+        return self
+
 
 class Scenario(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
-    description: str = ""
-    seed: int = 1
-    backend: Literal["local"] = "local"
+    description: str = Field("", max_length=10_000)
+    seed: int = Field(1, ge=0, lt=2**63)
     system: SystemConfig = Field(default_factory=SystemConfig)
     load: LoadConfig = Field(default_factory=LoadConfig)
-    events: list[Event] = Field(default_factory=list)
+    events: list[Event] = Field(default_factory=list, max_length=MAX_LIST_ITEMS)
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _backend_moved_to_system(cls, data: Any) -> Any:
+        # Results written before system.backend existed have `backend: local` at the top.
+        if isinstance(data, dict) and data.get("backend") == "local":
+            data = {k: v for k, v in data.items() if k != "backend"}
+        return data
 
     @model_validator(mode="after")
     def _events_in_order(self) -> Scenario:
@@ -310,6 +497,19 @@ class Scenario(_Model):
             if isinstance(event, NetworkEvent) and not self.system.network_faults:
                 raise ValueError(f"events[{i}] ({event.action}) needs system.network_faults: true")
         self.events.sort(key=lambda e: e.at_seconds)
+        return self
+
+    @model_validator(mode="after")
+    def _events_within_the_run(self) -> Scenario:
+        # After the load the run waits at most drain_timeout_seconds; an event later than
+        # that would never come (or keep the run waiting for it).
+        end = self.load.duration_seconds + self.report.drain_timeout_seconds
+        for i, event in enumerate(self.events):
+            if event.at_seconds > end:
+                raise ValueError(
+                    f"events[{i}] at {event.at_seconds:g} s is after the run's end at {end:g} s "
+                    "(load.duration_seconds + report.drain_timeout_seconds)"
+                )
         return self
 
     @model_validator(mode="after")

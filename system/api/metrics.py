@@ -25,6 +25,7 @@ from system.metrics import (
     HTTP_SECONDS,
     QueueSnapshot,
     RedisCollector,
+    RedisMemory,
     RedisSnapshot,
 )
 
@@ -50,6 +51,7 @@ async def _queue(client: AsyncClient, name: str) -> QueueSnapshot:
         counters=s.counters,
         breakers=breakers,
         ready=s.queued + due,
+        finished_records=s.finished,
     )
 
 
@@ -59,10 +61,11 @@ async def read_snapshot(client: AsyncClient) -> RedisSnapshot:
         names = await client.queues()
         queues = await asyncio.gather(*(_queue(client, q) for q in names))
         workers = await client.workers()
+        memory = RedisMemory.from_info(await client.redis.info("memory"))
     except Exception as exc:  # a scrape must still answer (with taskq_redis_up 0)
         log.warning("metrics: cannot read Redis: %s", exc)
         return RedisSnapshot([], 0, up=False)
-    return RedisSnapshot(queues, len(workers))
+    return RedisSnapshot(queues, len(workers), memory=memory)
 
 
 @router.get("/metrics", operation_id="metrics", response_class=Response)

@@ -18,7 +18,7 @@ from system.core.connection import (
     connect,
     connect_async,
 )
-from system.core.ops import Call, CancelOutcome, Submitted
+from system.core.ops import Call, CancelOutcome, Retention, Submitted
 from system.core.scripts import register_all
 from system.core.submission import TaskRequest
 from system.core.task import TaskRecord
@@ -52,6 +52,10 @@ class _Base:
     @property
     def result_ttl_ms(self) -> int:
         return self._plans.result_ttl_ms
+
+    @property
+    def retention(self) -> Retention:
+        return self._plans.retention
 
     @property
     def idem_ttl_ms(self) -> int:

@@ -21,6 +21,8 @@ class QueueStats:
     oldest_queued_age_seconds: float | None = None
     # Tasks that ended (any terminal state) per second over about the last minute.
     finished_per_second: float = 0.0
+    # Succeeded and cancelled records stored (within retention; dead-lettered: ``dead``).
+    finished: int = 0
 
 
 def finished_rate(buckets: dict[str, str], at_ms: int) -> float:

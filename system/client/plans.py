@@ -95,14 +95,23 @@ def _wait_steps(timeout_seconds: float) -> Iterator[int]:
 
 
 def _stats(queue: str, replies: list[Any], oldest: dict[str, str] | None) -> QueueStats:
-    queued, scheduled, running, dead, meta, rate = replies
+    queued, scheduled, running, dead, meta, rate, finished = replies
     counters = {k: int(v) for k, v in meta.items() if k not in _NOT_COUNTERS}
     at = now_ms()
     since = (oldest or {}).get("eligible_ms") or (oldest or {}).get("created_ms")
     age = max(0.0, at / 1000 - int(since) / 1000) if since else None
     paused = "paused" in meta
     return QueueStats(
-        queue, queued, scheduled, running, dead, paused, counters, age, finished_rate(rate, at)
+        queue,
+        queued,
+        scheduled,
+        running,
+        dead,
+        paused,
+        counters,
+        age,
+        finished_rate(rate, at),
+        finished,
     )
 
 
@@ -144,6 +153,16 @@ class Plans:
     @property
     def result_ttl_ms(self) -> int:
         return int(self.settings.result_ttl_seconds * 1000)
+
+    @property
+    def retention(self) -> ops.Retention:
+        s = self.settings
+        return ops.Retention(
+            ttl_ms=self.result_ttl_ms,
+            max_records=s.max_finished_records,
+            dead_ttl_ms=int(s.dead_letter_ttl_seconds * 1000),
+            dead_max_records=s.dead_letter_max_records,
+        )
 
     @property
     def idem_ttl_ms(self) -> int:
@@ -213,7 +232,7 @@ class Plans:
     def cancel(self, task_id: str, reason: str = CANCEL_REASON) -> Plan[CancelOutcome]:
         """A queued or scheduled task is cancelled at once, a running one asked to stop;
         the outcome's code says which (0: it had already ended)."""
-        call = ops.cancel(task_id, now_ms(), self.result_ttl_ms, reason)
+        call = ops.cancel(task_id, now_ms(), self.retention, reason)
         return (yield from script(call))
 
     def pause(self, queue: str) -> Plan[None]:
@@ -231,7 +250,11 @@ class Plans:
         round trips, so callers that only need counts leave it off)."""
         k = queue_keys(queue)
         depths = [Command("zcard", key) for key in (k.queued, k.scheduled, k.running, k.dead)]
-        replies = yield Pipeline([*depths, Command("hgetall", k.meta), Command("hgetall", k.rate)])
+        ttl_ms = self.result_ttl_ms  # entries older than the TTL: records already expired
+        kept = Command("zcount", k.finished, now_ms() - ttl_ms if ttl_ms else "-inf", "+inf")
+        replies = yield Pipeline(
+            [*depths, Command("hgetall", k.meta), Command("hgetall", k.rate), kept]
+        )
         oldest = None
         if with_age and replies[0]:
             oldest_id = yield from script(ops.oldest_queued(queue))

@@ -10,6 +10,7 @@ server's client or a cluster's, which offer the same commands.
 from __future__ import annotations
 
 from typing import Any, TypeAlias
+from urllib.parse import urlsplit, urlunsplit
 
 import redis
 import redis.asyncio
@@ -21,6 +22,26 @@ from system.core.errors import UnsafeRedisConfig
 SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
 SyncRedis: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+
+REDACTED = "***"
+
+
+def redact(url: str) -> str:
+    """The URL with its password (if any) replaced by ``***``: the one way a Redis URL is
+    printed or logged. Anything that does not parse as a URL is hidden whole."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        user = parts.username or ""
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        port = f":{parts.port}" if parts.port is not None else ""
+        netloc = f"{user}:{REDACTED}@{host}{port}"
+    except ValueError:
+        return REDACTED
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _split_cluster(url: str) -> tuple[str, bool]:

@@ -33,6 +33,11 @@ RATE_BUCKETS: Final = 6
 MAX_WAIT_SECONDS: Final = 60.0
 DONE_STREAM_TTL_MS: Final = int(MAX_WAIT_SECONDS * 1000)
 
+# Retention (``trim_retained`` in _lib.lua): the most ended records one script call deletes.
+# More than one call adds (a completion batch is at most a claim batch), so an index over
+# its bounds shrinks with every call, while no call is long enough to stall Redis.
+RETENTION_TRIM_BATCH: Final = 2000
+
 # Numbers the loader declares in every script, by name.
 LUA_NUMBERS: Final[dict[str, int]] = {
     "MAX_PRIORITY": MAX_PRIORITY,
@@ -40,4 +45,5 @@ LUA_NUMBERS: Final[dict[str, int]] = {
     "RATE_BUCKET_MS": RATE_BUCKET_MS,
     "RATE_BUCKETS": RATE_BUCKETS,
     "DONE_STREAM_TTL_MS": DONE_STREAM_TTL_MS,
+    "RETENTION_TRIM_BATCH": RETENTION_TRIM_BATCH,
 }

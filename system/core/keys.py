@@ -9,6 +9,8 @@ every key of one queue lives in one slot and every script runs on one node)::
     taskq:{Q}:alive           ZSET  worker id -> last liveness beat, Redis time ms (workers
                                     holding tasks of Q; see beat.lua and reap.lua)
     taskq:{Q}:dead            ZSET  task id -> epoch ms it was dead-lettered
+    taskq:{Q}:finished        ZSET  task id -> epoch ms it succeeded or was cancelled: the
+                                    records stored, bounded by retention (see _lib.lua)
     taskq:{Q}:meta            HASH  seq (FIFO), token (fencing counter), paused, counters
     taskq:{Q}:wake            LIST  wake-up tokens that idle workers block on (capped)
     taskq:{Q}:leader_wake     LIST  one token that wakes the leader's maintenance (a new
@@ -82,6 +84,7 @@ class QueueKeys:
     running: str
     alive: str
     dead: str
+    finished: str
     meta: str
     wake: str
     leader_wake: str
@@ -118,6 +121,7 @@ def queue_keys(queue: str) -> QueueKeys:
         running=base + "running",
         alive=base + "alive",
         dead=base + "dead",
+        finished=base + "finished",
         meta=base + "meta",
         wake=base + "wake",
         leader_wake=base + "leader_wake",

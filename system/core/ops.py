@@ -71,6 +71,22 @@ class NewTask:
 
 
 @dataclass(frozen=True, slots=True)
+class Retention:
+    """What a queue keeps of ended tasks (BullMQ's removeOnComplete / removeOnFail), whichever
+    bound comes first; 0 means no bound. Succeeded and cancelled records: ``ttl_ms`` (each
+    record's expiry) and ``max_records`` (the newest); dead-lettered ones, separately:
+    ``dead_ttl_ms`` and ``dead_max_records``."""
+
+    ttl_ms: int = 0
+    max_records: int = 0
+    dead_ttl_ms: int = 0
+    dead_max_records: int = 0
+
+
+KEEP_ALL = Retention()
+
+
+@dataclass(frozen=True, slots=True)
 class Submitted:
     id: str
     created: bool  # False: an earlier task with the same idempotency key was returned
@@ -235,15 +251,15 @@ class CompleteReply(IntEnum):
 
 
 def complete(
-    queue: str, now_ms: int, result_ttl_ms: int, items: Sequence[Completion]
+    queue: str, now_ms: int, retention: Retention, items: Sequence[Completion]
 ) -> Call[list[CompleteReply]]:
     k = queue_keys(queue)
     rows = [
         [c.id, c.token, c.state, c.text if isinstance(c.text, str) else c.text.decode()]
         for c in items
     ]
-    keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate]
-    args: list[Arg] = [now_ms, result_ttl_ms, orjson.dumps(rows)]
+    keys = [k.running, k.meta, k.task_prefix, k.done_prefix, k.rate, k.finished]
+    args: list[Arg] = [now_ms, retention.ttl_ms, orjson.dumps(rows), retention.max_records]
     return Call("complete", keys, args, lambda r: [_reply(CompleteReply, x) for x in r])
 
 
@@ -263,7 +279,7 @@ def fail(
     error: str,
     traceback: str,
     retry_delay_ms: int | None,
-    result_ttl_ms: int,
+    retention: Retention,
 ) -> Call[FailReply]:
     """``retry_delay_ms`` None (or < 0): do not retry, dead-letter now."""
     k = keys_for_task(task_id)
@@ -277,10 +293,14 @@ def fail(
         k.task(task_id),
         k.done(task_id),
         k.rate,
+        k.finished,
+        k.task_prefix,
         k.leader_wake,
     ]
     delay = -1 if retry_delay_ms is None else retry_delay_ms
-    args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, result_ttl_ms]
+    r = retention
+    args: list[Arg] = [task_id, token, now_ms, error, traceback, delay, r.ttl_ms]
+    args += [r.max_records, r.dead_ttl_ms, r.dead_max_records]
     return Call("fail", keys, args, lambda r: _reply(FailReply, r))
 
 
@@ -288,7 +308,7 @@ def reap(
     queue: str,
     now_ms: int,
     limit: int,
-    result_ttl_ms: int,
+    retention: Retention,
     leader_token: int,
     dead_after_ms: int | None = None,
 ) -> Call[Reaped]:
@@ -307,6 +327,7 @@ def reap(
         k.done_prefix,
         k.rate,
         k.leader,
+        k.finished,
         k.alive,
     ]
 
@@ -316,8 +337,10 @@ def reap(
         deadline = None if r[4] is None else int(r[4])
         return Reaped(int(r[0]), int(r[1]), int(r[2]), False, int(r[3]), deadline, int(r[5]))
 
+    r = retention
     window = -1 if dead_after_ms is None else dead_after_ms
-    args: list[Arg] = [now_ms, limit, result_ttl_ms, leader_token, window]
+    args: list[Arg] = [now_ms, limit, r.ttl_ms, leader_token]
+    args += [r.max_records, r.dead_ttl_ms, r.dead_max_records, window]
     return Call("reap", keys, args, parse)
 
 
@@ -376,11 +399,12 @@ class CancelOutcome:
     state: str
 
 
-def cancel(task_id: str, now_ms: int, result_ttl_ms: int, reason: str) -> Call[CancelOutcome]:
+def cancel(task_id: str, now_ms: int, retention: Retention, reason: str) -> Call[CancelOutcome]:
     """Raises ``TaskNotFound`` for an unknown task."""
     k = keys_for_task(task_id)
     keys = [k.queued, k.scheduled, k.meta, k.task(task_id), k.done(task_id), k.rate]
-    args: list[Arg] = [task_id, now_ms, result_ttl_ms, reason]
+    keys += [k.finished, k.task_prefix]
+    args: list[Arg] = [task_id, now_ms, retention.ttl_ms, reason, retention.max_records]
 
     def parse(r: list[Any]) -> CancelOutcome:
         code = _reply(CancelReply, r[0])

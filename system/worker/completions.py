@@ -65,8 +65,8 @@ class CompletionBuffer:
             items = self._pending.get(queue, [])
             while items:
                 batch = items[:MAX_BATCH]
-                ttl_ms = self._client.result_ttl_ms
-                call = ops.complete(queue, int(time.time() * 1000), ttl_ms, batch)
+                keep = self._client.retention
+                call = ops.complete(queue, int(time.time() * 1000), keep, batch)
                 replies = await self._client.run(call)
                 del items[: len(batch)]
                 self._on_recorded(queue, batch, replies)

@@ -163,7 +163,7 @@ class TaskRunner:
             failure.message,
             failure.traceback,
             failure.retry_delay_ms,
-            self.client.result_ttl_ms,
+            self.client.retention,
         )
         reconnect = Reconnect()
         while True:

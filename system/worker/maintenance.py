@@ -157,9 +157,9 @@ class Maintenance:
             duty.next_promote = min(duty.next_promote, now + self.ws.scheduler_interval_seconds)
 
     async def _reap(self, queue: str, duty: _Duty) -> None:
-        ttl = self.client.result_ttl_ms
+        keep = self.client.retention
         dead_after_ms = int(self.ws.dead_after_seconds * 1000)
-        call = ops.reap(queue, _now_ms(), REAP_LIMIT, ttl, duty.token, dead_after_ms)
+        call = ops.reap(queue, _now_ms(), REAP_LIMIT, keep, duty.token, dead_after_ms)
         reaped = await self.client.run(call)
         if reaped.refused:
             return self._deposed(queue, duty)

@@ -50,7 +50,9 @@ from system.config import Settings
 from system.core import ops
 from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import ClaimedTask, DeferReply
+from system.metrics import RedisMemory
 from system.registry import REGISTRY, Registry
+from system.retention import footprint_warning
 from system.worker.concerns import default_hooks
 from system.worker.execution import TaskRunner
 from system.worker.exposition import MetricsServer
@@ -152,6 +154,12 @@ class Worker:
             self._stop_requested.set()
         self.runner.slot_free.set()
 
+    async def _check_retention(self) -> None:
+        memory = RedisMemory.from_info(await self.client.redis.info("memory"))
+        warning = footprint_warning(self.client.settings, len(self.queues), memory)
+        if warning:
+            log.warning("%s", warning)
+
     def install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,6 +167,7 @@ class Worker:
 
     async def run(self) -> None:
         await self.client.connect()
+        await self._check_retention()
         self.runner.open()
         self.hooks.on_worker_start(self)
         if self.ws.metrics_port:

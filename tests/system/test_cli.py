@@ -82,10 +82,24 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
-        first = proc.stdout.readline()
-        url = first.split()[1]
-        assert url.startswith("redis://127.0.0.1:"), first
-        assert f"http://127.0.0.1:{port}" in proc.stdout.readline()
+        printed = [proc.stdout.readline() for _ in range(4)]
+        assert printed[0].split()[1].startswith("redis://:***@127.0.0.1:"), printed
+        assert f"http://127.0.0.1:{port}" in printed[1]
+        url_file = tmp_path / ".taskq" / "redis" / "url"
+        assert str(url_file.relative_to(tmp_path)) in printed[2], printed
+        url = url_file.read_text().strip()
+        password = redis.connection.parse_url(url)["password"]
+        assert len(password) >= 32 and not any(password in line for line in printed)
+        # The password is nowhere on a command line, and the server's files are private.
+        for pid in descendants(proc.pid):
+            assert password.encode() not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        data = tmp_path / ".taskq" / "redis"
+        assert data.stat().st_mode & 0o777 == 0o700
+        for f in [p for p in data.rglob("*") if p.is_file()]:
+            assert f.stat().st_mode & 0o077 == 0, f
+        assert list(data.rglob("*.aof")), list(data.rglob("*"))
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis.from_url(url.replace(password, "wrong"), socket_timeout=5).ping()
         with Client(url) as client:
             sub = client.submit("echo", {"up": True})
             assert client.wait(sub.id, 20).result == {"up": True}
@@ -127,6 +141,23 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         redis.Redis.from_url(url, socket_connect_timeout=1).ping()
     with pytest.raises(httpx.TransportError):
         httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process whose parent chain leads to pid (Linux /proc)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - found
+        found |= frontier
+    return found
 
 
 def test_info_and_dlq(

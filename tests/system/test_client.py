@@ -20,7 +20,7 @@ from system.config import QueueSettings
 from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound, UnsafeRedisConfig
 from system.core.keys import WORKERS, worker_key
-from system.core.ops import BreakerRules, Completion
+from system.core.ops import KEEP_ALL, BreakerRules, Completion, Retention
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
 from system.redis_server import RedisServer
@@ -103,7 +103,7 @@ def test_both_clients_offer_the_same_methods() -> None:
     assert properties == {
         n for n in dir(AsyncClient) if isinstance(getattr(AsyncClient, n), property)
     }
-    assert properties == {"settings", "result_ttl_ms", "idem_ttl_ms"}
+    assert properties == {"settings", "result_ttl_ms", "idem_ttl_ms", "retention"}
 
 
 def test_submit_get_list_cancel(
@@ -171,7 +171,9 @@ def test_wait(either: Any, round_trips: Callable[[], int], redis_url: str, queue
         with Client(redis_url) as worker:
             (task,) = worker.run(ops.claim(queue_name, int(time.time() * 1000), 5000, 1, "w"))
             done = Completion(task.id, task.token, "succeeded", b"2")
-            worker.run(ops.complete(queue_name, int(time.time() * 1000), 600_000, [done]))
+            worker.run(
+                ops.complete(queue_name, int(time.time() * 1000), Retention(ttl_ms=600_000), [done])
+            )
 
     timer = threading.Timer(0.3, finish)
     timer.start()
@@ -193,7 +195,7 @@ def test_dead_letters_and_requeue(
     subs = either.submit_many([TaskRequest("echo", i, queue=queue_name) for i in range(2)])
     now = int(time.time() * 1000)
     for i, task in enumerate(either.run(ops.claim(queue_name, now, 5000, 2, "w"))):
-        assert either.run(ops.fail(task.id, task.token, now + i, "E", "", -1, 0)) == 2
+        assert either.run(ops.fail(task.id, task.token, now + i, "E", "", -1, KEEP_ALL)) == 2
     round_trips()
     dead = either.dead_letters(queue_name)
     assert [r.id for r in dead] == [s.id for s in subs]

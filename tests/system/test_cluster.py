@@ -11,7 +11,7 @@ import pytest
 
 from system.client import AsyncClient, Client
 from system.core import ops
-from system.core.ops import Completion
+from system.core.ops import KEEP_ALL, Completion
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
 
@@ -36,15 +36,15 @@ def test_core_runs_on_a_cluster(redis_cluster: Any) -> None:
             beat = client.run(ops.extend(q, now, 5000, [(c.id, c.token) for c in claimed]))
             assert beat.lost == []
             done = [Completion(c.id, c.token, "succeeded", b"1") for c in claimed[:-2]]
-            assert client.run(ops.complete(q, now, 0, done)) == [1] * 18
+            assert client.run(ops.complete(q, now, KEEP_ALL, done)) == [1] * 18
             a, b = claimed[-2:]
-            assert client.run(ops.fail(a.id, a.token, now, "E", "", -1, 0)) == 2
+            assert client.run(ops.fail(a.id, a.token, now, "E", "", -1, KEEP_ALL)) == 2
             assert client.requeue_dead(q) == [a.id]
             assert client.run(ops.release(q, now, [(b.id, b.token)])) == 1
             token = client.run(ops.lead(q, "test-leader", 60_000))
             assert client.run(ops.promote(q, now + 1000, 100, token)).count == 1
             assert client.cancel(one.id).code == 1
-            assert client.run(ops.reap(q, now + 10_000, 100, 0, token)).requeued == 0
+            assert client.run(ops.reap(q, now + 10_000, 100, KEEP_ALL, token)).requeued == 0
             assert client.stats(q).queued == 2
             assert client.get(subs[0].id).state is TaskState.SUCCEEDED
 
@@ -58,7 +58,7 @@ def test_async_client_waits_on_a_cluster(redis_cluster: Any) -> None:
             await asyncio.sleep(0.05)
             c = claimed[0]
             done = [Completion(c.id, c.token, "succeeded", b"2")]
-            await client.run(ops.complete("cwait", int(time.time() * 1000), 0, done))
+            await client.run(ops.complete("cwait", int(time.time() * 1000), KEEP_ALL, done))
             return (await waiter).state
 
     assert asyncio.run(scenario()) is TaskState.SUCCEEDED

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from system.client import Client
 from system.core import ops
 from system.core.keys import queue_keys
+from system.core.ops import KEEP_ALL
 from system.core.task import TaskState
 from system.supervisor import TaskqProcess
 
@@ -31,12 +32,12 @@ def test_one_leader_at_a_time_and_old_tokens_are_refused(client: Client, queue_n
     # a still believes it leads: its calls change nothing...
     now = int(time.time() * 1000)
     assert client.run(ops.promote(queue_name, now, 100, first)).refused
-    assert client.run(ops.reap(queue_name, now, 100, 0, first)).refused
+    assert client.run(ops.reap(queue_name, now, 100, KEEP_ALL, first)).refused
     assert client.stats(queue_name).scheduled == 1
     # ...and the new leader's do.
     promoted = client.run(ops.promote(queue_name, now, 100, second))
     assert (promoted.count, promoted.refused) == (1, False)
-    assert not client.run(ops.reap(queue_name, now, 100, 0, second)).refused
+    assert not client.run(ops.reap(queue_name, now, 100, KEEP_ALL, second)).refused
     # Giving the lease up lets another take it at once, with a new token.
     assert client.run(ops.lead(queue_name, "a", 0)) == 0  # not a's to give: no effect
     assert client.run(ops.lead(queue_name, "c", 300)) == 0
@@ -52,7 +53,7 @@ def test_without_the_leaders_token_nothing_is_promoted_or_reaped(
     later = int(time.time() * 1000) + 1000
     # Nobody leads: no token passes, not even the 0 that lead() gives a non-leader.
     assert client.run(ops.promote(queue_name, later, 100, 0)).refused
-    assert client.run(ops.reap(queue_name, later, 100, 0, 0)).refused
+    assert client.run(ops.reap(queue_name, later, 100, KEEP_ALL, 0)).refused
     token = client.run(ops.lead(queue_name, "a", 60_000))
     assert client.run(ops.promote(queue_name, later, 100, token + 1)).refused
     assert client.stats(queue_name).scheduled == 1

@@ -171,3 +171,31 @@ def test_no_orphan_when_the_parent_exits(how: str) -> None:
         if alive(pid):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(data_dir, ignore_errors=True)  # only SIGKILL leaves it behind
+
+
+def test_a_password_stays_off_the_command_line_and_the_files_are_private(
+    tmp_path: Path,
+) -> None:
+    password = rs.generate_password()
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    with RedisServer(data, appendonly=True, password=password) as server:
+        assert password.encode() not in Path(f"/proc/{server.pid}/cmdline").read_bytes()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(port=server.port, socket_timeout=5).ping()
+        with redis.Redis.from_url(server.url) as client:
+            client.set("k", "v")
+        assert data.stat().st_mode & 0o777 == 0o700
+        files = [p for p in data.rglob("*") if p.is_file()]
+        assert any(p.suffix == ".aof" for p in files) and (data / rs.CONFIG_FILE) in files
+        for f in files:
+            assert f.stat().st_mode & 0o077 == 0, (f, oct(f.stat().st_mode))
+
+
+def test_redact_hides_only_the_password() -> None:
+    from system.core.connection import redact
+
+    assert redact("redis://:s3cret@127.0.0.1:6380/0") == "redis://:***@127.0.0.1:6380/0"
+    assert redact("rediss://app:s3cret@h:6379/1?x=1") == "rediss://app:***@h:6379/1?x=1"
+    assert redact("redis://127.0.0.1:6380/0") == "redis://127.0.0.1:6380/0"
+    assert redact("redis://:s3cret@h:port/0") == "***"  # unparsable: hidden whole

@@ -14,7 +14,7 @@ from system.client import Client
 from system.core import constants, ops
 from system.core.errors import ScriptCode
 from system.core.keys import queue_keys
-from system.core.ops import Completion
+from system.core.ops import KEEP_ALL, Completion
 from system.core.scripts import SCRIPT_NAMES, _read, preamble, script_source
 from system.core.task import TERMINAL_STATES, TaskState
 
@@ -116,7 +116,9 @@ def test_ended_tasks_use_the_python_bucket_and_wait_cap(client: Client, queue_na
     assert client.run(ops.register_waiter(sub.id)) == "queued"
     now = int(time.time() * 1000)
     (t,) = client.run(ops.claim(queue_name, now, 10_000, 1, "w-test"))
-    client.run(ops.complete(queue_name, now, 0, [Completion(t.id, t.token, "succeeded", b"1")]))
+    client.run(
+        ops.complete(queue_name, now, KEEP_ALL, [Completion(t.id, t.token, "succeeded", b"1")])
+    )
     k = queue_keys(queue_name)
     assert client.redis.hgetall(k.rate) == {str(now // constants.RATE_BUCKET_MS): "1"}
     rate_ttl_ms = 2 * constants.RATE_BUCKETS * constants.RATE_BUCKET_MS

@@ -10,7 +10,7 @@ from system.client import Client
 from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import queue_keys
-from system.core.ops import Completion
+from system.core.ops import KEEP_ALL, Completion, Retention
 from system.core.submission import TaskRequest, build_task
 from system.core.task import TaskState
 
@@ -97,21 +97,21 @@ def test_complete_applies_and_rejects_stale_token(client: Client, queue_name: st
     (t,) = claim(client, queue_name)
     stale = Completion(t.id, str(int(t.token) + 1000), "succeeded", b'"forged"')
     good = Completion(t.id, t.token, "succeeded", b'{"ok": true}')
-    assert client.run(ops.complete(queue_name, now(), 60_000, [stale])) == [-1]
+    assert client.run(ops.complete(queue_name, now(), Retention(ttl_ms=60_000), [stale])) == [-1]
     assert client.get(t.id).state is TaskState.RUNNING
-    assert client.run(ops.complete(queue_name, now(), 60_000, [good])) == [1]
+    assert client.run(ops.complete(queue_name, now(), Retention(ttl_ms=60_000), [good])) == [1]
     rec = client.get(t.id)
     assert rec.state is TaskState.SUCCEEDED and rec.result == {"ok": True}
     assert 0 < client.redis.pttl(queue_keys(queue_name).task(t.id)) <= 60_000
     # A second completion of a finished task is stale too: never applied twice.
-    assert client.run(ops.complete(queue_name, now(), 60_000, [good])) == [-1]
+    assert client.run(ops.complete(queue_name, now(), Retention(ttl_ms=60_000), [good])) == [-1]
     assert client.stats(queue_name).counters["stale_rejected"] == 2
 
 
 def test_fail_retries_with_delay_then_dead_letters(client: Client, queue_name: str) -> None:
     sub = client.submit("echo", 1, queue=queue_name, max_retries=1)
     (t,) = claim(client, queue_name)
-    assert client.run(ops.fail(t.id, t.token, now(), "E: x", "tb1", 5000, 0)) == 1
+    assert client.run(ops.fail(t.id, t.token, now(), "E: x", "tb1", 5000, KEEP_ALL)) == 1
     rec = client.get(t.id)
     assert rec.state is TaskState.SCHEDULED and rec.error == "E: x"
     assert client.stats(queue_name).scheduled == 1
@@ -122,7 +122,7 @@ def test_fail_retries_with_delay_then_dead_letters(client: Client, queue_name: s
     )
     (t2,) = claim(client, queue_name)
     assert t2.id == sub.id and t2.attempt == 2
-    assert client.run(ops.fail(t2.id, t2.token, now(), "E: y", "tb2", 5000, 0)) == 2
+    assert client.run(ops.fail(t2.id, t2.token, now(), "E: y", "tb2", 5000, KEEP_ALL)) == 2
     rec = client.get(sub.id)
     assert rec.state is TaskState.FAILED and rec.traceback == "tb2" and rec.finished_ms
     assert client.redis.zscore(queue_keys(queue_name).dead, sub.id) is not None
@@ -132,21 +132,21 @@ def test_fail_retries_with_delay_then_dead_letters(client: Client, queue_name: s
 def test_fail_with_zero_delay_requeues_at_once(client: Client, queue_name: str) -> None:
     client.submit("echo", 1, queue=queue_name)
     (t,) = claim(client, queue_name)
-    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, 0)) == 1
+    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, KEEP_ALL)) == 1
     assert client.get(t.id).state is TaskState.QUEUED
 
 
 def test_fail_without_retry_dead_letters(client: Client, queue_name: str) -> None:
     client.submit("echo", 1, queue=queue_name, max_retries=5)
     (t,) = claim(client, queue_name)
-    assert client.run(ops.fail(t.id, t.token, now(), "E", "", -1, 0)) == 2
+    assert client.run(ops.fail(t.id, t.token, now(), "E", "", -1, KEEP_ALL)) == 2
     assert client.get(t.id).state is TaskState.FAILED
 
 
 def test_stale_fail_is_rejected(client: Client, queue_name: str) -> None:
     client.submit("echo", 1, queue=queue_name)
     (t,) = claim(client, queue_name)
-    assert client.run(ops.fail(t.id, "0", now(), "E", "", 0, 0)) == -1
+    assert client.run(ops.fail(t.id, "0", now(), "E", "", 0, KEEP_ALL)) == -1
     assert client.get(t.id).state is TaskState.RUNNING
 
 
@@ -163,10 +163,11 @@ def test_reap_requeues_expired_and_fences_old_holder(client: Client, queue_name:
     client.submit("echo", 1, queue=queue_name, max_retries=1)
     (t,) = claim(client, queue_name)
     assert (
-        client.run(ops.reap(queue_name, now(), 100, 0, lead(client, queue_name))).requeued == 0
+        client.run(ops.reap(queue_name, now(), 100, KEEP_ALL, lead(client, queue_name))).requeued
+        == 0
     )  # not expired yet
     reaped = client.run(
-        ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0, lead(client, queue_name))
+        ops.reap(queue_name, now() + LEASE_MS + 1, 100, KEEP_ALL, lead(client, queue_name))
     )
     assert (reaped.requeued, reaped.dead_lettered) == (1, 0)
     assert client.get(t.id).state is TaskState.QUEUED
@@ -174,16 +175,16 @@ def test_reap_requeues_expired_and_fences_old_holder(client: Client, queue_name:
     assert t2.attempt == 2 and t2.token != t.token
     # The first holder comes back: its outcome is rejected, the new holder's applies.
     late = Completion(t.id, t.token, "succeeded", b'"late"')
-    assert client.run(ops.complete(queue_name, now(), 0, [late])) == [-1]
-    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, 0)) == -1
+    assert client.run(ops.complete(queue_name, now(), KEEP_ALL, [late])) == [-1]
+    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, KEEP_ALL)) == -1
     ok = Completion(t2.id, t2.token, "succeeded", b'"new"')
-    assert client.run(ops.complete(queue_name, now(), 0, [ok])) == [1]
+    assert client.run(ops.complete(queue_name, now(), KEEP_ALL, [ok])) == [1]
     assert client.get(t.id).result == "new"
     # Expiring the last attempt dead-letters it.
     client.submit("echo", 2, queue=queue_name, max_retries=0)
     (t3,) = claim(client, queue_name)
     reaped = client.run(
-        ops.reap(queue_name, now() + LEASE_MS + 1, 100, 0, lead(client, queue_name))
+        ops.reap(queue_name, now() + LEASE_MS + 1, 100, KEEP_ALL, lead(client, queue_name))
     )
     assert reaped.dead_lettered == 1
     rec = client.get(t3.id)
@@ -230,7 +231,7 @@ def test_cancel_queued_scheduled_running_and_finished(client: Client, queue_name
     beat = client.run(ops.extend(queue_name, now(), LEASE_MS, [(t.id, t.token)]))
     assert beat.cancel_requested == [t.id]
     # A failure of a task whose cancellation was requested ends it cancelled, no retry.
-    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, 0)) == 3
+    assert client.run(ops.fail(t.id, t.token, now(), "E", "", 0, KEEP_ALL)) == 3
     assert client.get(t.id).state is TaskState.CANCELLED
     assert client.cancel(t.id).code == 0
     with pytest.raises(TaskNotFound):
@@ -252,7 +253,7 @@ def test_requeue_dead_by_id_and_all(client: Client, queue_name: str) -> None:
     for i in range(3):
         client.submit("echo", i, queue=queue_name, max_retries=0)
         (t,) = claim(client, queue_name)
-        client.run(ops.fail(t.id, t.token, now(), "E", "", -1, 0))
+        client.run(ops.fail(t.id, t.token, now(), "E", "", -1, KEEP_ALL))
         ids.append(t.id)
     assert client.requeue_dead(queue_name, [ids[1], "nope"]) == [ids[1]]
     rec = client.get(ids[1])
@@ -276,7 +277,9 @@ def test_wait_returns_when_task_finishes(client: Client, queue_name: str) -> Non
     assert client.wait(sub.id, 0.2).state is TaskState.QUEUED  # times out, still queued
     assert time.monotonic() - t0 >= 0.19
     (t,) = claim(client, queue_name)
-    client.run(ops.complete(queue_name, now(), 0, [Completion(t.id, t.token, "succeeded", b"7")]))
+    client.run(
+        ops.complete(queue_name, now(), KEEP_ALL, [Completion(t.id, t.token, "succeeded", b"7")])
+    )
     rec = client.wait(sub.id, 5)
     assert rec.state is TaskState.SUCCEEDED and rec.result == 7
 

@@ -25,7 +25,7 @@ from hypothesis.stateful import (
 from system.client import Client
 from system.core import ops
 from system.core.keys import queue_keys
-from system.core.ops import Completion
+from system.core.ops import KEEP_ALL, Completion
 
 LEASE_MS = 1000
 
@@ -75,7 +75,7 @@ def make_machine(client: Client) -> type[RuleBasedStateMachine]:
             token = "0" if stale else m.token
             assert token is not None
             done = Completion(tid, token, "succeeded", b"1")
-            code = client.run(ops.complete(self.queue, self.clock, 0, [done]))[0]
+            code = client.run(ops.complete(self.queue, self.clock, KEEP_ALL, [done]))[0]
             if stale:
                 assert code == -1
             else:
@@ -88,7 +88,9 @@ def make_machine(client: Client) -> type[RuleBasedStateMachine]:
             tid = data.draw(st.sampled_from(self._in("running")))
             m = self.tasks[tid]
             assert m.token is not None
-            code = client.run(ops.fail(tid, m.token, self.clock, "E", "", 0 if retry else -1, 0))
+            code = client.run(
+                ops.fail(tid, m.token, self.clock, "E", "", 0 if retry else -1, KEEP_ALL)
+            )
             m.token = None
             if m.cancel_requested:
                 assert code == 3
@@ -104,7 +106,7 @@ def make_machine(client: Client) -> type[RuleBasedStateMachine]:
         def expire_leases(self) -> None:
             self.clock += LEASE_MS + 1
             token = client.run(ops.lead(self.queue, "test-leader", 60_000))
-            client.run(ops.reap(self.queue, self.clock, 1000, 0, token))
+            client.run(ops.reap(self.queue, self.clock, 1000, KEEP_ALL, token))
             for m in self.tasks.values():
                 if m.state != "running":
                     continue
@@ -126,7 +128,7 @@ def make_machine(client: Client) -> type[RuleBasedStateMachine]:
             )
             token = self.tasks[tid].stale_tokens[-1]
             done = Completion(tid, token, "succeeded", b'"late"')
-            assert client.run(ops.complete(self.queue, self.clock, 0, [done])) == [-1]
+            assert client.run(ops.complete(self.queue, self.clock, KEEP_ALL, [done])) == [-1]
 
         @precondition(lambda self: self.tasks)
         @rule(data=st.data())

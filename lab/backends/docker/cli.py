@@ -1,7 +1,6 @@
-"""``images``: build and list the lab's docker images (``lab images build|list``).
-
-A click group of the ``lab`` command (``make images`` runs ``lab images build``). Talks to
-the engine at ``$DOCKER_HOST``.
+"""``lab images build|list`` (the lab's docker images) and ``lab clean`` (containers a
+killed run left behind). Commands of ``lab`` (``make images`` runs ``lab images build``);
+they talk to the engine at ``$DOCKER_HOST``.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from lab.backends.docker.containers import RUN_LABEL, leftovers, remove
 from lab.backends.docker.debian import DebianError
 from lab.backends.docker.engine import EngineError, connect
 from lab.backends.docker.images import (
@@ -76,6 +76,28 @@ def list_command() -> None:
         tags = ", ".join(info.tags) or "<untagged>"
         size, created = _mb(info.size_bytes), info.created[:19]
         click.echo(f"{info.kind:8} {tags:28} {info.id[7:19]}  {size:>7}  {created}")
+
+
+@click.command()
+@click.option(
+    "--all",
+    "every",
+    is_flag=True,
+    help="Every lab container, also those of runs in progress and of other hosts.",
+)
+def clean(every: bool) -> None:
+    """Remove the containers of docker runs whose lab process is gone (killed, or on a
+    crashed machine): those labelled org.taskq.lab.run. A run removes its own when it
+    ends, also on failure and Ctrl-C."""
+    try:
+        client = connect(timeout_seconds=60)
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from None
+    found = leftovers(client, every=every)
+    for container in found:
+        click.echo(f"removing {container.name} ({container.labels.get(RUN_LABEL)})")
+        remove(container)
+    click.echo(f"removed {len(found)} container(s)")
 
 
 if __name__ == "__main__":

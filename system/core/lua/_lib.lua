@@ -107,3 +107,51 @@ local function create_task(keys, queued_pairs, seq, now_ms, id, task_type, paylo
   end
   return state
 end
+
+-- Retention (BullMQ's removeOnComplete / removeOnFail): `index_key` is a ZSET of ended
+-- records (id -> epoch ms it ended): the finished index or the dead-letter queue. Records
+-- older than ttl_ms (0: any age) and, beyond the newest max_records (0: any number), the
+-- oldest are deleted with their index entries. At most RETENTION_TRIM_BATCH (or twice what
+-- this call added, `added`) go per call, more than it adds, so an index over its bounds
+-- converges to them while no call runs long.
+local function trim_retained(index_key, task_prefix, now_ms, ttl_ms, max_records, added)
+  local batch = math.max(RETENTION_TRIM_BATCH, 2 * (added or 1))
+  local gone = {}
+  if ttl_ms > 0 then
+    gone = redis.call('ZRANGEBYSCORE', index_key, '-inf', tonumber(now_ms) - ttl_ms,
+      'LIMIT', 0, batch)
+  end
+  if max_records > 0 then
+    local excess = redis.call('ZCARD', index_key) - #gone - max_records
+    if excess > 0 then
+      if excess > batch then excess = batch end
+      -- The oldest after those already going (ZRANGEBYSCORE took the lowest ranks).
+      for _, id in ipairs(redis.call('ZRANGE', index_key, #gone, #gone + excess - 1)) do
+        gone[#gone + 1] = id
+      end
+    end
+  end
+  for i = 1, #gone, 4000 do  -- unpack() is bounded by the Lua C stack
+    local ids, keys = {}, {}
+    for j = i, math.min(i + 3999, #gone) do
+      ids[#ids + 1] = gone[j]
+      keys[#keys + 1] = task_prefix .. gone[j]
+    end
+    redis.call('ZREM', index_key, unpack(ids))
+    redis.call('DEL', unpack(keys))
+  end
+end
+
+-- Record succeeded / cancelled tasks in the finished index and apply the queue's retention
+-- to it. Each record also expires by itself (PEXPIRE in finish()); the index bounds their
+-- number and says how many are stored (``taskq_queue_finished_records``).
+local function retain_finished(finished_key, task_prefix, ids, now_ms, ttl_ms, max_records)
+  if #ids == 0 then return end
+  local pairs_ = {}
+  for _, id in ipairs(ids) do
+    pairs_[#pairs_ + 1] = now_ms
+    pairs_[#pairs_ + 1] = id
+  end
+  zadd_pairs(finished_key, pairs_)
+  trim_retained(finished_key, task_prefix, now_ms, ttl_ms, max_records, #ids)
+end

@@ -7,10 +7,13 @@
 -- KEYS[4]  task HASH
 -- KEYS[5]  done STREAM of the task
 -- KEYS[6]  rate HASH (tasks ended per RATE_BUCKET_MS bucket)
+-- KEYS[7]  finished ZSET (the retention index of ended tasks)
+-- KEYS[8]  task key prefix (the id is appended): records that retention deletes
 -- ARGV[1]  task id
 -- ARGV[2]  now, epoch ms
 -- ARGV[3]  result TTL, ms (0 = keep)
 -- ARGV[4]  reason, stored as the task's error
+-- ARGV[5]  most finished records the queue keeps (0 = no limit)
 -- Returns  {CancelReply, state}: CANCELLED now; REQUESTED (running: it stops
 --          cooperatively); ALREADY_FINISHED (state unchanged); TASK_NOT_FOUND (state '')
 -- @include _lib
@@ -22,6 +25,7 @@ if state == 'queued' or state == 'scheduled' then
   redis.call('ZREM', KEYS[2], id)
   redis.call('HSET', KEYS[4], 'error', ARGV[4])
   finish(KEYS[4], KEYS[5], 'cancelled', now_ms, tonumber(ARGV[3]))
+  retain_finished(KEYS[7], KEYS[8], {id}, now_ms, tonumber(ARGV[3]), tonumber(ARGV[5]))
   redis.call('HINCRBY', KEYS[3], 'cancelled', 1)
   count_finished(KEYS[6], now_ms, 1)
   return {CancelReply.CANCELLED, 'cancelled'}

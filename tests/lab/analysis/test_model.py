@@ -18,6 +18,7 @@ ADDED_LATER = (
     "prometheus",
     "metrics_note",
     "submit_errors",
+    "submit_error_reason",
     "queue_wait_s",
     "redis_restarts",
     "in_flight_at_partitions",

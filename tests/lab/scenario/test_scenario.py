@@ -125,3 +125,21 @@ def test_prometheus_option_names_the_field(tmp_path: Path) -> None:
     assert load_scenario(path, ["system.prometheus=off"]).system.prometheus == "off"
     path.write_text("name: s\nsystem:\n  prometheus: on\n")
     assert load_scenario(path).system.prometheus == "on"
+
+
+def test_backend_is_a_system_field_with_a_docker_block(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: s\nsystem:\n  docker:\n    worker_cpus: 0.25\n")
+    s = load_scenario(path)
+    assert s.system.backend == "local" and s.system.docker.worker_cpus == 0.25
+    s = load_scenario(path, ["system.backend=docker", "system.docker.worker_memory_mb=256"])
+    assert s.system.backend == "docker" and s.system.docker.worker_memory_mb == 256
+    (error,) = errors_of(path, "system.backend=kubernetes")
+    assert error.startswith(f"{path} (--set): system.backend:") and "'docker'" in error, error
+    path.write_text("name: s\nsystem:\n  docker:\n    worker_cpus: 0\n    worker_cpu: 1\n")
+    first, second = errors_of(path)
+    assert first.startswith(f"{path}:4: system.docker.worker_cpus:"), first
+    assert second.startswith(f"{path}:5: system.docker.worker_cpu:"), second
+    # Results written before the field moved into system: `backend: local` at the top.
+    path.write_text("name: s\nbackend: local\n")
+    assert load_scenario(path).system.backend == "local"

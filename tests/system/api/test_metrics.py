@@ -8,6 +8,7 @@ import httpx
 
 from system.client import Client
 from system.core import ops
+from system.core.submission import TaskRequest
 from tests.system.test_worker_metrics import scrape, value
 
 
@@ -41,6 +42,10 @@ def test_metrics_export_queue_state_read_from_redis(
     assert value(m, "taskq_redis_up") == 1
     assert ("taskq_workers_live", frozenset()) in m
     assert value(m, "taskq_http_requests_total", route="/tasks/batch", status="202") >= 1
+    # What retention bounds: nothing finished yet; Redis's memory, and its (absent) limit.
+    assert value(m, "taskq_queue_finished_records", queue=q) == 0
+    assert value(m, "taskq_redis_memory_used_bytes") > 100_000
+    assert value(m, "taskq_redis_memory_max_bytes") == 0
 
 
 def test_circuit_breakers_are_listed_and_exported(
@@ -78,3 +83,14 @@ def test_circuit_breakers_are_listed_and_exported(
     assert value(m, "taskq_circuit_breaker_state", queue=q, task_type="mail", state="closed") == 1
     assert value(m, "taskq_circuit_breaker_opens_total", queue=q, task_type="payments") == 1
     assert value(m, "taskq_tasks_deferred_total", queue=q) == 0
+
+
+def test_finished_records_are_counted(api_url: str, client: Client, queue_name: str) -> None:
+    subs = client.submit_many([TaskRequest("echo", i, queue=queue_name) for i in range(4)])
+    now = int(time.time() * 1000)
+    claimed = client.run(ops.claim(queue_name, now, 10_000, 4, "w-test"))
+    done = [ops.Completion(t.id, t.token, "succeeded", b"1") for t in claimed]
+    client.run(ops.complete(queue_name, now, client.retention, done))
+    assert len(subs) == 4
+    m = scrape(f"{api_url}/metrics")
+    assert value(m, "taskq_queue_finished_records", queue=queue_name) == 4
