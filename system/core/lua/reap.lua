@@ -43,13 +43,9 @@ local cut = server_ms() - window_ms
 
 -- Liveness: the leases of workers whose beat is too old end now.
 local silent = {}
-<<<<<<< HEAD
-if liveness then silent = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', '(' .. string.format('%.0f', cut)) end
-=======
 if liveness then
   silent = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', '(' .. string.format('%.0f', cut))
 end
->>>>>>> liveness
 local declared_dead = 0
 if #silent > 0 then
   local dead_worker, held = {}, {}
@@ -61,11 +57,7 @@ if #silent > 0 then
       held[w] = true
     end
   end
-<<<<<<< HEAD
-  for w in pairs(held) do declared_dead = declared_dead + 1 end
-=======
   for _ in pairs(held) do declared_dead = declared_dead + 1 end
->>>>>>> liveness
   redis.call('ZREM', KEYS[11], unpack(silent))
   if declared_dead > 0 then redis.call('HINCRBY', KEYS[4], 'workers_lost', declared_dead) end
 end
