@@ -86,13 +86,3 @@ def parse_entry(entry: str) -> tuple[str, Grant]:
         raise ValueError(f"API key queues {', '.join(map(repr, bad))} are not queue names")
     allowed = None if not queues or "*" in queues else frozenset(queues)
     return key, Grant(frozenset(scopes), allowed)
-
-
-def key_for(entries: Iterable[str], scope: str) -> str | None:
-    """The first configured key that has ``scope`` on every queue, for a client of this
-    deployment (the lab's load generator submits with it); None if none has."""
-    for entry in entries:
-        key, grant = parse_entry(entry)
-        if scope in grant.scopes and grant.queues is None:
-            return key
-    return None

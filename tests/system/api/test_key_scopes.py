@@ -12,7 +12,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from system.api.grants import key_for
 from system.redis_server import RedisServer
 
 from .conftest import running_api
@@ -120,10 +119,3 @@ def test_bad_keys_stop_the_api_at_start_up(
     )
     assert out.returncode != 0 and message in out.stderr, out.stderr[-2000:]
     assert keys.split(":")[0] not in out.stderr  # the key itself is never printed
-
-
-def test_key_for_picks_a_key_with_the_scope() -> None:
-    entries = [f"{READER}:read", f"{SUBMITTER}:submit:emails", f"{FULL}", f"{OPERATOR}:*"]
-    assert key_for(entries, "submit") == FULL  # the first with submit on every queue
-    assert key_for(entries, "read") == READER
-    assert key_for([f"{READER}:read"], "submit") is None
