@@ -9,7 +9,7 @@ import time
 from system.client import Client
 from system.core import ops
 from system.core.keys import queue_keys
-from system.core.ops import CompleteReply, Completion
+from system.core.ops import KEEP_ALL, CompleteReply, Completion
 from system.core.submission import TaskRequest
 from system.core.task import TaskState
 
@@ -37,13 +37,13 @@ def test_a_silent_worker_loses_its_tasks_before_their_lease_ends(
     b, _ = client.run(ops.claim(queue_name, now(), LEASE_MS, 2, "w-alive"))
     assert set(client.redis.zrange(k.alive, 0, -1)) == {"w-silent", "w-alive"}
     token = lead(client, queue_name)
-    reaped = client.run(ops.reap(queue_name, now(), 100, ops.KEEP_ALL, token, WINDOW_MS))
+    reaped = client.run(ops.reap(queue_name, now(), 100, KEEP_ALL, token, WINDOW_MS))
     assert (reaped.requeued, reaped.workers_lost, reaped.beating) == (0, 0, 2)
     assert reaped.next_deadline_ms is not None and reaped.next_deadline_ms > now()
     # w-silent's last beat is older than the window; w-alive beats now.
     client.redis.zadd(k.alive, {"w-silent": server_ms(client) - WINDOW_MS - 1000})
     assert client.run(ops.beat(queue_name, "w-alive")) >= server_ms(client) - 1000
-    reaped = client.run(ops.reap(queue_name, now(), 100, ops.KEEP_ALL, token, WINDOW_MS))
+    reaped = client.run(ops.reap(queue_name, now(), 100, KEEP_ALL, token, WINDOW_MS))
     assert (reaped.requeued, reaped.workers_lost, reaped.beating) == (1, 1, 1)
     assert client.get(a.id).state is TaskState.QUEUED
     assert client.get(b.id).state is TaskState.RUNNING
@@ -52,7 +52,7 @@ def test_a_silent_worker_loses_its_tasks_before_their_lease_ends(
     assert (counters["workers_lost"], counters["lease_expired"]) == (1, 1)
     # The silent worker comes back: its completion is refused and counted.
     late = Completion(a.id, a.token, "succeeded", b'"late"')
-    assert client.run(ops.complete(queue_name, now(), ops.KEEP_ALL, [late])) == [
+    assert client.run(ops.complete(queue_name, now(), KEEP_ALL, [late])) == [
         CompleteReply.STALE_LEASE
     ]
     assert client.stats(queue_name).counters["stale_rejected"] == 1
@@ -64,13 +64,13 @@ def test_an_expired_lease_of_a_beating_worker_is_kept(client: Client, queue_name
     (t,) = client.run(ops.claim(queue_name, now(), 1_000, 1, "w-busy-loop"))
     token = lead(client, queue_name)
     later = now() + 5_000  # its lease ran out: its event loop renewed nothing
-    reaped = client.run(ops.reap(queue_name, later, 100, ops.KEEP_ALL, token, WINDOW_MS))
+    reaped = client.run(ops.reap(queue_name, later, 100, KEEP_ALL, token, WINDOW_MS))
     assert (reaped.requeued, reaped.dead_lettered) == (0, 0)
     assert client.get(t.id).state is TaskState.RUNNING
     assert int(client.redis.zscore(k.running, t.id)) == later + WINDOW_MS  # looked at again
     assert "lease_expired" not in client.stats(queue_name).counters
     # Without the liveness window (leases alone decide), the same lease is reclaimed.
-    reaped = client.run(ops.reap(queue_name, later + WINDOW_MS + 1, 100, ops.KEEP_ALL, token))
+    reaped = client.run(ops.reap(queue_name, later + WINDOW_MS + 1, 100, KEEP_ALL, token))
     assert reaped.requeued == 1
 
 

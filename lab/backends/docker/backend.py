@@ -153,9 +153,11 @@ class DockerBackend:
         )
 
     def _run(self, name: str, role: str, command: list[str], **options: Any) -> Container:
+        """A container of the API or a worker: ``taskq <command>``."""
         assert self._containers is not None
+        image, limits = self._images[role].tag, _limits(self.config, role)
         container = self._containers.start(
-            name, role, self._images[role].tag, command, _limits(self.config, role), **options
+            name, role, image, command, limits, entrypoint=["taskq"], **options
         )
         self._applied.setdefault(role, applied_limits(container))
         return container
@@ -168,9 +170,10 @@ class DockerBackend:
         self._applied["redis"] = applied_limits(container)
 
     def _taskq(self, command: str, args: list[str]) -> list[str]:
-        # The Redis URL (with its password) goes in the environment (_taskq_env): with the
-        # host's pid namespace a command line is readable by every local user.
-        return ["taskq", command, *args, *self._imports]
+        """The arguments of ``taskq`` (the entrypoint, whatever the image's own is). The
+        Redis URL (with its password) goes in the environment (_taskq_env): with the host's
+        pid namespace a command line is readable by every local user."""
+        return [command, *args, *self._imports]
 
     def _taskq_env(self, redis_url: str) -> dict[str, str]:
         return {**self._container_env(), "TASKQ_REDIS_URL": redis_url}
@@ -236,12 +239,22 @@ class DockerBackend:
             time.sleep(0.1)
         with Client(self.redis_url) as client:
             while len(client.workers()) < len(self._workers):
+                if dead := [w for w in self._workers if not _alive(w.pid)]:
+                    raise RuntimeError(self._exited(dead[0]))
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{len(self._workers)} worker containers did not all register within"
                         f" {START_TIMEOUT_SECONDS:g} s; see {self.logs}/worker-*.log"
                     )
                 time.sleep(0.1)
+
+    def _exited(self, w: _Worker) -> str:
+        """Why a worker container ended, for an error message (its log saved)."""
+        save_logs(w.container, self.logs / f"{w.name}.log")
+        w.container.reload()
+        state = w.container.attrs.get("State", {})
+        oom = " (killed: over its memory limit)" if state.get("OOMKilled") else ""
+        return f"{w.name} exited with {state.get('ExitCode')}{oom}; see {self.logs}/{w.name}.log"
 
     def stop(self) -> None:
         """Everything down and removed, in an order that lets workers hand tasks back

@@ -7,7 +7,8 @@
 --    a blocking handler, say): its deadline moves on by one detection window.
 -- Each reclaimed task goes back to the queue with its attempt counted, or is
 -- dead-lettered when its retries are used up. Its token is removed, so the old holder's
--- completion is rejected.
+-- completion is rejected. Finding a silent worker's tasks scans the running set, which
+-- happens only when a worker has just gone silent.
 --
 -- KEYS[1]  running ZSET (score: lease deadline, epoch ms)
 -- KEYS[2]  queued ZSET
@@ -40,23 +41,23 @@ local now_ms, window_ms = ARGV[1], tonumber(ARGV[8])
 local liveness = window_ms >= 0
 local cut = server_ms() - window_ms
 
--- Liveness: the leases of workers whose beat is too old end now. Their tasks are found by
--- scanning the running set, which happens only when a worker has just gone silent.
+-- Liveness: the leases of workers whose beat is too old end now.
 local silent = {}
-if liveness then silent = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', '(' .. string.format('%.0f', cut)) end
+if liveness then
+  silent = redis.call('ZRANGEBYSCORE', KEYS[11], '-inf', '(' .. string.format('%.0f', cut))
+end
 local declared_dead = 0
 if #silent > 0 then
   local dead_worker, held = {}, {}
   for _, w in ipairs(silent) do dead_worker[w] = true end
-  local running = redis.call('ZRANGE', KEYS[1], 0, -1)
-  for _, id in ipairs(running) do
+  for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local w = redis.call('HGET', KEYS[6] .. id, 'worker')
     if w and dead_worker[w] then
       redis.call('ZADD', KEYS[1], 'XX', now_ms, id)
       held[w] = true
     end
   end
-  for w in pairs(held) do declared_dead = declared_dead + 1 end
+  for _ in pairs(held) do declared_dead = declared_dead + 1 end
   redis.call('ZREM', KEYS[11], unpack(silent))
   if declared_dead > 0 then redis.call('HINCRBY', KEYS[4], 'workers_lost', declared_dead) end
 end
