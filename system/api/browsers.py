@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from system.api.problems import problem
 
+_MAX_HOSTS_REMEMBERED = 1000
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -54,6 +55,7 @@ class BrowserGuard:
     def __init__(self, app: ASGIApp, allowed_hosts: Iterable[str]) -> None:
         self.app = app
         self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts) | {"localhost"}
+        self._host_verdicts: dict[str, bool] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         refused = self._refusal(scope) if scope["type"] == "http" else None
@@ -63,8 +65,15 @@ class BrowserGuard:
         await self.app(scope, receive, send)
 
     def _host_allowed(self, host: str) -> bool:
-        name = host_name(host).lower()
-        return "*" in self.allowed_hosts or name in self.allowed_hosts or _is_ip(name)
+        # Remembered per Host value (parsing an address costs more than the rest of this
+        # check); bounded, as a client chooses the values.
+        allowed = self._host_verdicts.get(host)
+        if allowed is None:
+            name = host_name(host).lower()
+            allowed = "*" in self.allowed_hosts or name in self.allowed_hosts or _is_ip(name)
+            if len(self._host_verdicts) < _MAX_HOSTS_REMEMBERED:
+                self._host_verdicts[host] = allowed
+        return allowed
 
     def _refusal(self, scope: Scope) -> Response | None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}

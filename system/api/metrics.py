@@ -13,7 +13,13 @@ import logging
 import time
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from system.api.deps import ClientDep
@@ -144,6 +150,8 @@ class Gate:
         self.keys = keys
         self.open_paths = open_paths
         self.throttle = throttle or FailureThrottle()
+        self._timers: dict[tuple[str, str], Histogram] = {}
+        self._counters: dict[tuple[str, str, int], Counter] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -166,9 +174,20 @@ class Gate:
                 await self.app(scope, receive, recording_send)
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"]
-            HTTP_SECONDS.labels(route, method).observe(time.perf_counter() - start)
-            HTTP_REQUESTS.labels(route, method, str(status)).inc()
+            self._series(route, scope["method"], status, time.perf_counter() - start)
+
+    def _series(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Record one request. The labelled children are kept (``labels()`` costs a lock
+        and a lookup each time); labels are bounded, so the dictionaries are too."""
+        timer = self._timers.get((route, method))
+        if timer is None:
+            timer = self._timers[route, method] = HTTP_SECONDS.labels(route, method)
+        timer.observe(seconds)
+        counter = self._counters.get((route, method, status))
+        if counter is None:
+            counter = HTTP_REQUESTS.labels(route, method, str(status))
+            self._counters[route, method, status] = counter
+        counter.inc()
 
     def _refusal(self, scope: Scope) -> Response | None:
         """None when the request may go on (its key's grant then in the request state),
