@@ -3,7 +3,9 @@
 - single: ``POST /tasks/`` req/s, as a ratio to a trivial FastAPI endpoint (``bench/
   trivial_app.py``: parse a JSON body into a model, answer, no Redis) served by uvicorn
   with the same settings (one process, uvloop, httptools, no access log);
-- batch: ``POST /tasks/batch`` with 100 tasks per request, in tasks/s.
+- batch: ``POST /tasks/batch`` with 100 tasks per request, in tasks/s;
+- processes: ``POST /tasks/`` req/s with ``taskq api --workers N`` for each N of
+  ``--processes`` (default 1 and 2, measured one after the other in the same run).
 
 One private Redis; no workers run, so the queue only grows. wrk runs one thread with 32
 connections for 10 s per measurement, after a 2 s warm-up. Requires ``wrk`` on PATH.
@@ -76,6 +78,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--batch", type=int, default=100)
+    ap.add_argument(
+        "--processes",
+        type=lambda text: [int(n) for n in text.split(",") if n],
+        default=[1, 2],
+        help="API process counts to measure POST /tasks/ with, one after the other "
+        "(default 1,2; empty: none)",
+    )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
@@ -110,6 +119,15 @@ def main() -> None:
             batch = {"tasks": [TASK] * args.batch}
             rps = wrk(f"{base}/tasks/batch", batch, args.seconds, args.connections)
             results["api_batch_tasks_per_s"] = rps * args.batch
+        for n in args.processes:
+            port = free_port()
+            base = f"http://127.0.0.1:{port}"
+            argv = [*api[: api.index("--port")], "--port", str(port), "--log-level", "warning"]
+            with serve([*argv, "--workers", str(n)], f"{base}/healthz"):
+                wrk(f"{base}/tasks/", TASK, 2, args.connections)
+                results[f"api_submit_rps_{n}p"] = wrk(
+                    f"{base}/tasks/", TASK, args.seconds, args.connections
+                )
         port = free_port()
         trivial = [
             sys.executable,
@@ -128,6 +146,11 @@ def main() -> None:
     print(f"POST /tasks/          {results['api_submit_rps']:10,.0f} req/s")
     print(f"trivial FastAPI POST  {results['trivial_rps']:10,.0f} req/s")
     print(f"ratio                 {ratio:10.2f}  (target >= 0.5)")
+    one = results.get("api_submit_rps_1p")
+    for n in args.processes:
+        rps = results[f"api_submit_rps_{n}p"]
+        versus = f"  {rps / one:.2f} x 1 process" if one and n > 1 else ""
+        print(f"POST /tasks/, {n} proc   {rps:10,.0f} req/s{versus}")
     print(
         f"POST /tasks/batch     {results['api_batch_tasks_per_s']:10,.0f} tasks/s "
         f"({args.batch} per request; target >= 20,000)"

@@ -174,20 +174,41 @@ def worker(
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--import", "imports", multiple=True, help="Module with @task handlers.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Server processes on the port (else TASKQ_API__WORKERS, default 1).",
+)
 @log_level_option
 def api(
-    redis_url: str | None, host: str, port: int, imports: tuple[str, ...], log_level: str
+    redis_url: str | None,
+    host: str,
+    port: int,
+    imports: tuple[str, ...],
+    workers: int | None,
+    log_level: str,
 ) -> None:
     """Serve the REST API (uvicorn)."""
+    settings = _settings(redis_url)
+    if workers is not None:
+        settings.api = settings.api.model_copy(update={"workers": workers})
+    _refuse_open_without_keys(settings, host)
+    url = _require_url(settings)
+    _ping(url)
+    _logging(log_level)
+    if settings.api.workers > 1:
+        from system.worker.exposition import use_multiprocess_dir
+
+        use_multiprocess_dir()  # before anything imports prometheus_client
+        from system.api.server import serve_processes
+
+        serve_processes(url, imports, settings.api, host, port, log_level)
+        return
+    import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
     from system.api.app import create_app
     from system.api.server import serve
     from system.registry import import_modules
-
-    settings = _settings(redis_url)
-    _refuse_open_without_keys(settings, host)
-    _ping(_require_url(settings))
-    _logging(log_level)
-    import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 
     import_modules(imports)
     serve(create_app(settings), settings.api, host, port, log_level)

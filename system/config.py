@@ -209,6 +209,13 @@ class ApiSettings(BaseModel):
         "names are refused (421): a web page that points its own name at this address "
         "(DNS rebinding) must not reach the API.",
     )
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the API's port (one per core at most helps), "
+        "each with its own Redis connections; /metrics adds up all of them.",
+    )
     # Deadlines on what a client may hold open (``system.api.server``, ``limits``).
     header_timeout_seconds: float = Field(
         10.0,

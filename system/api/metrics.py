@@ -9,17 +9,21 @@ from Redis at scrape time (``RedisCollector``): the API exports them, the worker
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import os
 import time
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
+    REGISTRY,
     CollectorRegistry,
     Counter,
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from system.api.deps import ClientDep
@@ -37,6 +41,7 @@ from system.metrics import (
 )
 
 log = logging.getLogger("taskq.api")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 router = APIRouter(tags=["health"])
 
 
@@ -124,12 +129,23 @@ class SnapshotCache:
         return self._body
 
 
+@functools.cache
+def _process_registry() -> CollectorRegistry:
+    """This process's metrics; with several API processes (``api.workers``, multiprocess
+    mode) all of theirs added up, whichever process answers the scrape."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
 @router.get("/metrics", operation_id="metrics", response_class=Response)
 async def metrics(client: ClientDep, request: Request) -> Response:
     """Prometheus metrics: this API process's, and the queues' as read from Redis (at most
     ``metrics_cache_seconds`` ago)."""
     cache: SnapshotCache = request.app.state.metrics_cache
-    body = generate_latest() + await cache.body(client)
+    body = generate_latest(_process_registry()) + await cache.body(client)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
 
 

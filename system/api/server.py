@@ -11,6 +11,8 @@ The body has its own deadline (``system.api.limits.BodyLimit``).
 from __future__ import annotations
 
 import asyncio
+import os
+from collections.abc import Sequence
 from typing import Any
 
 import uvicorn
@@ -18,6 +20,8 @@ from fastapi import FastAPI
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from system.config import ApiSettings
+
+REDIS_URL_ENV = "TASKQ_REDIS_URL"
 
 _TOO_SLOW = b"the request headers did not arrive in time\n"
 _TIMED_OUT = (
@@ -71,7 +75,8 @@ class HeaderDeadline(HttpToolsProtocol):
 
 
 def serve(app: FastAPI, settings: ApiSettings, host: str, port: int, log_level: str) -> None:
-    """Run ``app`` until interrupted, with the settings' connection deadlines."""
+    """Run ``app`` until interrupted, with the settings' connection deadlines (one
+    process; ``serve_processes`` for several)."""
     protocol = type(
         "TaskqHttp", (HeaderDeadline,), {"header_timeout_seconds": settings.header_timeout_seconds}
     )
@@ -82,5 +87,55 @@ def serve(app: FastAPI, settings: ApiSettings, host: str, port: int, log_level: 
         log_level=log_level,
         access_log=False,
         http=protocol,
+        timeout_keep_alive=max(1, round(settings.idle_timeout_seconds)),
+    )
+
+
+# Several processes (``api.workers``): uvicorn's supervisor starts them (spawned, not
+# forked: each builds its own app, event loop and Redis pools) on one listening socket
+# and restarts one that dies. Each child builds the app from the environment the parent
+# prepared: the settings as ``Settings()`` reads them (the Redis URL put there by the
+# parent), the handler modules in IMPORTS_ENV, and PROMETHEUS_MULTIPROC_DIR so that
+# /metrics adds up every process's counters (``system.worker.exposition``).
+IMPORTS_ENV = "TASKQ_API_IMPORT_MODULES"
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one of several server processes (uvicorn's factory)."""
+    import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
+    from system.api.app import create_app
+    from system.config import Settings
+    from system.redis_server import die_with_parent
+    from system.registry import import_modules
+
+    die_with_parent(os.getppid())  # a supervisor killed outright leaves no server behind
+    settings = Settings()
+    import_modules([m for m in os.environ.get(IMPORTS_ENV, "").split(",") if m])
+    HeaderDeadline.header_timeout_seconds = settings.api.header_timeout_seconds
+    return create_app(settings)
+
+
+def serve_processes(
+    redis_url: str,
+    imports: Sequence[str],
+    settings: ApiSettings,
+    host: str,
+    port: int,
+    log_level: str,
+) -> None:
+    """Run ``settings.workers`` server processes on one port until interrupted. The
+    caller must have called ``system.worker.exposition.use_multiprocess_dir`` before
+    importing prometheus_client."""
+    os.environ[REDIS_URL_ENV] = redis_url
+    os.environ[IMPORTS_ENV] = ",".join(imports)
+    uvicorn.run(
+        "system.api.server:app_from_environment",
+        factory=True,
+        workers=settings.workers,
+        host=host,
+        port=port,
+        log_level=log_level,
+        access_log=False,
+        http=HeaderDeadline,
         timeout_keep_alive=max(1, round(settings.idle_timeout_seconds)),
     )
