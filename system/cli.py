@@ -355,6 +355,12 @@ def _print_record(record: Any) -> None:
 @click.option(
     "-Q", "--queue", default="default", show_default=True, help="Autoscaling: the queue to watch."
 )
+@click.option(
+    "--api-workers",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="API server processes on its port (else TASKQ_API__WORKERS, default 1).",
+)
 @log_level_option
 def up(
     redis_url: str | None,
@@ -365,6 +371,7 @@ def up(
     autoscale: str | None,
     target_wait: float,
     queue: str,
+    api_workers: int | None,
     log_level: str,
 ) -> None:
     """Run a private Redis (unless --redis-url), the API and N workers until Ctrl-C."""
@@ -401,6 +408,7 @@ def up(
         concurrency=concurrency,
         api_port=port or None,
         api_host=host,
+        api_workers=api_workers,
         autoscale=policy,
         queue=queue,
     )

@@ -114,6 +114,7 @@ class Stack:
         worker_env: dict[str, str] | None = None,
         api_port: int | None = None,
         api_host: str = "127.0.0.1",
+        api_workers: int | None = None,
         autoscale: AutoscaleSettings | None = None,
         queue: str = "default",
     ) -> None:
@@ -125,6 +126,7 @@ class Stack:
         self.redis: RedisServer | None = None
         self.workers: list[TaskqProcess] = []
         self._api_at = (api_host, api_port) if api_port is not None else None
+        self._api_workers = api_workers  # None: TASKQ_API__WORKERS, else 1
         self.api: TaskqProcess | None = None
         # Autoscaling: the policy's decisions for one queue, applied from wait().
         self._autoscaler = Autoscaler(autoscale) if autoscale else None
@@ -157,6 +159,8 @@ class Stack:
             if self._api_at:
                 host, port = self._api_at
                 args = ["--host", host, "--port", str(port)]
+                if self._api_workers is not None:
+                    args += ["--workers", str(self._api_workers)]
                 self.api = TaskqProcess(self.redis_url, args, command="api")
                 self._wait_for_api()
         except BaseException:

@@ -66,6 +66,8 @@ def system_env(scenario: Scenario) -> dict[str, str]:
         "TASKQ_WORKER__SHUTDOWN_TIMEOUT_SECONDS": str(s.shutdown_timeout_seconds),
         "TASKQ_WORKER__PROCESSES": str(s.processes),
     }
+    if s.api_processes > 1:
+        env["TASKQ_API__WORKERS"] = str(s.api_processes)
     if s.max_queue_depth is not None:
         env["TASKQ_API__MAX_QUEUE_DEPTH"] = str(s.max_queue_depth)
     return {**env, **s.env}

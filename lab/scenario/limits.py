@@ -11,6 +11,7 @@ from typing import Final
 MAX_WORKERS: Final = 64  # worker processes at once, started by the lab
 MAX_CONCURRENCY: Final = 10_000  # tasks in flight per worker; clients; open requests
 MAX_PROCESSES: Final = 256  # process pool of one worker
+MAX_API_PROCESSES: Final = 64  # server processes of the API (its settings allow as many)
 MAX_DURATION_SECONDS: Final = 7 * 86400  # any length of time a run is made of
 MAX_RATE_PER_SECOND: Final = 1_000_000
 MAX_ARRIVALS: Final = 10_000_000  # the schedule is built in memory: about 1 GB at this

@@ -21,6 +21,7 @@ from pydantic import (
 
 from lab.scenario.events import CUT_OFF_ACTIONS, Event, NetworkEvent
 from lab.scenario.limits import (
+    MAX_API_PROCESSES,
     MAX_ARRIVALS,
     MAX_CONCURRENCY,
     MAX_DURATION_SECONDS,
@@ -132,6 +133,13 @@ class SystemConfig(_Model):
     )
     retry_backoff_seconds: float = Field(
         0.2, ge=0, le=MAX_DURATION_SECONDS, description="Base of the retry backoff."
+    )
+    api_processes: int = Field(
+        1,
+        ge=1,
+        le=MAX_API_PROCESSES,
+        description="API server processes on its port (`taskq api --workers`): the load "
+        "goes through all of them.",
     )
     max_queue_depth: int | None = Field(
         None,

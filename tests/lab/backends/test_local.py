@@ -6,6 +6,9 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
+import psutil
+
 from lab.backends.local import LocalBackend
 from lab.scenario.model import Scenario
 
@@ -30,5 +33,24 @@ def test_two_sigterms_stop_two_workers(tmp_path: Path) -> None:
             assert time.monotonic() < deadline
             time.sleep(0.05)
         assert len(backend.worker_pids()) == 1
+    finally:
+        backend.stop()
+
+
+def test_api_processes_start_that_many_servers(tmp_path: Path) -> None:
+    """``system.api_processes: 2``: the API runs two server processes, which serve."""
+    scenario = Scenario.model_validate(
+        {"name": "api2", "system": {"workers": 0, "api_processes": 2, "prometheus": "off"}}
+    )
+    backend = LocalBackend(scenario, tmp_path)
+    try:
+        backend.start()
+        supervisor = psutil.Process(backend.processes()["api"])
+        servers = [
+            p for p in supervisor.children() if "multiprocessing.spawn" in " ".join(p.cmdline())
+        ]
+        assert len(servers) == 2
+        task = {"task_type": "echo", "payload": {"n": 1}}
+        assert httpx.post(f"{backend.api_url}/tasks/", json=task, timeout=30).status_code == 202
     finally:
         backend.stop()
