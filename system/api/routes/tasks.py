@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from fastapi.routing import APIRoute
+from starlette.types import Message, Receive, Scope, Send
 
 from system.api.browsers import is_json
 from system.api.deps import (
@@ -91,26 +91,41 @@ class SubmitRoute(APIRoute):
     app's parts are read from its state (not six dependencies), the answer is written
     directly (not validated again as a model), and the task goes through the single
     submit, not the bulk one. Profiled, these cost more than the Redis call. A request
-    that does not validate here goes through FastAPI's own handler (the same body, so
-    the same 422 with the same details); FastAPI's handler also documents the route."""
+    that does not validate here goes to FastAPI's own handler (with the same body, so
+    the same 422 with the same details); FastAPI's handler also documents the route.
+    Errors raised here (403, 409, 422 of a payload, 429) reach the app's exception
+    handlers as any route's do."""
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        general = super().get_route_handler()
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._general = self.app
+        self.app = self._fast
 
-        async def handler(request: Request) -> Response:
-            key = request.headers.get("idempotency-key")
-            if (key is None or 1 <= len(key) <= 200) and is_json(
-                request.headers.get("content-type", "")
-            ):
-                try:
-                    body = TaskSubmission.model_validate_json(await request.body())
-                except ValueError:  # pydantic's ValidationError: FastAPI's handler says why
-                    pass
-                else:
-                    return await _accept(request, body, key)
-            return await general(request)
+    async def _fast(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive, send)
+        key = request.headers.get("idempotency-key")
+        body = await request.body()
+        if (key is None or 1 <= len(key) <= 200) and is_json(
+            request.headers.get("content-type", "")
+        ):
+            try:
+                submission = TaskSubmission.model_validate_json(body)
+            except ValueError:  # pydantic's ValidationError: FastAPI's handler says why
+                pass
+            else:
+                response = await _accept(request, submission, key)
+                await response(scope, receive, send)
+                return
+        replayed = False
 
-        return handler
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        await self._general(scope, replay, send)
 
 
 _SUBMIT_OPTIONS: dict[str, Any] = {
