@@ -96,12 +96,10 @@ class SubmitRoute(APIRoute):
     Errors raised here (403, 409, 422 of a payload, 429) reach the app's exception
     handlers as any route's do."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._general = self.app
-        self.app = self._fast
-
-    async def _fast(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] != "POST":  # FastAPI's 405
+            await super().handle(scope, receive, send)
+            return
         request = Request(scope, receive, send)
         key = request.headers.get("idempotency-key")
         body = await request.body()
@@ -125,7 +123,7 @@ class SubmitRoute(APIRoute):
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
 
-        await self._general(scope, replay, send)
+        await super().handle(scope, replay, send)
 
 
 _SUBMIT_OPTIONS: dict[str, Any] = {
