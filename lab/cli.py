@@ -77,16 +77,21 @@ def run(file: Path, overrides: tuple[str, ...], out: Path, live: bool) -> None:
     scenario = _load(file, overrides)
     run_dir = run_dir_for(scenario, out)
     if scenario.sweep is not None:
-        _sweep(scenario, run_dir)
+        _sweep(scenario, run_dir, overrides)
+    if scenario.rate_search is not None:
+        _rate_search(scenario, run_dir, overrides)
     write_scenario(scenario, run_dir)
     with live_page(scenario, run_dir, live) as feed:
         if feed:
             click.echo(f"lab: live page at {feed.url}")
-        _run_one(scenario, run_dir, feed)
+        _run_one(scenario, run_dir, feed, overrides)
 
 
-def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
+def _run_one(
+    scenario: Scenario, run_dir: Path, feed: RunFeed | None, overrides: tuple[str, ...]
+) -> None:
     from lab.report.derive import write_results
+    from lab.run.environment import invocation
     from lab.run.runner import execute
 
     click.echo(f"lab: running {scenario.name} -> {run_dir}")
@@ -104,6 +109,7 @@ def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
             f"lab: the run failed: {type(exc).__name__}: {exc} (logs: {run_dir / 'logs'})", err=True
         )
         sys.exit(RUN_FAILED)
+    raw.environment |= invocation(overrides)
     if feed:
         feed.reporting()
     summary = write_results(scenario, raw, run_dir)
@@ -118,6 +124,8 @@ def _run_one(scenario: Scenario, run_dir: Path, feed: RunFeed | None) -> None:
     )
     for c in summary.checks:
         click.echo(f"  [{'pass' if c.passed else 'FAIL'}] {c.name}: {c.detail}")
+    if summary.verdict is not None:
+        click.echo(f"verdict: {summary.verdict.line}")
     click.echo(f"report: {run_dir / 'report.html'} (and report.md)")
     sys.exit(0 if summary.passed else 1)
 
@@ -129,7 +137,12 @@ def report_(folder: Path) -> None:
     stored raw data (no service needed)."""
     from lab.report.derive import derive
     from lab.report.folder import NotAResultsFolder, Sweep, load
+    from lab.report.rate_search import derive_rate_search, is_rate_search
 
+    if is_rate_search(folder):
+        derive_rate_search(folder)
+        click.echo(f"report: {folder / 'report.html'} (and report.md)")
+        return
     try:
         stored = load(folder)
     except NotAResultsFolder as exc:
@@ -144,18 +157,33 @@ def report_(folder: Path) -> None:
     click.echo(f"report: {folder / 'report.html'} (and report.md)")
 
 
-def _sweep(scenario: Scenario, sweep_dir: Path) -> None:
+def _sweep(scenario: Scenario, sweep_dir: Path, overrides: tuple[str, ...]) -> None:
     """Exit 0 when every run was done, RUN_FAILED when some failed."""
     from lab.run.sweep import run_sweep
 
     click.echo(f"lab: sweep {scenario.name} -> {sweep_dir}")
     try:
-        failed = run_sweep(scenario, sweep_dir, click.echo)
+        failed = run_sweep(scenario, sweep_dir, click.echo, overrides)
     except KeyboardInterrupt:
         click.echo("lab: interrupted; every process was stopped", err=True)
         sys.exit(INTERRUPTED)
     click.echo(f"report: {sweep_dir / 'report.html'} (and report.md, aggregate.csv)")
     sys.exit(RUN_FAILED if failed else 0)
+
+
+def _rate_search(scenario: Scenario, folder: Path, overrides: tuple[str, ...]) -> None:
+    """Exit 0 when a rate held, 1 when none did."""
+    from lab.run.rate_search import run_rate_search
+
+    click.echo(f"lab: rate search {scenario.name} -> {folder}")
+    try:
+        best = run_rate_search(scenario, folder, click.echo, overrides)
+    except KeyboardInterrupt:
+        click.echo("lab: interrupted; every process was stopped", err=True)
+        sys.exit(INTERRUPTED)
+    click.echo(f"max sustainable rate: {'none held' if best is None else f'{best:g} tasks/s'}")
+    click.echo(f"report: {folder / 'report.html'} (and report.md)")
+    sys.exit(0 if best is not None else 1)
 
 
 @main.command("compare")

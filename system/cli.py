@@ -179,9 +179,8 @@ def api(
     redis_url: str | None, host: str, port: int, imports: tuple[str, ...], log_level: str
 ) -> None:
     """Serve the REST API (uvicorn)."""
-    import uvicorn
-
     from system.api.app import create_app
+    from system.api.server import serve
     from system.registry import import_modules
 
     settings = _settings(redis_url)
@@ -191,7 +190,7 @@ def api(
     import system.handlers  # noqa: F401  (the API validates payloads of the built-ins)
 
     import_modules(imports)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    serve(create_app(settings), settings.api, host, port, log_level)
 
 
 @main.command()

@@ -202,6 +202,29 @@ class ApiSettings(BaseModel):
         f"(and no ?wait= may exceed {MAX_WAIT_SECONDS:g} s).",
     )
     max_body_bytes: int = Field(2_097_152, gt=0, description="Largest request body; 413 above.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Host names (comma-separated) the API answers to besides IP addresses "
+        "and localhost, e.g. the name of its container or its DNS name ('*': any). Other "
+        "names are refused (421): a web page that points its own name at this address "
+        "(DNS rebinding) must not reach the API.",
+    )
+    # Deadlines on what a client may hold open (``system.api.server``, ``limits``).
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A request's headers must arrive within this long of the connection "
+        "opening or the previous response; else 408 and the connection is closed.",
+    )
+    body_timeout_seconds: float = Field(
+        15.0, gt=0, description="A request's body must arrive within this long; else 408."
+    )
+    idle_timeout_seconds: float = Field(
+        5.0,
+        ge=1,
+        description="A keep-alive connection idle this long between requests is closed "
+        "(whole seconds).",
+    )
     # Back pressure (``system.api.admission``): high watermarks start refusing submits,
     # low watermarks end it.
     max_queue_depth: int | None = Field(
@@ -232,6 +255,53 @@ class ApiSettings(BaseModel):
     admission_refresh_seconds: float = Field(
         0.2, gt=0, description="How often the API re-reads a queue's depth for admission."
     )
+    max_queues: int = Field(
+        1000,
+        gt=0,
+        description="Most queues the API lets submits create (each keeps keys and metric "
+        "series for good); a submit that would create one more is refused with 409.",
+    )
+    # Connections (``system.api.app``): bounded, so that load on the API cannot turn into
+    # thousands of Redis clients, and waited for, so that a burst is queued, not refused.
+    redis_connections: int = Field(
+        64,
+        gt=0,
+        description="Connections to Redis the API's requests share (long polls have their "
+        "own, max_long_polls).",
+    )
+    redis_connection_wait_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How long a request waits for a free connection when all are in use "
+        "before it is answered 503 (naming the cause: the API is busy, not Redis gone).",
+    )
+    redis_reply_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How long a request waits for Redis to accept a connection or answer a "
+        "command before it is answered 503 (a Redis that hangs; one that refuses "
+        "connections is answered at once). On an overloaded host the API's own event loop "
+        "can lag this long: raise it there.",
+    )
+    max_long_polls: int = Field(
+        200,
+        gt=0,
+        description="Long polls (GET /tasks/{id}/result?wait=) waiting at once, each on a "
+        "connection of its own; past it, 429 + Retry-After.",
+    )
+    metrics_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        description="How long GET /metrics reuses what it read from Redis (scrapes within "
+        "it share one read; 0: read on every scrape).",
+    )
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip() for h in value.split(",") if h.strip()]
+        return value
 
     @model_validator(mode="after")
     def _watermarks_in_order(self) -> ApiSettings:
@@ -249,8 +319,9 @@ class ApiSettings(BaseModel):
 
 
 class Settings(BaseSettings):
+    # Errors name the setting, never its value: it may be a key or a URL with a password.
     model_config = SettingsConfigDict(
-        env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="TASKQ_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
     )
 
     redis_url: str | None = Field(
@@ -265,8 +336,10 @@ class Settings(BaseSettings):
     autoscale: AutoscaleSettings = Field(default_factory=AutoscaleSettings)
     api_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated API keys (TASKQ_API_KEYS); none: no authentication, "
-        "and the API refuses to listen on anything but loopback.",
+        description="Comma-separated API keys, each KEY[:SCOPES[:QUEUES]] (scopes read, "
+        "submit, operate joined by +; queues joined by +; a plain KEY may do everything); "
+        "keys of at least 16 characters. None: no authentication, and the API refuses to "
+        "listen on anything but loopback.",
     )
 
     @field_validator("api_keys", mode="before")
@@ -275,3 +348,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("api_keys")
+    @classmethod
+    def _valid_keys(cls, entries: list[str]) -> list[str]:
+        from system.api.grants import parse_entry  # the format is the API's
+
+        for entry in entries:
+            parse_entry(entry)  # ValueError: too short, unknown scope ...
+        return entries

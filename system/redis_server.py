@@ -85,6 +85,25 @@ def generate_password() -> str:
     return secrets.token_urlsafe(32)
 
 
+def write_private_config(directory: Path, password: str | None) -> Path:
+    """The server settings that must not appear on a command line (``requirepass``), in
+    ``directory/redis.conf``, readable by us alone; its path is the server's first
+    argument. Also used by the lab's docker backend for its Redis container."""
+    path = directory / CONFIG_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: set it
+    with open(fd, "w") as f:
+        if password:
+            f.write(f'requirepass "{password}"\n')
+    return path
+
+
+def private_url(port: int, password: str | None, host: str = "127.0.0.1") -> str:
+    """``redis://[:password@]host:port/0``, the password quoted for a URL."""
+    auth = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{auth}{host}:{port}/0"
+
+
 def free_ports(n: int) -> list[int]:
     """n distinct free loopback ports (all held at once, then released)."""
     with contextlib.ExitStack() as stack:
@@ -165,8 +184,7 @@ class RedisServer:
     def url(self) -> str:
         """The URL to connect with, password included: hand it on through the environment
         (``TASKQ_REDIS_URL``), print it only through ``system.core.connection.redact``."""
-        auth = f":{quote(self._password, safe='')}@" if self._password else ""
-        return f"redis://{auth}127.0.0.1:{self.port}/0"
+        return private_url(self.port, self._password)
 
     @property
     def password(self) -> str | None:
@@ -248,14 +266,7 @@ class RedisServer:
         raise RuntimeError(f"{binary} {how} on port {self.port}; {log_path}:\n{tail}")
 
     def _write_config(self) -> Path:
-        """The settings that must not appear on a command line, in a file only we read."""
-        path = self.data_dir / CONFIG_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # an existing file keeps its mode on open: set it
-        with open(fd, "w") as f:
-            if self._password:
-                f.write(f'requirepass "{self._password}"\n')
-        return path
+        return write_private_config(self.data_dir, self._password)
 
     def _halt(self) -> None:
         """Stop the process, always reaping it. SIGTERM is Redis's graceful shutdown (AOF

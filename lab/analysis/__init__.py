@@ -6,6 +6,8 @@ I/O; ``lab.report`` reads the folder and writes the files).
 below, then the checks) · ``series`` (time series: the lab sampler's, per-window
 throughput and latency) · ``recovery`` (per fault) · ``capacity`` (backlog drain) ·
 ``breaker`` (circuit breaker over a dependency fault) · ``partition`` (leases and fencing
-over a cut) · ``checks`` (the scenario's invariants) · ``stats`` (mean and t interval
+over a cut) · ``load`` (offered, sent, accepted, refused by reason) · ``resources``
+(host and process use per stretch) · ``verdict`` (generator, host or API the bottleneck?)
+· ``checks`` (the scenario's invariants) · ``stats`` (mean and t interval
 over repetitions) · ``usl`` (the Universal Scalability Law fit).
 """

@@ -100,6 +100,17 @@ def evaluate(checks: Checks, summary: Measurements) -> list[CheckResult]:
                 detail=f"{errors} submits failed other than by a 429 / 503 refusal",
             )
         )
+    if checks.clean_bill:
+        v = summary.verdict
+        out.append(
+            CheckResult(
+                name="clean_bill",
+                passed=v is not None and v.conclusive,
+                value=None if v is None else len(v.bottlenecks),
+                limit=0,
+                detail="no resources recorded" if v is None else v.line,
+            )
+        )
     if checks.autoscale is not None:
         out += _autoscale(checks.autoscale, summary)
     return out

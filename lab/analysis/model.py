@@ -125,6 +125,91 @@ class PartitionSummary(_Frozen):
     throughput_recovery_ratio: float | None
 
 
+class LoadAccounting(_Frozen):
+    """What the schedule offered and what became of it (``lab.analysis.load``). Refusals
+    count responses (a submit refused twice, then accepted, adds 2 and 1 accepted)."""
+
+    offered: int  # arrivals of the schedule
+    sent: int  # submits sent at least once
+    accepted: int
+    refused_429: int  # refusals by back pressure (429)
+    refused_503: int  # refusals because the API or Redis was unavailable (503, refused)
+    errors: int  # submits that failed otherwise (a 500, a dropped connection, a timeout)
+    refused_in_the_end: int  # submits still refused after their retries
+    schedule_end_s: float  # when the schedule's last arrival was due (the load's length)
+    last_sent_s: float | None  # when the generator actually sent its last submit
+    offered_per_second: float | None  # the schedule's mean rate
+    sent_per_second: float | None  # submits sent / (last send - first send)
+    send_lag_limit_s: float  # a submit later than this counts as late
+    late_submits: int  # sent later than the limit
+    in_flight_cap: int | None  # load.max_outstanding_requests (open loop)
+    capped_submits: int  # sent late because the in-flight cap was reached
+    drain_after_last_send_s: float | None  # last end - last send (the old "drain")
+
+
+class ResourcePhase(_Frozen):
+    """Resource use over a stretch of the run (``lab.analysis.resources``). CPU of a role
+    sums its processes (100 = one core, averaged over the stretch's samples); the host's
+    is a share of all CPUs."""
+
+    label: str  # "load" between events, "after load" for the drain
+    from_s: float
+    to_s: float
+    samples: int
+    host_busy_percent: float | None  # 100 - idle, mean
+    host_idle_percent_min: float | None
+    host_steal_percent: float | None  # mean
+    load1_max: float | None
+    memory_used_bytes_max: float | None
+    cpu_percent: dict[str, float] = Field(default_factory=dict)  # role -> mean
+    cpu_percent_max: dict[str, float] = Field(default_factory=dict)  # role -> max sample
+    rss_bytes_max: dict[str, float] = Field(default_factory=dict)  # role -> max (summed)
+
+
+class Resources(_Frozen):
+    """What the host and the processes used (``resources.csv``)."""
+
+    cpus: int | None
+    samples: int
+    idle_floor_percent: float  # below this idle share the host counts as saturated
+    host_saturated_share: float | None  # of the load's samples, the share below the floor
+    host_saturated_from_s: float | None  # the first such sample
+    generator_busy_share: float | None  # of the load's samples, the lab at ~one full core
+    phases: list[ResourcePhase]
+
+
+class Bottleneck(_Frozen):
+    """Something other than the queue limited what the run measured."""
+
+    what: str  # "generator", "host" or "api"
+    from_s: float | None
+    detail: str  # a sentence, for the report and the terminal
+
+
+class Verdict(_Frozen):
+    """Whether the run measured the queue (``lab.analysis.verdict``)."""
+
+    conclusive: bool
+    bottlenecks: list[Bottleneck] = Field(default_factory=list)
+    unchecked: list[str] = Field(default_factory=list)  # what the run has no data for
+
+    @property
+    def line(self) -> str:
+        if self.conclusive:
+            text = (
+                "conclusive: the generator kept to its schedule, the host CPU had room and "
+                "the API refused only by back pressure"
+            )
+            if self.unchecked:
+                text = (
+                    "conclusive as far as recorded: the generator kept to its schedule and "
+                    "the API refused only by back pressure"
+                )
+        else:
+            text = "inconclusive: " + "; ".join(b.detail for b in self.bottlenecks)
+        return text + "".join(f" (not checked: {u})" for u in self.unchecked)
+
+
 class CheckResult(_Frozen):
     """One invariant of the run, judged (``lab.analysis.checks``)."""
 
@@ -159,7 +244,7 @@ class Measurements(_Frozen):
     queue_wait_s: Percentiles = Field(default_factory=Percentiles)
     load_end_s: float
     last_end_s: float | None
-    drain_seconds: float | None  # None: the backlog never drained
+    drain_seconds: float | None  # from the end of the schedule; None: it never drained
     executions_beyond_first: int
     retried: int
     lease_expired: int
@@ -176,6 +261,9 @@ class Measurements(_Frozen):
     capacity: Capacity | None = None  # backlog mode
     circuit_breaker: BreakerSummary | None = None  # with checks.circuit_breaker
     partition: PartitionSummary | None = None  # with a partition or blackhole event
+    load: LoadAccounting | None = None  # None in summaries from before it existed
+    resources: Resources | None = None  # None without resources.csv
+    verdict: Verdict | None = None
 
 
 class RunSummary(Measurements):

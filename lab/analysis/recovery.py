@@ -10,8 +10,11 @@ or a Redis crash is instant.
 - **noticed**: the first sign in the data that the system reacted: the queue's
   ``lease_expired`` counter rising (a lease reclaimed; as sampled, so to the sampling
   interval), a submit refused or failed (Redis away: 503, or 429), or a failed call to
-  the dependency. ``noticed_after_s`` = noticed - start; None when nothing showed (a
-  killed worker that held no task). Handler failures are not signs: they happen anyway.
+  the dependency, from the fault's request until the next fault's request (a symptom
+  then is the next fault's). ``noticed_after_s`` = noticed - start, 0 for a sign before
+  the start (a Redis restart refuses submits until it takes effect); None when nothing
+  showed (a killed worker that held no task). Handler failures are not signs: they
+  happen anyway.
 - **recovered**: every ``window_seconds`` after the start, the throughput over a trailing
   window (by finish time; as wide as needed for ~200 completions at the rate before, so
   that Poisson noise does not fake a dip) is compared with the rate before. A dip is
@@ -74,25 +77,54 @@ def _fault_end(events: pd.DataFrame, i: int, start: float) -> float:
     return start
 
 
+def fault_windows(events: pd.DataFrame) -> list[tuple[float, float]]:
+    """(start, end) of every fault event, seconds from the start of the load: from its
+    request to its lift, or to its effect when that is later (a Redis restart is effective
+    when Redis answers again)."""
+    out = []
+    for i in range(len(events)):
+        e = events.iloc[i]
+        if e["action"] in FAULTS:
+            effective = e["effective_s"] if pd.notna(e["effective_s"]) else e["requested_s"]
+            end = _fault_end(events, i, float(effective))
+            out.append((float(e["requested_s"]), max(end, float(effective))))
+    return out
+
+
+def in_windows(
+    times: pd.Series[float], windows: list[tuple[float, float]], grace_s: float = 0.0
+) -> pd.Series[bool]:
+    """Which times fall in a window (extended by ``grace_s`` after its end)."""
+    inside = pd.Series(False, index=times.index)
+    for start, end in windows:
+        inside |= (times >= start) & (times <= end + grace_s)
+    return inside
+
+
 def _noticed(
     tasks: pd.DataFrame,
     dependency: pd.DataFrame | None,
     reclaimed: pd.Series[float] | None,
     start: float,
+    until: float = math.inf,
 ) -> float | None:
+    """The first sign in [start, until): a symptom after the next fault began is that
+    fault's, not this one's."""
     signs: list[float] = []
     if reclaimed is not None and len(reclaimed):
         before = reclaimed[reclaimed.index < start]
         level = float(before.iloc[-1]) if len(before) else 0.0
-        rose = reclaimed[(reclaimed.index >= start) & (reclaimed > level)]
+        rose = reclaimed[(reclaimed.index >= start) & (reclaimed.index < until)]
+        rose = rose[rose > level]
         if len(rose):
             signs.append(float(rose.index[0]))
-    refused = tasks[(tasks["sent_s"] >= start) & (tasks["submit"] != "accepted")]
-    refused = pd.concat([refused, tasks[(tasks["sent_s"] >= start) & (tasks["refusals"] > 0)]])
+    sent = tasks[(tasks["sent_s"] >= start) & (tasks["sent_s"] < until)]
+    refused = sent[(sent["submit"] != "accepted") | (sent["refusals"] > 0)]
     if len(refused):
         signs.append(float(refused["sent_s"].min()))
     if dependency is not None and len(dependency):
-        bad = dependency[(dependency["time_s"] >= start) & (dependency["status"] != 200)]
+        at = dependency["time_s"]
+        bad = dependency[(at >= start) & (at < until) & (dependency["status"] != 200)]
         if len(bad):
             signs.append(float(bad["time_s"].min()))
     return min(signs) if signs else None
@@ -145,6 +177,7 @@ def recovery(
     previous_until = 0.0
     faults = events["action"].isin(FAULTS)
     starts = events["effective_s"].fillna(events["requested_s"]).where(faults, math.inf).tolist()
+    requested_at = events["requested_s"].where(faults, math.inf).tolist()
     for i in range(len(events)):
         e = events.iloc[i]
         if e["action"] not in FAULTS:
@@ -153,7 +186,12 @@ def recovery(
         end = _fault_end(events, i, start)
         base_from = max(previous_until, start - baseline_seconds, 0.0)
         before = _rate(finished, base_from, start)
-        noticed = _noticed(tasks, dependency, reclaimed, start)
+        # From the request: a Redis restart takes effect when Redis is back, and its
+        # refusals come before that.
+        requested = min(start, float(e["requested_s"]))
+        later = [float(t) for t in requested_at[i + 1 :] if t > requested]
+        noticed = _noticed(tasks, dependency, reclaimed, requested, min(later, default=math.inf))
+        noticed = None if noticed is None else max(noticed, start)
         later = [float(t) for t in starts[i + 1 :] if t > start]
         horizon = min([load_end_s, *later])
         back = _recovered(finished, start, before, window_seconds, horizon) if before else None

@@ -15,7 +15,8 @@ Definitions, in seconds from the start of the load unless said otherwise:
   queue's ``retried`` counter. So duplicates = sum(attempts - 1) - retried: the
   re-executions after a lease was lost (a killed or stopped worker's tasks), cross-checked
   by the queue's ``lease_expired`` counter.
-- **drain**: last end - end of the load.
+- **drain**: last end - end of the schedule (``lab.analysis.load``): a generator that
+  fell behind its schedule does not shorten it.
 - **queue wait**: ``started - eligible`` of a task's last attempt, both Redis's clock.
 """
 
@@ -27,10 +28,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from lab.analysis import breaker, capacity, partition, recovery
+from lab.analysis import breaker, capacity, partition, recovery, resources, verdict
 from lab.analysis.checks import evaluate
+from lab.analysis.load import account
 from lab.analysis.model import (
     AutoscaleSummary,
+    FaultRecovery,
     Measurements,
     Percentiles,
     Phase,
@@ -45,6 +48,8 @@ if TYPE_CHECKING:
     from lab.report.folder import Run
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99, "p999": 99.9}
+STEADY_WINDOWS = 3  # a saturation must hold this many windows in a row
+FAULT_GRACE_SECONDS = 2.0  # after a fault's stretch, still its effect
 
 
 def percentiles(values: pd.Series[float]) -> Percentiles:
@@ -83,21 +88,65 @@ def phases(
 
 
 def saturation(
-    win: pd.DataFrame, depth: pd.Series[float], latency_limit_s: float, backlog_limit: float
+    win: pd.DataFrame,
+    depth: pd.Series[float],
+    latency_limit_s: float,
+    backlog_limit: float,
+    faults: list[tuple[float, float]] | None = None,
+    load_end_s: float | None = None,
 ) -> Saturation | None:
-    """The first window where p99 latency or the backlog ran past its limit, and the load
-    offered then (for stress runs: where the system stopped keeping up)."""
+    """Where the system stopped keeping up: the first steady stretch (``STEADY_WINDOWS``
+    windows in a row) in which p99 latency or the backlog ran past its limit in every
+    window and arrivals outpaced completions, during the load and outside every fault's
+    stretch (``faults``: a kill's redelivery spike or a pause's backlog is the fault's
+    effect, reported per fault by ``recovery``, not a saturation)."""
+    step = _step(win)
+    stretch: list[tuple[float, float, float, str]] = []  # start, offered, completed, why
     for _, w in win.iterrows():
         at = float(w["start_s"])
-        queued = depth[(depth.index >= at) & (depth.index < at + 1e-9 + _step(win))]
-        reason = None
-        if pd.notna(w["p99_s"]) and w["p99_s"] > latency_limit_s:
-            reason = f"p99 latency {w['p99_s']:.3f} s > {latency_limit_s:g} s"
-        elif len(queued) and queued.max() > backlog_limit:
-            reason = f"backlog {queued.max():.0f} > {backlog_limit:g} tasks"
-        if reason:
-            return Saturation(at_s=at, offered_per_second=float(w["offered_per_s"]), reason=reason)
+        reason = _over_limit(w, depth, at, step, latency_limit_s, backlog_limit)
+        in_fault = any(a <= at + step and at <= b for a, b in faults or [])
+        after_load = load_end_s is not None and at + step > load_end_s + 1e-9
+        if reason is None or in_fault or after_load:
+            stretch = []
+            continue
+        stretch.append((at, float(w["offered_per_s"]), float(w["completed_per_s"]), reason))
+        if len(stretch) == STEADY_WINDOWS:
+            offered = sum(x[1] for x in stretch)
+            if offered > sum(x[2] for x in stretch):
+                return Saturation(
+                    at_s=stretch[0][0],
+                    offered_per_second=round(offered / STEADY_WINDOWS, 3),
+                    reason=stretch[0][3],
+                )
+            stretch.pop(0)
     return None
+
+
+def _over_limit(
+    w: pd.Series[float],
+    depth: pd.Series[float],
+    at: float,
+    step: float,
+    latency_limit_s: float,
+    backlog_limit: float,
+) -> str | None:
+    queued = depth[(depth.index >= at) & (depth.index < at + 1e-9 + step)]
+    if pd.notna(w["p99_s"]) and w["p99_s"] > latency_limit_s:
+        return f"p99 latency {w['p99_s']:.3f} s > {latency_limit_s:g} s"
+    if len(queued) and queued.max() > backlog_limit:
+        return f"backlog {queued.max():.0f} > {backlog_limit:g} tasks"
+    return None
+
+
+def _fault_stretches(
+    events: pd.DataFrame, recovered: list[FaultRecovery]
+) -> list[tuple[float, float]]:
+    """Each fault from its request to the end of its stretch as recovery measured it (its
+    lift, its recovery, the redelivered tasks' end), whichever is latest."""
+    out = recovery.fault_windows(events) if len(events) else []
+    out += [(r.start_s, r.start_s + (r.fault_window_s or 0.0)) for r in recovered]
+    return out
 
 
 def _step(win: pd.DataFrame) -> float:
@@ -151,6 +200,22 @@ def measure(run: Run) -> Measurements:
         if run.dependency is None
         else list(zip(run.dependency["time"], run.dependency["status"], strict=True))
     )
+    load = account(tasks, scenario, load_end_s)
+    recovered = recovery.recovery(
+        tasks, events, depth, load_end_s, report.window_seconds, run.dependency, reclaimed
+    )
+    used = (
+        None
+        if run.resources is None
+        else resources.summarize(
+            run.resources,
+            t0_s,
+            events["effective_s"].dropna().tolist() if len(events) else [],
+            load_end_s,
+            report.host_idle_floor_percent,
+            last_end,
+        )
+    )
     return Measurements(
         scenario=scenario.name,
         seed=scenario.seed,
@@ -176,7 +241,7 @@ def measure(run: Run) -> Measurements:
         # None: the backlog never drained (some acknowledged task did not end).
         drain_seconds=None
         if last_end is None or len(ended) < len(accepted)
-        else round(max(0.0, last_end - load_end_s), 3),
+        else round(max(0.0, last_end - load.schedule_end_s), 3),
         executions_beyond_first=extra,
         retried=retried,
         lease_expired=int(counters.get("lease_expired", 0)),
@@ -189,14 +254,17 @@ def measure(run: Run) -> Measurements:
         phases=phases(tasks, events, workers, load_end_s),
         queue_depth_max=float(depth.max()) if len(depth) else None,
         saturation=saturation(
-            win, depth, report.runaway_latency_seconds, report.runaway_backlog_tasks
+            win,
+            depth,
+            report.runaway_latency_seconds,
+            report.runaway_backlog_tasks,
+            [(a, b + FAULT_GRACE_SECONDS) for a, b in _fault_stretches(events, recovered)],
+            load_end_s,
         ),
         autoscale=None
         if scenario.system.autoscale is None
         else workers_followed(workers, events, load_end_s),
-        recovery=recovery.recovery(
-            tasks, events, depth, load_end_s, report.window_seconds, run.dependency, reclaimed
-        ),
+        recovery=recovered,
         capacity=None
         if scenario.load.mode != "backlog"
         else capacity.drain_capacity(tasks, report.warmup_share, report.tail_share),
@@ -208,6 +276,9 @@ def measure(run: Run) -> Measurements:
         partition=None
         if not _cut_off(run)
         else partition.summarize(tasks, events, run.meta.get("cut_off", {}), counters, load_end_s),
+        load=load,
+        resources=used,
+        verdict=verdict.judge(tasks, events, load, used, scheduled=scenario.load.mode == "open"),
     )
 
 

@@ -25,7 +25,43 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import least_squares
 
+from lab.analysis.stats import estimate
+
 BOOTSTRAP_SAMPLES = 1000
+MIN_R_SQUARED = 0.9  # below this the law does not describe the data
+
+
+def misfits(
+    workers: Sequence[float], measured: Sequence[float], fitted: Sequence[float]
+) -> list[int]:
+    """Worker counts where the fit runs outside the 95 % t interval of the measured mean
+    (counts with 2 or more repetitions): residuals that are systematic, not noise."""
+    frame: dict[float, tuple[list[float], float]] = {}
+    for n, x, f in zip(workers, measured, fitted, strict=True):
+        frame.setdefault(float(n), ([], float(f)))[0].append(float(x))
+    out = []
+    for n, (xs, f) in sorted(frame.items()):
+        e = estimate(xs)
+        if e.n >= 2 and math.isfinite(e.ci_low) and not e.ci_low <= f <= e.ci_high:
+            out.append(int(n))
+    return out
+
+
+def judge(fit: UslFit, workers: Sequence[float], measured: Sequence[float]) -> tuple[bool, str]:
+    """Whether the law describes the points: R² at least ``MIN_R_SQUARED`` and no worker
+    count whose mean the curve misses (see ``misfits``); with the reason when not."""
+    fitted = [m - r for m, r in zip(measured, fit.residuals, strict=True)]
+    missed = misfits(workers, measured, fitted)
+    reasons = []
+    if not math.isfinite(fit.r_squared) or fit.r_squared < MIN_R_SQUARED:
+        reasons.append(f"R² {fit.r_squared:.3f} is below {MIN_R_SQUARED:g}")
+    if missed:
+        counts = ", ".join(str(n) for n in missed)
+        reasons.append(
+            f"the curve misses the 95 % interval of the measured mean at {counts} workers "
+            "(systematic residuals)"
+        )
+    return not reasons, "; ".join(reasons)
 
 
 def throughput(n: ArrayLike, lam: float, sigma: float, kappa: float) -> NDArray[np.float64]:

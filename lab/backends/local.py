@@ -238,6 +238,15 @@ class LocalBackend:
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc.alive()]
 
+    def processes(self) -> dict[str, int]:
+        """The system's live processes by name, for resource accounting."""
+        named = {w.name: w.proc.pid for w in self._workers if w.proc.alive()}
+        if self._api is not None and self._api.alive():
+            named["api"] = self._api.pid
+        if self._redis is not None and self._redis.pid:
+            named["redis"] = self._redis.pid
+        return named
+
     def environment(self) -> dict[str, Any]:
         return {"name": "local"}
 

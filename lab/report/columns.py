@@ -25,6 +25,10 @@ COLUMNS: dict[str, Callable[[RunSummary], Value]] = {
     "latency_p99_s": lambda s: s.latency_s.p99,
     "drain_seconds": lambda s: s.drain_seconds,
     "passed": lambda s: s.passed,
+    "sent": lambda s: None if s.load is None else s.load.sent,
+    "refused_429": lambda s: None if s.load is None else s.load.refused_429,
+    "refused_503": lambda s: None if s.load is None else s.load.refused_503,
+    "conclusive": lambda s: None if s.verdict is None else s.verdict.conclusive,
 }
 
 

@@ -26,8 +26,9 @@ import pandas as pd
 from lab.analysis import series
 from lab.report import columns, document
 from lab.report.document import Block, Heading, Image, Para, TableBlock
-from lab.report.figures import save
+from lab.report.figures import TIME_LABEL, legend_below, save, shade
 from lab.report.folder import Run, Sweep, load
+from lab.report.sweep_figures import axis_label
 
 
 def _row(label: str, run: Run) -> dict[str, Any]:
@@ -71,14 +72,19 @@ def _overlaid(
 
 def _throughput(out: Path, runs: list[tuple[str, Run]]) -> Path:
     fig, ax = plt.subplots(figsize=(9, 4))
+    labelled = False
     for label, run in runs:
         win = series.windows(run.tasks, run.scenario.report.window_seconds)
-        ax.step(win["start_s"], win["completed_per_s"], where="post", label=label, lw=1.2)
-    ax.set_title("Throughput (completions per window)")
-    ax.set_xlabel("seconds since the load started")
-    ax.set_ylabel("tasks / s")
+        ax.step(win["start_s"], win["completed_per_s"], where="post", label=label, lw=1.3)
+        if len(run.events):  # named once: runs of one scenario share their events
+            shade(ax, run.events, labels=not labelled)
+            labelled = True
+    ax.set_title("Completions per second")
+    ax.set_xlabel(TIME_LABEL)
+    ax.set_ylabel("tasks per second")
+    ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    legend_below(ax, len(runs))
     return save(fig, out / "throughput.png")
 
 
@@ -86,15 +92,16 @@ def _cdf(out: Path, runs: list[tuple[str, Run]]) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, run in runs:
         lat = run.tasks[run.tasks["state"] == "succeeded"]["latency_s"].dropna().to_numpy()
-        lat = np.sort(lat[lat > 0])
+        lat = np.sort(lat[lat > 0]) * 1000
         if len(lat):
-            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=label, lw=1.2)
+            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=label, lw=1.3)
     ax.set_xscale("log")
+    ax.set_ylim(0, 1)
     ax.set_title("Latency CDF (succeeded tasks)")
-    ax.set_xlabel("seconds from intended send to finish")
+    ax.set_xlabel("latency from intended send to finish (ms)")
     ax.set_ylabel("fraction of tasks")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    legend_below(ax, len(runs))
     return save(fig, out / "latency_cdf.png")
 
 
@@ -121,11 +128,11 @@ def _scaling(out: Path, sweeps: list[tuple[str, Sweep]]) -> Path | None:
         plt.close(fig)
         return None
     ax.set_title("Scaling (mean, 95 % CI)")
-    ax.set_xlabel(xs.pop() if len(xs) == 1 else "swept parameter")
-    ax.set_ylabel("tasks / s")
+    ax.set_xlabel(axis_label(xs.pop()) if len(xs) == 1 else "swept parameter")
+    ax.set_ylabel("tasks per second (mean, 95 % CI)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    legend_below(ax, len(ax.get_legend_handles_labels()[0]))
     return save(fig, out / "scaling.png")
 
 
@@ -154,6 +161,7 @@ def compare(paths: list[Path], out: Path) -> pd.DataFrame:
         "latency_p99_s",
         "lost",
         "duplicates",
+        "conclusive",
     ]
     bs: list[Block] = [
         Heading(f"Comparison of {len(paths)} result folder(s)"),

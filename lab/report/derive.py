@@ -16,6 +16,7 @@ from lab.analysis.series import windows
 from lab.analysis.summary import summarize
 from lab.report import document, figures, run_report
 from lab.report.folder import SUMMARY_FILE, Run, read_run, write_raw
+from lab.report.resource_figures import draw_resources
 from lab.run.runner import RawRun
 from lab.scenario.model import Scenario
 
@@ -39,7 +40,27 @@ def derive(run_dir: Path) -> RunSummary:
 def _report(run: Run, summary: RunSummary) -> None:
     run_dir, events = run.path, run.events
     win = windows(run.tasks, run.scenario.report.window_seconds)
-    paths = figures.draw_all(run_dir / "figures", run.tasks, win, events, run.metrics, run.t0_s)
+    report = run.scenario.report
+    paths = figures.draw_all(
+        run_dir / "figures",
+        run.tasks,
+        win,
+        events,
+        run.metrics,
+        run.t0_s,
+        report.metrics_interval_seconds,
+        report.window_seconds,
+    )
+    if run.resources is not None and len(run.resources):
+        paths.append(
+            draw_resources(
+                run_dir / "figures",
+                run.resources,
+                events,
+                run.t0_s,
+                report.metrics_interval_seconds,
+            )
+        )
     rel = [p.relative_to(run_dir) for p in paths]
     event_rows: list[dict[str, Any]] = [
         {str(k): v for k, v in row.items()}

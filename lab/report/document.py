@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import html
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +68,12 @@ def markdown(bs: list[Block]) -> str:
     return "\n".join(lines)
 
 
+def _inline(text: str) -> str:
+    """Escaped text with the markdown the reports use inline: **bold** and `code`."""
+    out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+
+
 def html_page(bs: list[Block], run_dir: Path, title: str) -> str:
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}"
@@ -79,9 +86,9 @@ def html_page(bs: list[Block], run_dir: Path, title: str) -> str:
         match b:
             case Heading():
                 tag = "h1" if first else "h2"
-                parts.append(f"<{tag}>{html.escape(b.text)}</{tag}>")
+                parts.append(f"<{tag}>{_inline(b.text)}</{tag}>")
             case Para():
-                parts.append(f"<p>{html.escape(b.text)}</p>")
+                parts.append(f"<p>{_inline(b.text)}</p>")
             case TableBlock():
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
                 body = "".join(

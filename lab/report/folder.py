@@ -2,7 +2,7 @@
 reading either back as pandas tables::
 
     scenario.resolved.yaml  environment.json  run.json  tasks.csv  events.csv  metrics.csv
-    [dependency.csv]  logs/*.log                          <- raw, written once by lab run
+    resources.csv  [dependency.csv]  logs/*.log             <- raw, written once by lab run
     summary.json  report.md  report.html  figures/*.png   <- derived (lab.report.derive)
 
 A sweep's folder (``sweep.json``, ``cells/<run>/``...) is described in
@@ -18,7 +18,8 @@ A sweep's folder (``sweep.json``, ``cells/<run>/``...) is described in
 
 The raw files of a run (written once, by ``lab run``; each table may be gzipped, as
 ``tasks.csv.gz``) are ``tasks.csv``, ``events.csv``,
-``metrics.csv``, ``dependency.csv`` (when the dependency was called), ``run.json`` (start
+``metrics.csv``, ``resources.csv`` (host and process CPU / memory, ``lab.run.resources``),
+``dependency.csv`` (when the dependency was called), ``run.json`` (start
 time, end of the load, queue counters, breakers), ``environment.json`` and
 ``scenario.resolved.yaml``. Everything else is derived from them (``lab report``).
 Empty text cells read back as ``""`` (not NaN), as the run wrote them.
@@ -42,6 +43,7 @@ from lab.scenario.loader import dump_resolved
 from lab.scenario.model import Scenario
 
 RUN_FILE, SWEEP_FILE, SUMMARY_FILE = "run.json", "sweep.json", "summary.json"
+RESOURCES_FILE = "resources.csv"  # lab.run.resources; absent in runs from before it
 # tasks.csv, in order; a run written before a column existed reads it back as empty.
 TASK_COLUMNS = [
     "seq",
@@ -53,6 +55,9 @@ TASK_COLUMNS = [
     "send_lag_s",
     "submit",
     "refusals",
+    "refused_429",
+    "refused_503",
+    "capped",
     "state",
     "attempts",
     "worker",
@@ -66,6 +71,7 @@ TEXT_COLUMNS = {
     "tasks.csv": ("task_id", "task_type", "submit", "state", "worker", "error"),
     "events.csv": ("action", "detail", "processes", "note"),
     "metrics.csv": ("metric", "labels"),
+    RESOURCES_FILE: ("metric", "labels"),
 }
 
 
@@ -96,6 +102,8 @@ def write_raw(scenario: Scenario, raw: RawRun, run_dir: Path) -> None:
     _events_frame(raw).to_csv(run_dir / "events.csv", index=False)
     metrics = pd.DataFrame(raw.metrics, columns=["time", "metric", "labels", "value"])
     metrics.to_csv(run_dir / "metrics.csv", index=False)
+    resources = pd.DataFrame(raw.resources, columns=["time", "metric", "labels", "value"])
+    resources.to_csv(run_dir / RESOURCES_FILE, index=False)
     if raw.dependency_calls:
         calls = pd.DataFrame(raw.dependency_calls, columns=["time", "status"])
         calls.insert(1, "time_s", calls["time"] - raw.t0_s)
@@ -183,6 +191,7 @@ class Run:
     dependency: pd.DataFrame | None
     environment: dict[str, Any]
     summary: RunSummary | None = None  # None before `lab report`
+    resources: pd.DataFrame | None = None  # resources.csv; None in runs from before it
 
     @property
     def t0_s(self) -> float:
@@ -204,6 +213,7 @@ def read_run(folder: Path) -> Run:
     if not (folder / RUN_FILE).exists():
         raise NotAResultsFolder(f"{folder}: no {RUN_FILE}; not a run folder written by lab run")
     dependency = table_path(folder, "dependency.csv")
+    resources = table_path(folder, RESOURCES_FILE)
     return Run(
         path=folder,
         scenario=read_scenario(folder),
@@ -214,6 +224,7 @@ def read_run(folder: Path) -> Run:
         dependency=pd.read_csv(dependency) if dependency.exists() else None,
         environment=_json(folder / "environment.json"),
         summary=read_summary(folder),
+        resources=read_table(resources) if resources.exists() else None,
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.analysis.model import RunSummary
+from lab.report import evidence
 from lab.report.document import Block, Heading, Image, Para, TableBlock, fmt
 from lab.scenario.model import Scenario
 
@@ -23,12 +24,14 @@ def blocks(
     verdict = "PASS" if all(c.passed for c in checks) else "FAIL"
     out: list[Block] = [
         Heading(f"Run of scenario `{scenario.name}`: {verdict}"),
+        *([v] if (v := evidence.verdict_para(summary)) is not None else []),
         Para(scenario.description.strip() or "(no description)"),
         Para(
             f"seed {scenario.seed}, git {str(env.get('git_sha'))[:12]}"
             f"{' (dirty)' if env.get('git_dirty') else ''}, {env.get('redis')}, "
             f"{env.get('cpu_count')} CPUs, Python {env.get('python')}"
         ),
+        *evidence.invocation_paras(env),
         Heading("Checks"),
         TableBlock(
             ["check", "result", "detail"],
@@ -51,7 +54,7 @@ def blocks(
                     "send lag p50 / p99 / max (s)",
                     " / ".join(fmt(v) for v in (lag.p50, lag.p99, lag.max)),
                 ],
-                ["drain after load (s)", summary.drain_seconds],
+                ["drain after the schedule ended (s)", summary.drain_seconds],
                 ["most tasks waiting (sampled)", summary.queue_depth_max],
                 [
                     "Redis restarts: at s (back after s)",
@@ -65,13 +68,23 @@ def blocks(
             ],
         ),
     ]
+    out += evidence.load_blocks(summary.load)
     if (s := summary.saturation) is not None:
-        out.append(
-            Para(
-                f"The system stopped keeping up at {s.at_s:.1f} s, with "
-                f"{s.offered_per_second:.1f} tasks/s offered: {s.reason}."
-            )
+        text = (
+            f"The system stopped keeping up at {s.at_s:.1f} s, with "
+            f"{s.offered_per_second:.1f} tasks/s offered: {s.reason}."
         )
+        earlier = [
+            b
+            for b in (summary.verdict.bottlenecks if summary.verdict else [])
+            if b.from_s is not None and b.from_s <= s.at_s + 1e-9
+        ]
+        if earlier:
+            text += (
+                f" By then the {earlier[0].what} was already a bottleneck (from "
+                f"{earlier[0].from_s:.1f} s, see the verdict): this is not the queue's limit."
+            )
+        out.append(Para(text))
     if (c := summary.capacity) is not None:
         out.append(
             Para(
@@ -140,6 +153,7 @@ def blocks(
                 ],
             ),
         ]
+    out += evidence.resource_blocks(summary.resources)
     if events:
         out += [
             Heading("Events"),

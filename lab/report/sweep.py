@@ -30,13 +30,16 @@ from lab.report import columns, document
 from lab.report.derive import derive
 from lab.report.document import Block, Heading, Image, Para, TableBlock
 from lab.report.folder import SWEEP_FILE, read_scenario, read_summary
+from lab.report.rate_search import derive_rate_search, is_rate_search
 from lab.report.sweep_figures import draw_residuals, draw_scaling
 
 WORKERS = "system.workers"
+KINDS = {"host": "host CPU saturated", "generator": "generator behind", "api": "API refusing"}
 UNBOUNDED = 1e6  # an interval end beyond this is shown as infinite
 PEAK_BEYOND_DATA = 100  # ... and a peak beyond 100 x the most workers measured
 # Columns of cells.csv (from lab.report.columns) aggregated per cell, in this order.
 METRICS = (
+    "max_rate_per_second",  # a rate search's answer (rate_search: in the scenario)
     "capacity_per_second",
     "throughput_per_second",
     "latency_p50_s",
@@ -49,13 +52,40 @@ METRICS = (
 
 
 def _number(name: str, summary: RunSummary | None) -> float | None:
+    if name not in columns.COLUMNS:  # a rate search's number: not a run's
+        return None
     value = columns.value(name, summary)
     return None if value is None else float(value)
+
+
+def _searched(run_dir: Path) -> dict[str, Any] | None:
+    """A rate-search cell's numbers (its summary.json is the search's), else None."""
+    if not is_rate_search(run_dir):
+        return None
+    path = run_dir / "summary.json"
+    data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    return {name: None for name in METRICS} | {
+        "max_rate_per_second": data.get("max_sustainable_rate_per_second"),
+        "passed": data.get("max_sustainable_rate_per_second") is not None,
+    }
 
 
 def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
     rows = []
     for entry in plan["runs"]:
+        searched = _searched(folder / "cells" / entry["folder"])
+        if searched is not None:
+            rows.append(
+                {
+                    **{k: _scalar(v) for k, v in entry["values"].items()},
+                    "repetition": entry["repetition"],
+                    "seed": entry["seed"],
+                    "folder": entry["folder"],
+                    "status": entry["status"],
+                    **searched,
+                }
+            )
+            continue
         summary = read_summary(folder / "cells" / entry["folder"])
         rows.append(
             {
@@ -65,6 +95,10 @@ def cells_table(folder: Path, plan: dict[str, Any]) -> pd.DataFrame:
                 "folder": entry["folder"],
                 "status": entry["status"],
                 "passed": columns.value("passed", summary),
+                "conclusive": columns.value("conclusive", summary),
+                "bottlenecks": ""
+                if summary is None or summary.verdict is None
+                else " ".join(b.what for b in summary.verdict.bottlenecks),
                 **{name: _number(name, summary) for name in METRICS},
             }
         )
@@ -99,11 +133,10 @@ def aggregate(cells: pd.DataFrame, params: list[str]) -> pd.DataFrame:
 
 
 def scaling_metric(cells: pd.DataFrame) -> str:
-    return (
-        "capacity_per_second"
-        if cells["capacity_per_second"].notna().any()
-        else "throughput_per_second"
-    )
+    for metric in ("max_rate_per_second", "capacity_per_second"):
+        if metric in cells and cells[metric].notna().any():
+            return metric
+    return "throughput_per_second"
 
 
 def x_parameter(cells: pd.DataFrame, params: list[str]) -> str | None:
@@ -136,7 +169,14 @@ def usl_fits(
         except ValueError as exc:  # e.g. a cell with 0 workers
             fits.append({"group": label, "metric": metric, "error": str(exc)})
             continue
-        entry: dict[str, Any] = {"group": label, "metric": metric}
+        describes, why = usl.judge(fit, points[WORKERS].tolist(), points[metric].tolist())
+        entry: dict[str, Any] = {
+            "group": label,
+            "metric": metric,
+            "describes_data": describes,
+            "quality": why or f"R² {fit.r_squared:.3f}, residuals within the runs' noise",
+            "measured_workers": [int(points[WORKERS].min()), int(points[WORKERS].max())],
+        }
         fits.append(
             entry
             | fit.as_dict()
@@ -157,7 +197,9 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     if runs_too:
         for entry in plan["runs"]:
             run_dir = folder / "cells" / entry["folder"]
-            if (run_dir / "run.json").exists():
+            if is_rate_search(run_dir):
+                derive_rate_search(run_dir)
+            elif (run_dir / "run.json").exists():
                 derive(run_dir)
     scenario = read_scenario(folder)
     params = list(plan["grid"])
@@ -181,20 +223,89 @@ def derive_sweep(folder: Path, *, runs_too: bool = True) -> dict[str, Any]:
     x = x_parameter(cells, params)
     figures: list[Path] = []
     if x is not None and len(agg):  # nothing to draw when no run finished
-        figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits))
+        figures.append(draw_scaling(folder / "figures", agg, params, x, metric, fits, cells))
     if any("lambda" in f for f in fits):
         figures.append(draw_residuals(folder / "figures", fits))
     rel = [p.relative_to(folder) for p in figures]
-    bs = _blocks(scenario.name, scenario.description, summary, agg, params, metric, rel)
+    sweep = scenario.sweep
+    bs = _blocks(
+        scenario.name,
+        scenario.description,
+        summary,
+        agg,
+        params,
+        metric,
+        rel,
+        plan.get("order"),
+        sweep.order if sweep else "grid",
+        sweep.precision_share if sweep else None,
+        cells,
+    )
     (folder / "report.md").write_text(document.markdown(bs))
     (folder / "report.html").write_text(document.html_page(bs, folder, f"sweep {scenario.name}"))
     return summary
+
+
+def _verdicts(cells: pd.DataFrame | None) -> list[Block]:
+    """How many runs measured the queue, and what else the others measured."""
+    if cells is None or "conclusive" not in cells or cells["conclusive"].isna().all():
+        return []
+    judged = cells[cells["conclusive"].notna()]
+    bad = judged[~judged["conclusive"].astype(bool)]
+    if not len(bad):
+        return [Para(f"Verdict: all {len(judged)} runs conclusive (each run's report says so).")]
+    kinds = pd.Series(" ".join(bad["bottlenecks"].fillna("")).split()).value_counts()
+    what = ", ".join(f"{KINDS.get(str(k), str(k))} in {n}" for k, n in kinds.items())
+    return [
+        Para(
+            f"**Verdict: {len(bad)} of {len(judged)} runs inconclusive** ({what}): their "
+            "numbers measure the host or the load generator as much as the queue; each run's "
+            "report says from when (cells.csv: conclusive, bottlenecks)."
+        )
+    ]
+
+
+def _precision(
+    agg: pd.DataFrame, params: list[str], metric: str, share: float | None
+) -> list[Block]:
+    """Each cell's CI half-width as a share of its mean, against the stated target."""
+    rows = agg[(agg["metric"] == metric) & (agg["n"] >= 2)]
+    if not len(rows):
+        return []
+    widths = ((rows["ci_high"] - rows["ci_low"]) / 2 / rows["mean"]).abs()
+    worst = float(widths.max())
+    text = f"The widest 95 % interval of {metric} is ±{worst:.1%} of its mean"
+    if share is None:
+        return [Para(text + " (no target: sweep.precision_share).")]
+    short = rows[widths > share]
+    if not len(short):
+        return [Para(text + f": every cell reached the target ±{share:.0%}.")]
+    names = "; ".join(
+        ", ".join(f"{p.rsplit('.', 1)[-1]}={r[p]}" for p in params) for _, r in short.iterrows()
+    )
+    return [
+        Para(
+            text + f". Cells short of the target ±{share:.0%} (more repetitions or a longer "
+            f"measurement window needed): {names}."
+        )
+    ]
 
 
 def _ci(row: pd.Series[Any]) -> str:
     if row["n"] < 2 or not math.isfinite(row["ci_low"]):
         return f"{row['mean']:.4g} (n=1)"
     return f"{row['mean']:.4g} ± {(row['ci_high'] - row['ci_low']) / 2:.3g}"
+
+
+def _extrapolated(fit: dict[str, Any]) -> str:
+    low, high = fit.get("measured_workers", [None, None])
+    peak = fit.get("peak_workers")
+    if high is None or peak is None or low <= peak <= high:
+        return ""
+    return (
+        f"The peak ({peak:.3g} workers) lies outside the measured {low}-{high} workers: an "
+        "extrapolation (dotted in the figure), not a measurement."
+    )
 
 
 def _fit_rows(fit: dict[str, Any]) -> list[list[Any]]:
@@ -232,6 +343,10 @@ def _blocks(
     params: list[str],
     metric: str,
     figures: list[Path],
+    order: list[str] | None = None,
+    order_kind: str = "random",
+    precision_share: float | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> list[Block]:
     out: list[Block] = [
         Heading(f"Sweep of scenario `{name}`"),
@@ -244,7 +359,12 @@ def _blocks(
         ),
     ]
     if len(agg):
-        shown = ["capacity_per_second", "throughput_per_second", "latency_p99_s"]
+        shown = [
+            "max_rate_per_second",
+            "capacity_per_second",
+            "throughput_per_second",
+            "latency_p99_s",
+        ]
         wide = agg[agg["metric"].isin(shown)].copy()
         wide["value"] = wide.apply(_ci, axis=1)
         table = wide.pivot_table(
@@ -255,13 +375,32 @@ def _blocks(
             Heading("Cells"),
             TableBlock([*params, *cols], table[[*params, *cols]].values.tolist()),
         ]
+        out += _precision(agg, params, metric, precision_share)
+        out += _verdicts(cells)
+        if order:
+            out.append(
+                Para(f"Run order ({order_kind}, recorded in sweep.json): " + ", ".join(order) + ".")
+            )
     for fit in summary["usl"]:
         group = ", ".join(f"{k} = {v}" for k, v in fit["group"].items()) or "all runs"
         out.append(Heading(f"Universal Scalability Law fit ({group})"))
         if "error" in fit:
             out.append(Para(f"No fit: {fit['error']}."))
             continue
+        if fit.get("describes_data", True):
+            quality = (
+                f"The law describes the data ({fit.get('quality', '')}; gate: R² at least "
+                f"{usl.MIN_R_SQUARED:g} and the curve inside every cell's 95 % interval). "
+                + _extrapolated(fit)
+            )
+        else:
+            quality = (
+                f"**The Universal Scalability Law does not describe these data**: "
+                f"{fit['quality']}. Its parameters below are not estimates of contention "
+                "and coherency, and the figure does not draw the curve."
+            )
         out += [
+            Para(quality),
             Para(
                 f"X(N) = λN / (1 + σ(N-1) + κN(N-1)) fitted to {fit['points']} runs' "
                 f"{metric}; 95 % intervals from a seeded bootstrap over the runs."

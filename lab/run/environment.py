@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import subprocess
 import sys
 from importlib import metadata
@@ -74,3 +75,9 @@ def environment(
         "seed": seed,
         "backend": backend or {"name": "local"},
     }
+
+
+def invocation(overrides: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """How the run was asked for: the command line and its ``--set`` overrides (so a
+    description that the overrides contradict can be read with them)."""
+    return {"command": shlex.join(["lab", *sys.argv[1:]]), "overrides": list(overrides)}

@@ -17,10 +17,24 @@ from typing import Protocol
 
 from lab.run.schedule import Arrival, schedule
 from lab.run.senders import Refused, Sender
-from lab.scenario.model import LoadConfig, Scenario
+from lab.scenario.model import LoadConfig, Scenario, TaskKind
 from system.core.submission import DEFAULT_QUEUE
 
 CLOSED_LOOP_WAIT_SECONDS = 30.0
+# Built-in handlers whose randomness the lab seeds per task from the scenario's seed, so
+# the seed fixes service times too (io's jitter). Not flaky: a seed in its payload would
+# make every retry of a task draw the same failure.
+SEEDED_TASK_TYPES = frozenset({"io"})
+SEED_MAX = 2**63 - 1
+
+
+def seeded(kind: TaskKind, scenario_seed: int, seq: int) -> TaskKind:
+    """``kind`` with a per-task seed in its payload when its handler draws randomness
+    (and the scenario did not give one)."""
+    if kind.task_type not in SEEDED_TASK_TYPES or "seed" in kind.payload:
+        return kind
+    seed = random.Random(f"{scenario_seed}-payload-{seq}").randrange(SEED_MAX)
+    return kind.model_copy(update={"payload": {**kind.payload, "seed": seed}})
 
 
 @dataclass(slots=True)
@@ -35,6 +49,9 @@ class Submission:
     status: str = "pending"  # accepted, rejected, unavailable, error
     task_id: str | None = None
     refusals: int = 0
+    refused_429: int = 0  # refusals by reason: back pressure ...
+    refused_503: int = 0  # ... or the API (or Redis) unavailable, 503 / connection refused
+    capped: bool = False  # sent late because the generator's in-flight cap was reached
     error: str | None = None
 
 
@@ -84,7 +101,7 @@ class LoadGenerator:
         return self.submissions
 
     async def _submit(self, sub: Submission) -> None:
-        kind = self.load.mix[sub.kind]
+        kind = seeded(self.load.mix[sub.kind], self.scenario.seed, sub.seq)
         sub.sent_s = time.time()
         self.progress.sent += 1
         while True:
@@ -92,6 +109,10 @@ class LoadGenerator:
                 sub.task_id = await self.sender.submit(kind)
             except Refused as refused:
                 sub.refusals += 1
+                if refused.status == "rejected":
+                    sub.refused_429 += 1
+                else:
+                    sub.refused_503 += 1
                 self.progress.refused += 1
                 if sub.refusals > self.load.retries_when_refused:
                     sub.status = refused.status
@@ -123,9 +144,11 @@ class LoadGenerator:
             if delay > 0:
                 await asyncio.sleep(delay)
             # At the cap the dispatcher waits: later arrivals are sent late, and their
-            # send lag shows it.
+            # send lag (and ``capped``) shows it.
+            capped = outstanding.locked()
             await outstanding.acquire()
             sub = self._new(a, t0_s)
+            sub.capped = capped
             task = asyncio.create_task(one(sub))
             running.add(task)
             task.add_done_callback(running.discard)
@@ -149,7 +172,9 @@ class LoadGenerator:
         if self.gate is not None:
             await self.gate.pause(DEFAULT_QUEUE)
         try:
-            ids = await self.sender.submit_many([self.load.mix[s.kind] for s in subs])
+            ids = await self.sender.submit_many(
+                [seeded(self.load.mix[s.kind], self.scenario.seed, s.seq) for s in subs]
+            )
         except Exception as exc:
             for s in subs:
                 s.sent_s, s.status, s.error = sent, "error", f"{type(exc).__name__}: {exc}"

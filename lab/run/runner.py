@@ -29,6 +29,7 @@ from lab.run.environment import environment
 from lab.run.generator import LoadGenerator, Submission
 from lab.run.progress import Progress
 from lab.run.prometheus_source import PrometheusSource, metrics_from_prometheus
+from lab.run.resources import ResourceSampler
 from lab.run.scrape import MetricRow, Scraper
 from lab.run.senders import create_sender, queue_settings
 from lab.run.task_records import fetch_records
@@ -53,6 +54,7 @@ class RawRun:
     submissions: list[Submission] = field(default_factory=list)
     events: list[EventRecord] = field(default_factory=list)
     metrics: list[MetricRow] = field(default_factory=list)
+    resources: list[MetricRow] = field(default_factory=list)  # lab.run.resources
     counters: dict[str, int] = field(default_factory=dict)
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
@@ -172,10 +174,12 @@ async def _drive(
             prometheus_url=prometheus,
             live_url=feed.url if feed else None,
         )
+        resources = ResourceSampler(backend, scenario.report.metrics_interval_seconds)
         stop = asyncio.Event()
         background = [
             asyncio.create_task(scraper.run(stop)),
             asyncio.create_task(progress.run(stop)),
+            asyncio.create_task(resources.run(stop)),
         ]
         if scenario.system.autoscale is not None:
             autoscale = autoscaling.follow(
@@ -200,6 +204,7 @@ async def _drive(
             await asyncio.gather(*background, events, return_exceptions=True)
             await sender.close()
             raw.events, raw.metrics = timeline.records, scraper.rows
+            raw.resources = resources.rows
             raw.cut_off = timeline.cut_off
 
 

@@ -15,6 +15,7 @@ import httpx
 import redis.exceptions
 
 from lab.scenario.model import Scenario, TaskKind
+from system.api.grants import parse_entry
 from system.client import AsyncClient
 from system.config import QueueSettings, Settings
 from system.core.constants import MAX_WAIT_SECONDS
@@ -42,8 +43,10 @@ def api_key(scenario: Scenario, environ: Mapping[str, str] = os.environ) -> str 
     """The key the lab's API child accepts: its ``TASKQ_API_KEYS`` comes from the lab's
     environment, overridden by the scenario's ``env:``, just as here."""
     raw = scenario.system.env.get("TASKQ_API_KEYS", environ.get("TASKQ_API_KEYS", ""))
-    keys = Settings(api_keys=raw).api_keys
-    return keys[0] if keys else None
+    grants = [parse_entry(entry) for entry in Settings(api_keys=raw).api_keys]
+    # Entries may carry scopes (KEY:SCOPES[:QUEUES]): the first that may submit, key only.
+    submitters = [key for key, grant in grants if "submit" in grant.scopes]
+    return submitters[0] if submitters else (grants[0][0] if grants else None)
 
 
 def _reason(response: httpx.Response) -> str:

@@ -301,7 +301,9 @@ class LoadConfig(_Model):
         256,
         gt=0,
         le=MAX_CONCURRENCY,
-        description="Open loop: submits in flight at once (a cap on sockets).",
+        description="Open loop: the generator's in-flight cap, submits awaiting their answer "
+        "at once. At the cap later arrivals are sent late (their send lag shows it; the "
+        "report says when the cap bound).",
     )
     retries_when_refused: int = Field(
         3,
@@ -409,6 +411,11 @@ class Checks(_Model):
         description="Every submit was acknowledged or refused (429 / 503); none failed "
         "otherwise (a 500, a dropped connection).",
     )
+    clean_bill: bool = Field(
+        False,
+        description="The verdict is conclusive: the generator kept to its schedule, the "
+        "host CPU was not saturated and the API refused only by back pressure.",
+    )
     circuit_breaker: CircuitBreakerCheck | None = None
     autoscale: AutoscaleCheck | None = None
     partition: PartitionCheck | None = None
@@ -436,6 +443,19 @@ class ReportConfig(_Model):
     runaway_backlog_tasks: int = Field(
         1000, gt=0, description="Stress: the queue depth that counts as running away."
     )
+    send_lag_limit_seconds: float = Field(
+        0.5,
+        gt=0,
+        description="A submit sent later than this after its scheduled time is late; a run "
+        "with more than 1 % late submits (outside fault windows) is inconclusive.",
+    )
+    host_idle_floor_percent: float = Field(
+        5.0,
+        ge=0,
+        le=100,
+        description="Host CPU idle below this counts as saturated; a run saturated in more "
+        "than 20 % of its samples while tasks ran is inconclusive.",
+    )
     warmup_share: float = Field(
         0.1,
         ge=0,
@@ -461,6 +481,19 @@ class SweepConfig(_Model):
         "system.workers: [1, 2, 4, 8] or load.mix.0.task_type: [io, cpu].",
     )
     repeat: int = Field(1, ge=1, le=100, description="Runs per cell (seed + 0, 1, ...).")
+    order: Literal["random", "grid"] = Field(
+        "random",
+        description="random: every run of every cell in an order shuffled with the "
+        "scenario's seed (recorded in sweep.json), so drift on the host (heat, other "
+        "load) does not line up with one parameter; grid: cell by cell, as written.",
+    )
+    precision_share: float | None = Field(
+        None,
+        gt=0,
+        description="The 95 % CI half-width every cell should reach, as a share of its "
+        "mean (0.05: ±5 %); the report names the cells that did not (they need more "
+        "repetitions or a longer measurement window: load.duration_seconds, backlog_tasks).",
+    )
 
     @model_validator(mode="after")
     def _runs_in_reach(self) -> SweepConfig:
@@ -470,6 +503,24 @@ class SweepConfig(_Model):
         if runs > MAX_SWEEP_RUNS:
             raise ValueError(f"{runs} runs (cells x repeat); at most {MAX_SWEEP_RUNS}")
         return self
+
+
+class RateSearchConfig(_Model):
+    """Search the highest sustainable offered rate (``lab.analysis.rate_search``): each
+    probe is an open-loop run at a constant rate for ``load.duration_seconds``."""
+
+    start_rate_per_second: float = Field(50.0, gt=0, description="The first probe's rate.")
+    latency_p99_below_seconds: float = Field(
+        1.0, gt=0, description="A probe holds while p99 latency stays under this."
+    )
+    tolerance: float = Field(
+        0.05,
+        gt=0,
+        lt=1,
+        description="Stop when the highest rate that held and the lowest that failed are "
+        "this close (relative).",
+    )
+    max_probes: int = Field(10, ge=1, le=40, description="At most this many probe runs.")
 
 
 class Scenario(_Model):
@@ -482,6 +533,17 @@ class Scenario(_Model):
     checks: Checks = Field(default_factory=Checks)
     report: ReportConfig = Field(default_factory=ReportConfig)
     sweep: SweepConfig | None = Field(None, description="Run a grid of cells (lab.scenario.sweep).")
+    rate_search: RateSearchConfig | None = Field(
+        None,
+        description="Search the maximum sustainable rate (lab.run.rate_search); with a "
+        "sweep, one search per cell and repetition.",
+    )
+
+    @model_validator(mode="after")
+    def _rate_search_is_open_loop(self) -> Scenario:
+        if self.rate_search is not None and self.load.mode != "open":
+            raise ValueError("rate_search needs load.mode: open")
+        return self
 
     @model_validator(mode="before")
     @classmethod

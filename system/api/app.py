@@ -13,9 +13,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from system import __version__
 from system.api import metrics, openapi, problems
 from system.api.admission import Admission
+from system.api.browsers import BrowserGuard
 from system.api.conditional import ConditionalGet
-from system.api.limits import BodyLimit
-from system.api.metrics import Gate
+from system.api.known_queues import KnownQueues
+from system.api.limits import BodyLimit, LongPolls
+from system.api.metrics import Gate, SnapshotCache
 from system.api.routes import breakers, console, health, queues, tasks, workers
 from system.api.security import ApiKeys
 from system.client import AsyncClient
@@ -29,10 +31,10 @@ OPEN_PATHS = (
     frozenset({"/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"}) | console.OPEN_PATHS
 )
 # A request must not hang when Redis is gone or hangs: connecting and each reply give up
-# after this long (the problem handler turns it into 503 + Retry-After). Long polls block
-# on purpose, so they use their own connections without a reply timeout.
-REDIS_CONNECT_TIMEOUT_SECONDS = 1.0
-REDIS_REPLY_TIMEOUT_SECONDS = 1.0
+# after api.redis_reply_timeout_seconds (the problem handler turns it into 503 +
+# Retry-After). Long polls block
+# on purpose, so they use their own connections without a reply timeout. Both pools are
+# bounded (settings.api): a request waits for a free connection rather than failing.
 
 
 def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
@@ -46,14 +48,21 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         # after a Redis restart), then fail: newer redis-py defaults back off for seconds.
         # A reply that times out is not retried: the answer is 503 within the timeout.
         retry = Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,))
+        api = settings.api
         redis = connect_async(
             url,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS,
-            socket_timeout=REDIS_REPLY_TIMEOUT_SECONDS,
+            max_connections=api.redis_connections,
+            wait_seconds=api.redis_connection_wait_seconds,
+            socket_connect_timeout=api.redis_reply_timeout_seconds,
+            socket_timeout=api.redis_reply_timeout_seconds,
             retry=retry,
         )
         waiting = connect_async(
-            url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT_SECONDS, retry=retry
+            url,
+            max_connections=api.max_long_polls,
+            wait_seconds=api.redis_connection_wait_seconds,
+            socket_connect_timeout=api.redis_reply_timeout_seconds,
+            retry=retry,
         )
         client = AsyncClient(redis, settings.queue)
         try:
@@ -63,6 +72,9 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             app.state.registry = registry
             app.state.settings = settings
             app.state.admission = Admission(settings.api)
+            app.state.long_polls = LongPolls(api.max_long_polls)
+            app.state.known_queues = KnownQueues(api.max_queues)
+            app.state.metrics_cache = SnapshotCache(api.metrics_cache_seconds)
             yield
         finally:
             await redis.aclose()
@@ -76,10 +88,18 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
         responses=problems.RESPONSES,
     )
     problems.install(app)
-    app.add_middleware(ConditionalGet)  # innermost: the Gate counts a 304 as a 304
+    # The last added is the outermost. The Gate checks the key before the body is read,
+    # and counts every answer (304s, 401s, 413s ...); the BrowserGuard refuses what other
+    # sites' pages send; BodyLimit refuses an oversized or trickling body before anything
+    # else reads it.
+    app.add_middleware(ConditionalGet)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.api.max_body_bytes,
+        timeout_seconds=settings.api.body_timeout_seconds,
+    )
+    app.add_middleware(BrowserGuard, allowed_hosts=settings.api.allowed_hosts)
     app.add_middleware(Gate, keys=ApiKeys(settings.api_keys), open_paths=OPEN_PATHS)
-    # Added last, so outermost: refuses an oversized body before anything reads it.
-    app.add_middleware(BodyLimit, max_bytes=settings.api.max_body_bytes)
     app.include_router(tasks.router)
     app.include_router(queues.router)
     app.include_router(workers.router)

@@ -7,6 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from system.api.admission import Admission
+from system.api.grants import EVERYTHING, Grant
+from system.api.known_queues import KnownQueues
+from system.api.limits import LongPolls
 from system.client import AsyncClient
 from system.config import Settings
 from system.registry import Registry
@@ -33,6 +36,22 @@ async def _admission(request: Request) -> Admission:
     return admission
 
 
+async def _long_polls(request: Request) -> LongPolls:
+    long_polls: LongPolls = request.app.state.long_polls
+    return long_polls
+
+
+async def _known_queues(request: Request) -> KnownQueues:
+    known: KnownQueues = request.app.state.known_queues
+    return known
+
+
+async def _grant(request: Request) -> Grant:
+    """What the request's API key may do (set by the Gate; everything without keys)."""
+    grant: Grant = getattr(request.state, "grant", EVERYTHING)
+    return grant
+
+
 async def _settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
@@ -43,3 +62,6 @@ ClientDep = Annotated[AsyncClient, Depends(_client)]
 WaiterDep = Annotated[AsyncClient, Depends(_waiter)]
 RegistryDep = Annotated[Registry, Depends(_registry)]
 AdmissionDep = Annotated[Admission, Depends(_admission)]
+LongPollsDep = Annotated[LongPolls, Depends(_long_polls)]
+KnownQueuesDep = Annotated[KnownQueues, Depends(_known_queues)]
+GrantDep = Annotated[Grant, Depends(_grant)]

@@ -2,14 +2,38 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from system.config import ApiSettings
 from system.core.constants import MAX_PRIORITY, MIN_PRIORITY
 from system.core.keys import QUEUE_NAME_PATTERN
+from system.core.submission import MAX_DELAY_SECONDS, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS
 from system.core.task import TaskRecord
+
+
+def _storable(text: str) -> str:
+    """Redis takes UTF-8: a lone surrogate (JSON "\\ud800") cannot be encoded."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise ValueError("holds a lone surrogate (\\ud800-\\udfff), which is not text") from None
+    return text
+
+
+# A string that can be stored (sent to Redis) as it is.
+Text = Annotated[str, AfterValidator(_storable)]
+
+
+def _json_number(value: object) -> object:
+    """JSON types as the schema says them: pydantic alone would also read "1" or true as a
+    number (and a number as a date-time, epoch seconds)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | None):
+        raise ValueError("must be a number")
+    return value
 
 
 class TaskSubmission(BaseModel):
@@ -22,26 +46,23 @@ class TaskSubmission(BaseModel):
         extra="forbid", json_schema_extra={"not": {"required": ["delay_seconds", "eta"]}}
     )
 
-    task_type: str = Field(min_length=1, max_length=200, examples=["matrix_multiply"])
+    task_type: Text = Field(min_length=1, max_length=200, examples=["matrix_multiply"])
     payload: Any = Field(None, examples=[{"size": 10}])
     priority: int = Field(0, ge=MIN_PRIORITY, le=MAX_PRIORITY, description="Higher runs first.")
     max_retries: int | None = Field(None, ge=0, le=1000)
     queue: str = Field("default", pattern=QUEUE_NAME_PATTERN.pattern)
-    delay_seconds: float | None = Field(None, ge=0, le=366 * 86400)
+    delay_seconds: float | None = Field(None, ge=0, le=MAX_DELAY_SECONDS)
     eta: AwareDatetime | None = Field(
         None, description="Earliest start: an RFC 3339 date-time with a timezone."
     )
-    timeout_seconds: float | None = Field(None, gt=0, le=7 * 86400)
-    idempotency_key: str | None = Field(None, min_length=1, max_length=200)
+    timeout_seconds: float | None = Field(
+        None, ge=MIN_TIMEOUT_SECONDS, le=MAX_TIMEOUT_SECONDS, description="At least 1 ms."
+    )
+    idempotency_key: Text | None = Field(None, min_length=1, max_length=200)
 
-    # JSON types as the schema says them: pydantic alone would also read "1" or true as a
-    # number, and a number as a date-time (epoch seconds).
-    @field_validator("priority", "max_retries", "delay_seconds", "timeout_seconds", mode="before")
-    @classmethod
-    def _json_number(cls, value: object) -> object:
-        if isinstance(value, bool) or not isinstance(value, int | float | None):
-            raise ValueError("must be a number")
-        return value
+    _json_number = field_validator(
+        "priority", "max_retries", "delay_seconds", "timeout_seconds", mode="before"
+    )(_json_number)
 
     @field_validator("eta", mode="before")
     @classmethod
@@ -111,10 +132,27 @@ class Health(BaseModel):
     status: str
 
 
+# The batch limit of the application serving the request (set by a dependency of the
+# batch route from its settings), read before any task of the batch is validated.
+batch_limit: ContextVar[int] = ContextVar(
+    "batch_limit", default=ApiSettings.model_fields["max_batch"].default
+)
+
+
 class BatchSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tasks: list[TaskSubmission] = Field(min_length=1)
+
+    # Counted first: validating tens of thousands of tasks only to refuse them costs CPU
+    # that every other request waits for.
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _count_first(cls, value: object) -> object:
+        limit = batch_limit.get()
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(f"{len(value)} tasks, over the batch limit of {limit}")
+        return value
 
 
 class BatchAccepted(BaseModel):
@@ -155,8 +193,16 @@ class BreakerView(BaseModel):
 
 
 class RequeueRequest(BaseModel):
-    ids: list[str] = Field(default_factory=list, description="Empty: the oldest up to limit.")
+    # As for submissions: a misspelt field ("id") must not widen the request to the whole
+    # dead-letter queue, and "5" or true is not a number.
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Text] = Field(
+        default_factory=list, max_length=10_000, description="Empty: the oldest up to limit."
+    )
     limit: int = Field(1000, gt=0, le=10_000)
+
+    _json_number = field_validator("limit", mode="before")(_json_number)
 
 
 class Requeued(BaseModel):

@@ -15,6 +15,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from system.api.grants import Forbidden
+from system.core.connection import PoolExhausted
 from system.core.errors import (
     InvalidPayload,
     InvalidSubmission,
@@ -26,6 +28,30 @@ from system.core.errors import (
 
 PROBLEM = "application/problem+json"
 RETRY_AFTER_SECONDS = 1
+
+
+class TooManyLongPolls(Exception):
+    def __init__(self, cap: int) -> None:
+        super().__init__(
+            f"{cap} long polls are already waiting, the most this API holds at once "
+            "(TASKQ_API__MAX_LONG_POLLS); retry shortly, or ask without ?wait="
+        )
+
+
+class QueueNotFound(Exception):
+    def __init__(self, queue: str) -> None:
+        super().__init__(
+            f"no queue named {queue!r}: a queue exists once a task was submitted to it"
+        )
+
+
+class TooManyQueues(Exception):
+    def __init__(self, new: list[str], existing: int, cap: int) -> None:
+        super().__init__(
+            f"submitting to {', '.join(map(repr, sorted(new)))} would create a queue beyond "
+            f"the {cap} this deployment allows ({existing} exist; TASKQ_API__MAX_QUEUES): "
+            "use an existing queue"
+        )
 
 
 class Problem(BaseModel):
@@ -49,12 +75,18 @@ def _documented(description: str) -> dict[str, Any]:
 RESPONSES: dict[int | str, dict[str, Any]] = {
     400: _documented("Malformed JSON"),
     401: _documented("Missing or wrong API key (when keys are configured)"),
-    404: _documented("No such task, or no such route"),
+    403: _documented("The API key's scopes or queues do not allow this, or a cross-site request"),
+    404: _documented("No such task, queue or route"),
     405: _documented("Method not allowed"),
+    409: _documented("The request would create a queue beyond max_queues"),
     413: _documented("Request body over the limit"),
     422: _documented("Invalid request; the problem names the field"),
-    429: _documented("Queue full (back pressure); see Retry-After"),
-    503: _documented("Redis unreachable; see Retry-After"),
+    429: _documented("Queue full (back pressure), or too many long polls; see Retry-After"),
+    503: _documented(
+        "Redis unreachable or refusing the command, or the API's connections all busy; "
+        "see Retry-After"
+    ),
+    507: _documented("Redis is out of memory; see Retry-After"),
 }
 
 
@@ -110,6 +142,49 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _too_many_long_polls(request: Request, exc: TooManyLongPolls) -> JSONResponse:
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(429, "Too many long polls", str(exc), headers)
+
+
+async def _busy(request: Request, exc: PoolExhausted) -> JSONResponse:
+    detail = f"the API is busy: {exc} (Redis itself is reachable); retry shortly"
+    return problem(503, "Service busy", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+    return problem(403, "Forbidden", str(exc))
+
+
+async def _queue_not_found(request: Request, exc: QueueNotFound) -> JSONResponse:
+    return problem(404, "Queue not found", str(exc))
+
+
+async def _too_many_queues(request: Request, exc: TooManyQueues) -> JSONResponse:
+    return problem(409, "Too many queues", str(exc))
+
+
+async def _redis_full(request: Request, exc: Exception) -> JSONResponse:
+    detail = (
+        "Redis is out of memory and refuses writes (maxmemory reached); nothing was "
+        "stored. Retry once tasks have drained or results expired."
+    )
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return problem(507, "Insufficient storage", detail, headers)
+
+
+async def _redis_refused(request: Request, exc: Exception) -> JSONResponse:
+    """Redis answered with a refusal: a read-only replica, a missing ACL permission."""
+    detail = f"Redis refused the command ({type(exc).__name__}: {exc}); retry shortly"
+    return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+async def _not_text(request: Request, exc: UnicodeEncodeError) -> JSONResponse:
+    """A string the models did not check reached Redis with a lone surrogate: the
+    command was never sent."""
+    return problem(422, "Invalid request", f"a value is not storable text: {exc.reason}")
+
+
 def _allowed_methods(request: Request) -> str:
     """Every method any route on this path accepts (Starlette's own Allow header names only
     the first route that matched the path, and /tasks has two)."""
@@ -137,5 +212,14 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
     app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(PoolExhausted, _busy)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyLongPolls, _too_many_long_polls)  # type: ignore[arg-type]
+    app.add_exception_handler(QueueNotFound, _queue_not_found)  # type: ignore[arg-type]
+    app.add_exception_handler(Forbidden, _forbidden)  # type: ignore[arg-type]
+    app.add_exception_handler(TooManyQueues, _too_many_queues)  # type: ignore[arg-type]
+    app.add_exception_handler(redis.exceptions.OutOfMemoryError, _redis_full)
+    app.add_exception_handler(redis.exceptions.ReadOnlyError, _redis_refused)
+    app.add_exception_handler(redis.exceptions.NoPermissionError, _redis_refused)
+    app.add_exception_handler(UnicodeEncodeError, _not_text)  # type: ignore[arg-type]
     app.add_exception_handler(QueueFull, _queue_full)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http)  # type: ignore[arg-type]

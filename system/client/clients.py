@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
-from system.client.plans import CANCEL_REASON, Plan, Plans, Step
+from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step
 from system.config import QueueSettings
 from system.core.connection import (
+    CLUSTER_TYPES,
     AsyncRedis,
     SyncRedis,
     check_redis,
@@ -44,6 +45,8 @@ class _Base:
         self._check = check  # the server's configuration is yet to be checked
         self._scripts = register_all(redis)
         self._plans = Plans(settings)
+        # A cluster pipeline does not take script calls: they are sent one by one there.
+        self._cluster = isinstance(redis, CLUSTER_TYPES)
 
     @property
     def settings(self) -> QueueSettings:
@@ -121,7 +124,17 @@ class Client(_Base):
             plan.close()
 
     def _send(self, step: Step) -> Any:
+        if isinstance(step, Scripts):
+            return self._run_all(step.calls)
         return self.run(step) if isinstance(step, Call) else step.issue(self.redis)
+
+    def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        if len(calls) < 2 or self._cluster:
+            return [self.run(c) for c in calls]
+        pipe = self.redis.pipeline(transaction=False)
+        for c in calls:
+            self._scripts[c.script](keys=c.keys, args=c.args, client=pipe)
+        return [c.parse(r) for c, r in zip(calls, pipe.execute(), strict=True)]
 
     def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
         return self._drive(self._plans.submit(task_type, payload, **options))
@@ -146,6 +159,15 @@ class Client(_Base):
 
     def stats(self, queue: str, *, with_age: bool = False) -> QueueStats:
         return self._drive(self._plans.stats(queue, with_age=with_age))
+
+    def stats_many(self, queues: Sequence[str], *, with_age: bool = False) -> list[QueueStats]:
+        return self._drive(self._plans.stats_many(queues, with_age=with_age))
+
+    def breakers_many(self, queues: Sequence[str]) -> list[list[BreakerStatus]]:
+        return self._drive(self._plans.breakers_many(queues))
+
+    def known_queues(self, queues: Sequence[str]) -> tuple[list[bool], int]:
+        return self._drive(self._plans.known_queues(queues))
 
     def queues(self) -> list[str]:
         return self._drive(self._plans.queues())
@@ -227,7 +249,17 @@ class AsyncClient(_Base):
             plan.close()
 
     async def _send(self, step: Step) -> Any:
+        if isinstance(step, Scripts):
+            return await self._run_all(step.calls)
         return await (self.run(step) if isinstance(step, Call) else step.issue(self.redis))
+
+    async def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:
+        if len(calls) < 2 or self._cluster:
+            return [await self.run(c) for c in calls]
+        pipe = self.redis.pipeline(transaction=False)
+        for c in calls:
+            await self._scripts[c.script](keys=c.keys, args=c.args, client=pipe)
+        return [c.parse(r) for c, r in zip(calls, await pipe.execute(), strict=True)]
 
     async def submit(self, task_type: str, payload: Any = None, **options: Any) -> Submitted:
         return await self._drive(self._plans.submit(task_type, payload, **options))
@@ -252,6 +284,17 @@ class AsyncClient(_Base):
 
     async def stats(self, queue: str, *, with_age: bool = False) -> QueueStats:
         return await self._drive(self._plans.stats(queue, with_age=with_age))
+
+    async def stats_many(
+        self, queues: Sequence[str], *, with_age: bool = False
+    ) -> list[QueueStats]:
+        return await self._drive(self._plans.stats_many(queues, with_age=with_age))
+
+    async def breakers_many(self, queues: Sequence[str]) -> list[list[BreakerStatus]]:
+        return await self._drive(self._plans.breakers_many(queues))
+
+    async def known_queues(self, queues: Sequence[str]) -> tuple[list[bool], int]:
+        return await self._drive(self._plans.known_queues(queues))
 
     async def queues(self) -> list[str]:
         return await self._drive(self._plans.queues())

@@ -28,6 +28,9 @@ T = TypeVar("T")
 # one script call does not hold Redis for long (a few ms).
 BULK_CHUNK = 1000
 CANCEL_REASON = "cancelled by request"
+# Queues read per pipeline by the *_many operations: one pipeline's replies are parsed
+# without a pause, so a smaller chunk keeps the event loop of a busy API responsive.
+MANY_CHUNK = 250
 # A wait blocks in steps this long, well under any reply timeout in use (the API's 1 s,
 # redis-py's default 5 s, which the API's long polls get), so a wait longer than the
 # timeout is not taken for a dead connection.
@@ -70,7 +73,17 @@ class Pipeline:
         return pipe.execute()
 
 
-Step: TypeAlias = Call[Any] | Command | Pipeline
+class Scripts:
+    """Script calls sent together in one round trip (a pipeline, not a transaction); the
+    reply is the list of their parsed replies. An empty one makes no round trip."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: Iterable[Call[Any]]) -> None:
+        self.calls = tuple(calls)
+
+
+Step: TypeAlias = Call[Any] | Command | Pipeline | Scripts
 Plan: TypeAlias = Generator[Step, Any, T]
 
 
@@ -248,19 +261,55 @@ class Plans:
     def stats(self, queue: str, *, with_age: bool = False) -> Plan[QueueStats]:
         """Depth by state and counters; ``with_age`` adds the longest wait (two more
         round trips, so callers that only need counts leave it off)."""
-        k = queue_keys(queue)
-        depths = [Command("zcard", key) for key in (k.queued, k.scheduled, k.running, k.dead)]
+        (one,) = yield from self.stats_many([queue], with_age=with_age)
+        return one
+
+    def stats_many(
+        self, queues: Sequence[str], *, with_age: bool = False
+    ) -> Plan[list[QueueStats]]:
+        """``stats`` of many queues: at most three round trips per ``MANY_CHUNK`` queues
+        (the API's /metrics and queue listing read thousands at once)."""
+        out: list[QueueStats] = []
+        for start in range(0, len(queues), MANY_CHUNK):
+            chunk = queues[start : start + MANY_CHUNK]
+            out += yield from self._stats_chunk(chunk, with_age)
+        return out
+
+    def _stats_chunk(self, queues: Sequence[str], with_age: bool) -> Plan[list[QueueStats]]:
+        keys = [queue_keys(q) for q in queues]
         ttl_ms = self.result_ttl_ms  # entries older than the TTL: records already expired
-        kept = Command("zcount", k.finished, now_ms() - ttl_ms if ttl_ms else "-inf", "+inf")
+        kept_since = now_ms() - ttl_ms if ttl_ms else "-inf"
         replies = yield Pipeline(
-            [*depths, Command("hgetall", k.meta), Command("hgetall", k.rate), kept]
+            command
+            for k in keys
+            for command in (
+                Command("zcard", k.queued),
+                Command("zcard", k.scheduled),
+                Command("zcard", k.running),
+                Command("zcard", k.dead),
+                Command("hgetall", k.meta),
+                Command("hgetall", k.rate),
+                Command("zcount", k.finished, kept_since, "+inf"),
+            )
         )
-        oldest = None
-        if with_age and replies[0]:
-            oldest_id = yield from script(ops.oldest_queued(queue))
-            if oldest_id:
-                oldest = yield Command("hgetall", k.task(oldest_id))
-        return _stats(queue, replies, oldest)
+        rows = [replies[i * 7 : i * 7 + 7] for i in range(len(keys))]
+        oldest: list[dict[str, str] | None] = [None] * len(keys)
+        busy = [i for i, row in enumerate(rows) if row[0]] if with_age else []
+        if busy:  # only queues with queued tasks have an oldest one to read
+            ids = yield Scripts(ops.oldest_queued(queues[i]) for i in busy)
+            found = [(i, task_id) for i, task_id in zip(busy, ids, strict=True) if task_id]
+            hashes = yield Pipeline(Command("hgetall", keys[i].task(t)) for i, t in found)
+            for (i, _), h in zip(found, hashes, strict=True):
+                oldest[i] = h
+        return [_stats(q, row, o) for q, row, o in zip(queues, rows, oldest, strict=True)]
+
+    def known_queues(self, queues: Sequence[str]) -> Plan[tuple[list[bool], int]]:
+        """Whether each of ``queues`` exists (is in the registry of queues), and how many
+        queues exist; one round trip."""
+        flags, count = yield Pipeline(
+            [Command("smismember", QUEUES, *queues), Command("scard", QUEUES)]
+        )
+        return [bool(f) for f in flags], int(count)
 
     def queues(self) -> Plan[list[str]]:
         """The queues tasks were submitted to through a client, by name."""
@@ -287,10 +336,32 @@ class Plans:
     def breakers(self, queue: str) -> Plan[list[BreakerStatus]]:
         """Circuit breakers of the queue's task types, by task type (a breaker appears
         once it counted an outcome)."""
-        k = queue_keys(queue)
-        types = sorted((yield Command("smembers", k.breakers)))
-        hashes = yield Pipeline(Command("hgetall", k.breaker(t)) for t in types)
-        return [BreakerStatus.from_hash(t, h) for t, h in zip(types, hashes, strict=True)]
+        (one,) = yield from self.breakers_many([queue])
+        return one
+
+    def breakers_many(self, queues: Sequence[str]) -> Plan[list[list[BreakerStatus]]]:
+        """``breakers`` of many queues: two round trips per ``MANY_CHUNK`` queues."""
+        out: list[list[BreakerStatus]] = []
+        for start in range(0, len(queues), MANY_CHUNK):
+            out += yield from self._breakers_chunk(queues[start : start + MANY_CHUNK])
+        return out
+
+    def _breakers_chunk(self, queues: Sequence[str]) -> Plan[list[list[BreakerStatus]]]:
+        keys = [queue_keys(q) for q in queues]
+        members = yield Pipeline(Command("smembers", k.breakers) for k in keys)
+        types = [sorted(m) for m in members]
+        if not any(types):
+            return [[] for _ in queues]
+        hashes = yield Pipeline(
+            Command("hgetall", k.breaker(t)) for k, ts in zip(keys, types, strict=True) for t in ts
+        )
+        out, at = [], 0
+        for ts in types:
+            out.append(
+                [BreakerStatus.from_hash(t, h) for t, h in zip(ts, hashes[at:], strict=False)]
+            )
+            at += len(ts)
+        return out
 
     def dead_letters(self, queue: str, limit: int = 100) -> Plan[list[TaskRecord]]:
         """The queue's dead-lettered tasks, oldest first."""

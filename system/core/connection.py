@@ -9,6 +9,7 @@ server's client or a cluster's, which offer the same commands.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeAlias
 from urllib.parse import urlsplit, urlunsplit
 
@@ -22,6 +23,7 @@ from system.core.errors import UnsafeRedisConfig
 SAFE_EVICTION_POLICIES = frozenset({"noeviction"})
 SyncRedis: TypeAlias = redis.Redis | redis.cluster.RedisCluster
 AsyncRedis: TypeAlias = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+CLUSTER_TYPES = (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster)
 
 
 REDACTED = "***"
@@ -59,12 +61,51 @@ def connect(url: str, **kwargs: Any) -> SyncRedis:
     return redis.Redis.from_url(plain, decode_responses=True, **kwargs)
 
 
-def connect_async(url: str, **kwargs: Any) -> AsyncRedis:
-    """An asyncio client (``redis.asyncio.Redis`` or its cluster twin), strings decoded."""
+class PoolExhausted(redis.ConnectionError):
+    """Every connection of a bounded pool stayed in use for the whole wait: this process
+    is busy, which says nothing about whether Redis can be reached."""
+
+    def __init__(self, size: int, wait_seconds: float) -> None:
+        super().__init__(f"all {size} connections to Redis stayed in use for {wait_seconds:g} s")
+        self.size = size
+        self.wait_seconds = wait_seconds
+
+
+class _WaitingPool(redis.asyncio.BlockingConnectionPool):
+    """At most ``max_connections``; a caller waits up to ``timeout`` seconds for one."""
+
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
+        except redis.ConnectionError as exc:
+            if isinstance(exc.__cause__, asyncio.TimeoutError):
+                raise PoolExhausted(self.max_connections, self.timeout or 0) from exc
+            raise
+
+
+def connect_async(
+    url: str,
+    *,
+    max_connections: int | None = None,
+    wait_seconds: float | None = None,
+    **kwargs: Any,
+) -> AsyncRedis:
+    """An asyncio client (``redis.asyncio.Redis`` or its cluster twin), strings decoded.
+    ``max_connections`` bounds its pool; with ``wait_seconds`` a command waits that long
+    for a free connection (``PoolExhausted`` after), instead of failing at once."""
     plain, cluster = _split_cluster(url)
+    if max_connections is not None:
+        kwargs["max_connections"] = max_connections
     if cluster:
         return redis.asyncio.cluster.RedisCluster.from_url(plain, decode_responses=True, **kwargs)
-    client = redis.asyncio.Redis.from_url(plain, decode_responses=True, **kwargs)
+    if wait_seconds is not None:
+        waiting = _WaitingPool.from_url(
+            plain, decode_responses=True, timeout=wait_seconds, **kwargs
+        )
+        client = redis.asyncio.Redis(connection_pool=waiting)
+        client.auto_close_connection_pool = True
+    else:
+        client = redis.asyncio.Redis.from_url(plain, decode_responses=True, **kwargs)
     pool = client.connection_pool
     pool.connection_class = _reset_aware(pool.connection_class)  # TCP, TLS or unix socket
     return client

@@ -44,14 +44,21 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 ROOT = "taskq"
+# Anchored for JSON Schema and pydantic (where ``$`` is the end of the text); in Python,
+# where ``$`` also matches before a final newline, check names with ``is_queue_name``.
 QUEUE_NAME_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 QUEUES = f"{ROOT}:queues"
 WORKERS = f"{ROOT}:workers"
 
 
+def is_queue_name(name: str) -> bool:
+    """The one check of a queue name: the whole text, so ``"q\\n"`` is not one."""
+    return QUEUE_NAME_PATTERN.fullmatch(name) is not None
+
+
 def validate_queue_name(name: str) -> str:
     """Return ``name`` if it is a legal queue name, else raise ``ValueError`` saying why."""
-    if not QUEUE_NAME_PATTERN.match(name):
+    if not is_queue_name(name):
         raise ValueError(f"invalid queue name {name!r}: use 1-64 characters from A-Z a-z 0-9 _ -")
     return name
 
@@ -69,7 +76,7 @@ def new_task_id(queue: str, now_ms: int | None = None) -> str:
 def queue_of(task_id: str) -> str:
     """The queue a task id belongs to; ``ValueError`` for a malformed id."""
     queue, sep, rest = task_id.rpartition(".")
-    if not sep or not rest or not QUEUE_NAME_PATTERN.match(queue) or len(rest) > 64:
+    if not sep or not rest or not is_queue_name(queue) or len(rest) > 64:
         raise ValueError(f"malformed task id {task_id!r}")
     return queue
 

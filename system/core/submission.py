@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,11 @@ from system.core.keys import new_task_id, validate_queue_name
 from system.core.ops import NewTask
 
 DEFAULT_QUEUE = "default"
+# How far ahead a task may be scheduled, by delay_seconds or by eta alike.
+MAX_DELAY_SECONDS = 366 * 86400
+# Timeouts are kept in whole ms and 0 ms means "none": a shorter one would silently vanish.
+MIN_TIMEOUT_SECONDS = 0.001
+MAX_TIMEOUT_SECONDS = 7 * 86400
 _valid_queues: set[str] = set()  # names already checked: skips the regex on the hot path
 
 
@@ -38,16 +44,31 @@ def _eta_ms(req: TaskRequest, now_ms: int) -> int:
     if req.delay_seconds is not None and req.eta is not None:
         raise InvalidSubmission("give delay_seconds or eta, not both")
     if req.delay_seconds is not None:
-        if req.delay_seconds < 0:
-            raise InvalidSubmission("delay_seconds must be >= 0")
+        if not 0 <= req.delay_seconds <= MAX_DELAY_SECONDS:
+            raise InvalidSubmission(f"delay_seconds must be 0..{MAX_DELAY_SECONDS} (366 days)")
         return now_ms + int(req.delay_seconds * 1000)
     if req.eta is None:
         return 0
     if isinstance(req.eta, datetime):
         if req.eta.tzinfo is None:
             raise InvalidSubmission("eta must carry a timezone (e.g. 2026-01-01T12:00:00Z)")
-        return int(req.eta.timestamp() * 1000)
-    return int(float(req.eta) * 1000)
+        eta_seconds = req.eta.timestamp()
+    else:
+        eta_seconds = float(req.eta)
+    if not math.isfinite(eta_seconds) or eta_seconds > now_ms / 1000 + MAX_DELAY_SECONDS:
+        raise InvalidSubmission("eta must be at most 366 days from now (as delay_seconds)")
+    return int(eta_seconds * 1000)
+
+
+def _has_non_finite(value: Any) -> bool:
+    """NaN or an infinity anywhere in a JSON-like value (JSON has neither)."""
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_non_finite(v) for v in value)
+    return False
 
 
 def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = None) -> NewTask:
@@ -68,14 +89,21 @@ def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = N
     max_retries = settings.default_max_retries if req.max_retries is None else req.max_retries
     if not 0 <= max_retries <= 1000:
         raise InvalidSubmission("max_retries must be 0..1000")
-    if req.timeout_seconds is not None and req.timeout_seconds <= 0:
-        raise InvalidSubmission("timeout_seconds must be > 0")
+    timeout = req.timeout_seconds
+    if timeout is not None and not MIN_TIMEOUT_SECONDS <= timeout <= MAX_TIMEOUT_SECONDS:
+        raise InvalidSubmission(
+            f"timeout_seconds must be {MIN_TIMEOUT_SECONDS}..{MAX_TIMEOUT_SECONDS} (1 ms to 7 days)"
+        )
     if req.idempotency_key is not None and not 1 <= len(req.idempotency_key) <= 200:
         raise InvalidSubmission("idempotency_key must be 1-200 characters")
     try:
         payload_json = orjson.dumps(req.payload)
     except TypeError as exc:
         raise InvalidSubmission(f"payload is not JSON-serialisable: {exc}") from None
+    # orjson writes NaN and infinities as null: refuse them instead of changing the payload
+    # (only a payload whose JSON has a null can hold one, so most skip the walk).
+    if b"null" in payload_json and _has_non_finite(req.payload):
+        raise InvalidSubmission("payload holds NaN or an infinity, which JSON cannot carry")
     if len(payload_json) > settings.max_payload_bytes:
         raise InvalidSubmission(
             f"payload is {len(payload_json)} bytes, over the limit of {settings.max_payload_bytes}"
@@ -87,7 +115,7 @@ def build_task(req: TaskRequest, settings: QueueSettings, now_ms: int | None = N
         payload_json=payload_json,
         priority=req.priority,
         max_retries=max_retries,
-        timeout_ms=int((req.timeout_seconds or 0) * 1000),
+        timeout_ms=max(1, int(timeout * 1000)) if timeout else 0,
         eta_ms=_eta_ms(req, now_ms),
         idempotency_key=req.idempotency_key or "",
         created_ms=now_ms,

@@ -50,6 +50,9 @@ class IoPayload(_Payload):
         description="Uniform jitter around the mean, in milliseconds. The latency is "
         "clipped at zero, so a jitter beyond ms raises the mean.",
     )
+    seed: int | None = Field(
+        None, ge=0, le=SEED_MAX, description="Seed of the jitter draw (the lab sets one)."
+    )
 
 
 class FlakyPayload(_Payload):
@@ -103,7 +106,8 @@ def cpu(p: CpuPayload) -> dict[str, float]:
 @task("io")
 async def io(p: IoPayload) -> dict[str, float]:
     """Simulated I/O: wait ms +/- a uniform jitter_ms, without using CPU."""
-    latency_ms = max(0.0, p.ms + random.uniform(-p.jitter_ms, p.jitter_ms))
+    draw = random.Random(p.seed) if p.seed is not None else random
+    latency_ms = max(0.0, p.ms + draw.uniform(-p.jitter_ms, p.jitter_ms))
     await asyncio.sleep(latency_ms / 1000)
     return {"latency_ms": latency_ms}
 

@@ -45,8 +45,13 @@ def test_aof_always_keeps_every_acknowledged_task(
     assert 0 < restart["recovery_s"] < 10
     accepted = tasks[tasks["submit"] == "accepted"]
     assert len(accepted) == summary["accepted"] and (accepted["state"] == "succeeded").all()
-    # Submits sent while Redis was stopped were refused with 503 and offered again.
+    # Submits sent while Redis was stopped were refused with 503 and offered again: counted
+    # by reason, and not held against the API (they fell in the fault windows).
     assert (tasks["refusals"] > 0).any()
+    load = summary["load"]
+    assert load["refused_503"] == int(tasks["refused_503"].sum()) > 0
+    assert load["refused_429"] == 0 and load["errors"] == 0
+    assert "api" not in [b["what"] for b in summary["verdict"]["bottlenecks"]]
 
 
 def test_without_persistence_the_crash_loses_tasks_and_the_run_fails(

@@ -47,9 +47,9 @@ def check(summary: Any, name: str) -> Any:
 def test_the_sender_uses_the_exported_api_key(
     scenario_file: Callable[..., Path], tmp_path: Path
 ) -> None:
-    done, summary = run(
-        scenario_file(TINY), tmp_path / "out", TASKQ_API_KEYS="lab-test-key-0123456789,other"
-    )
+    # The first key may only read: the sender must pick the one that may submit.
+    keys = "reader-key-0123456789:read,lab-test-key-0123456789:submit+read"
+    done, summary = run(scenario_file(TINY), tmp_path / "out", TASKQ_API_KEYS=keys)
     assert done.returncode == 0, done.stdout + done.stderr
     assert summary["accepted"] == summary["offered"] == 20
     assert check(summary, "accepted_share_at_least")["passed"] is True

@@ -47,11 +47,19 @@ FILES = [
     "tasks.csv",
     "events.csv",
     "metrics.csv",
+    "resources.csv",
     "summary.json",
     "report.md",
     "report.html",
 ]
-FIGURES = ["throughput.png", "latency.png", "queue_depth.png", "workers.png", "latency_cdf.png"]
+FIGURES = [
+    "throughput.png",
+    "latency.png",
+    "queue_depth.png",
+    "workers.png",
+    "latency_cdf.png",
+    "resources.png",
+]
 
 
 def only_run(out: Path) -> Path:
@@ -61,14 +69,16 @@ def only_run(out: Path) -> Path:
 
 def test_short_run_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
     out = tmp_path / "results"
-    done = run_lab("run", str(scenario_file(SHORT)), "--out", str(out))
+    overrides = ("--set", "load.duration_seconds=5", "--set", "seed=3")  # as in the file
+    done = run_lab("run", str(scenario_file(SHORT)), *overrides, "--out", str(out))
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = only_run(out)
     assert run_dir.name.endswith("-short")
     for name in FILES:
         assert (run_dir / name).stat().st_size > 0, name
-    for name in FIGURES:
+    for name in FIGURES:  # each for the screen (300 dpi PNG) and for print (PDF)
         assert (run_dir / "figures" / name).stat().st_size > 0, name
+        assert (run_dir / "figures" / name).with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
     assert {"api.log", "redis.log", "worker-1.log", "worker-3.log"} <= {
         p.name for p in (run_dir / "logs").iterdir()
     }
@@ -99,6 +109,25 @@ def test_short_run_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path
     html = (run_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") == len(FIGURES)
     assert "report.html" in done.stdout
+    # What the host and every role used, per stretch; and the verdict on the terminal.
+    used = summary["resources"]
+    assert used["cpus"] == os.cpu_count() and used["samples"] >= 8
+    during = used["phases"][0]
+    assert during["label"] == "load" and 0 <= during["host_busy_percent"] <= 100
+    assert {"lab", "api", "redis", "worker"} <= set(during["rss_bytes_max"])
+    assert summary["load"]["offered"] == summary["load"]["sent"] == 200
+    assert f"verdict: {'conclusive' if summary['verdict']['conclusive'] else 'inconclusive'}" in (
+        done.stdout
+    )
+    report = (run_dir / "report.md").read_text()
+    assert "Resources (host and processes)" in report
+    # The command line and the overrides are recorded and shown.
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["overrides"] == ["load.duration_seconds=5", "seed=3"]
+    assert env["command"].startswith("lab run ") and "--set seed=3" in env["command"]
+    assert "Overrides applied to the scenario file: `load.duration_seconds=5`, `seed=3`" in report
+    # A fault run: the kill's redelivered tasks are the fault's effect, not a saturation.
+    assert summary["saturation"] is None and "stopped keeping up" not in report
 
 
 def test_failing_check_exits_non_zero(scenario_file: Callable[..., Path], tmp_path: Path) -> None:

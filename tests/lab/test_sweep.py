@@ -18,7 +18,7 @@ from lab.analysis.stats import estimate
 from lab.report.compare import compare
 from lab.report.folder import Sweep, load, write_scenario
 from lab.report.sweep import aggregate, cells_table, derive_sweep, usl_fits
-from lab.run.sweep import save_plan, write_plan
+from lab.run.sweep import run_order, save_plan, write_plan
 from lab.scenario.loader import ScenarioError
 from lab.scenario.model import Scenario
 from lab.scenario.sweep import expand
@@ -91,6 +91,20 @@ def test_a_sweep_whose_runs_all_failed_still_gets_a_report(tmp_path: Path) -> No
     assert len(pd.read_csv(tmp_path / "cells.csv")) == 4
 
 
+def test_runs_go_in_a_seeded_random_order_unless_the_grid_order_is_asked_for() -> None:
+    scenario = Scenario.model_validate(
+        {**BASE, "sweep": {"grid": {"system.workers": [1, 2, 4, 8]}, "repeat": 3}}
+    )
+    order = run_order(scenario, 12)
+    assert sorted(order) == list(range(12)) and order != list(range(12))
+    assert run_order(scenario, 12) == order  # the seed fixes it
+    assert run_order(scenario.model_copy(update={"seed": 2}), 12) != order
+    grid = scenario.model_copy(
+        update={"sweep": scenario.sweep.model_copy(update={"order": "grid"})}  # type: ignore[union-attr]
+    )
+    assert run_order(grid, 12) == list(range(12))
+
+
 def test_a_bad_grid_value_is_an_error_naming_the_field() -> None:
     data = {**BASE, "sweep": {"grid": {"system.workers": [1, -3], "system.concurency": [1]}}}
     with pytest.raises(ScenarioError) as exc:
@@ -123,6 +137,7 @@ def test_aggregate_gives_the_t_interval_per_cell_and_metric() -> None:
         ]
     )
     for metric in (
+        "max_rate_per_second",
         "capacity_per_second",
         "latency_p50_s",
         "latency_p99_s",
@@ -159,7 +174,7 @@ def test_usl_fit_per_group_recovers_known_parameters() -> None:
     assert by_conc[8]["r_squared"] > 0.98 and len(by_conc[8]["residuals"]) == 15
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(540)
 def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Path) -> None:
     out = tmp_path / "results"
     # Four runs, each starting its own Redis, API and workers: about 25 s on an idle
@@ -170,6 +185,9 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     sweep = load(folder)
     assert isinstance(sweep, Sweep)
     assert len(sweep.cells) == 4 and (sweep.cells["status"] == "done").all()
+    # The order the runs went in is recorded: every run once, numbered.
+    assert sorted(sweep.meta["order"]) == sorted(sweep.cells["folder"])
+    assert sorted(r["run_order"] for r in sweep.meta["runs"]) == [1, 2, 3, 4]
     assert sorted(p.name for p in (folder / "cells").iterdir()) == sorted(sweep.cells["folder"])
     cap = sweep.aggregate[sweep.aggregate["metric"] == "capacity_per_second"]
     assert len(cap) == 4 and (cap["n"] == 1).all() and (cap["mean"] > 0).all()
@@ -183,7 +201,9 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     means = cap.set_index(["system.workers", "system.concurrency"])["mean"]
     assert means[(2, 8)] > means[(1, 2)]
     assert (folder / "figures" / "scaling.png").stat().st_size > 0
-    assert "Sweep of scenario `tiny_sweep`" in (folder / "report.md").read_text()
+    text = (folder / "report.md").read_text()
+    assert "Sweep of scenario `tiny_sweep`" in text and "Verdict:" in text
+    assert sweep.cells["conclusive"].notna().all()  # every run judged
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["runs_done"] == 4 and summary["scaling_metric"] == "capacity_per_second"
     # lab compare takes a sweep: one table row per run, and its scaling curve.
@@ -196,7 +216,8 @@ def test_tiny_sweep_end_to_end(scenario_file: Callable[..., Path], tmp_path: Pat
     for name in ("aggregate.csv", "cells.csv", "summary.json", "report.md"):
         (copy / name).unlink()
     shutil.rmtree(copy / "cells" / sweep.cells["folder"][0] / "figures")
-    assert run_lab("report", str(copy)).returncode == 0
+    # Every run's figures again, each a 300 dpi PNG and a PDF: 20 s idle, minutes loaded.
+    assert run_lab("report", str(copy), timeout=240).returncode == 0
     again = load(copy)
     assert isinstance(again, Sweep)
     pd.testing.assert_frame_equal(again.aggregate, sweep.aggregate)

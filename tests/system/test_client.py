@@ -8,6 +8,7 @@ import asyncio
 import inspect
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -280,3 +281,20 @@ def test_finished_rate_counts_the_last_minute_of_buckets() -> None:
     # Buckets 995..1000 are in the window (55 s); 994 is too old, 1001 is in the future.
     assert finished_rate(buckets, now) == 60 / 55
     assert finished_rate({}, now) == 0
+
+
+def test_stats_and_breakers_of_many_queues_in_few_round_trips(
+    either: Any, round_trips: Callable[[], int]
+) -> None:
+    queues = [f"many{uuid.uuid4().hex[:8]}" for _ in range(60)]
+    either.submit_many([TaskRequest("echo", i, queue=q) for i, q in enumerate(queues[::2])])
+    round_trips()
+    many = either.stats_many(queues, with_age=True)
+    assert round_trips() == 3  # depths; oldest task of each non-empty queue; its record
+    assert [s.queued for s in many] == [1, 0] * 30
+    assert all((s.oldest_queued_age_seconds is None) == (s.queued == 0) for s in many)
+    one = either.stats(queues[0], with_age=True)
+    assert (one.queued, one.counters) == (many[0].queued, many[0].counters)
+    round_trips()
+    assert either.breakers_many(queues) == [[]] * 60
+    assert round_trips() == 1  # the sets of breakers; none to read

@@ -84,6 +84,15 @@ def test_io_latency_stays_within_the_jitter(executor: Executor) -> None:
         assert 5 <= latency <= 15
 
 
+def test_io_jitter_with_a_seed_is_reproducible(executor: Executor) -> None:
+    def latency(seed: int) -> float:
+        payload = {"ms": 10, "jitter_ms": 5, "seed": seed}
+        return float(run(executor, "io", payload)["latency_ms"])
+
+    assert latency(7) == latency(7)
+    assert len({latency(s) for s in range(5)}) > 1  # the seed decides the draw
+
+
 def test_flaky_fails_with_its_probability(executor: Executor) -> None:
     with pytest.raises(FlakyError):
         run(executor, "flaky", {"probability": 1})

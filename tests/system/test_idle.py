@@ -18,6 +18,7 @@ from system.core.keys import WORKERS
 from system.core.submission import TaskRequest
 from system.redis_server import RedisServer
 from system.supervisor import TaskqProcess
+from system.worker.worker import UNWOKEN_CLAIM_SECONDS
 
 from .conftest import wait_until_finished
 
@@ -119,12 +120,14 @@ def test_resume_wakes_every_idle_worker_it_needs(
     time.sleep(1.5)  # the submit's wake-up tokens are spent on claims of a paused queue
     client.resume(queue_name)
     resumed = time.monotonic()
-    deadline = resumed + 10
+    deadline = resumed + 20
     while client.stats(queue_name).running < len(workers):
         assert time.monotonic() < deadline, "not every idle worker was woken"
         time.sleep(0.02)
     print(f"resume -> {len(workers)} workers running: {time.monotonic() - resumed:.2f} s")
-    assert time.monotonic() - resumed < 5.0
+    # Half the 30 s safety-net claim: only the chain of wake-ups can be this quick (it
+    # took 5.6 s once under a load average of 10, so a tighter bound would be flaky).
+    assert time.monotonic() - resumed < UNWOKEN_CLAIM_SECONDS / 2
     wait_until_finished(client, ids, 60)
 
 

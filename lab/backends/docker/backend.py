@@ -54,7 +54,7 @@ from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import DockerConfig, Scenario
 from system.client import Client
-from system.redis_server import free_port
+from system.redis_server import free_port, private_url
 
 # A container at a fraction of a CPU imports the system slowly: a worker at 0.15 CPU
 # takes seconds to register, several at once on a loaded host longer still.
@@ -153,9 +153,11 @@ class DockerBackend:
         )
 
     def _run(self, name: str, role: str, command: list[str], **options: Any) -> Container:
+        """A container of the API or a worker: ``taskq <command>``."""
         assert self._containers is not None
+        image, limits = self._images[role].tag, _limits(self.config, role)
         container = self._containers.start(
-            name, role, self._images[role].tag, command, _limits(self.config, role), **options
+            name, role, image, command, limits, entrypoint=["taskq"], **options
         )
         self._applied.setdefault(role, applied_limits(container))
         return container
@@ -167,8 +169,14 @@ class DockerBackend:
         )
         self._applied["redis"] = applied_limits(container)
 
-    def _taskq(self, command: str, redis_url: str, args: list[str]) -> list[str]:
-        return ["taskq", command, "--redis-url", redis_url, *args, *self._imports]
+    def _taskq(self, command: str, args: list[str]) -> list[str]:
+        """The arguments of ``taskq`` (the entrypoint, whatever the image's own is). The
+        Redis URL (with its password) goes in the environment (_taskq_env): with the host's
+        pid namespace a command line is readable by every local user."""
+        return [command, *args, *self._imports]
+
+    def _taskq_env(self, redis_url: str) -> dict[str, str]:
+        return {**self._container_env(), "TASKQ_REDIS_URL": redis_url}
 
     def _container_env(self) -> dict[str, str]:
         # API keys exported to the lab reach the API as they do a local child (which
@@ -185,8 +193,8 @@ class DockerBackend:
         self._api = self._run(
             "api",
             "api",
-            self._taskq("api", self._redis_url_for("redis-api"), args),
-            environment=self._container_env(),
+            self._taskq("api", args),
+            environment=self._taskq_env(self._redis_url_for("redis-api")),
         )
 
     def _start_prometheus(self) -> None:
@@ -231,12 +239,22 @@ class DockerBackend:
             time.sleep(0.1)
         with Client(self.redis_url) as client:
             while len(client.workers()) < len(self._workers):
+                if dead := [w for w in self._workers if not _alive(w.pid)]:
+                    raise RuntimeError(self._exited(dead[0]))
                 if time.monotonic() > deadline:
                     raise RuntimeError(
                         f"{len(self._workers)} worker containers did not all register within"
                         f" {START_TIMEOUT_SECONDS:g} s; see {self.logs}/worker-*.log"
                     )
                 time.sleep(0.1)
+
+    def _exited(self, w: _Worker) -> str:
+        """Why a worker container ended, for an error message (its log saved)."""
+        save_logs(w.container, self.logs / f"{w.name}.log")
+        w.container.reload()
+        state = w.container.attrs.get("State", {})
+        oom = " (killed: over its memory limit)" if state.get("OOMKilled") else ""
+        return f"{w.name} exited with {state.get('ExitCode')}{oom}; see {self.logs}/{w.name}.log"
 
     def stop(self) -> None:
         """Everything down and removed, in an order that lets workers hand tasks back
@@ -324,7 +342,8 @@ class DockerBackend:
         if self._proxies is None:
             return self.redis_url
         listen = self._proxies.create_proxy(proxy, f"127.0.0.1:{self._redis.port}")["listen"]
-        return f"redis://{listen}/0"
+        host, _, port = str(listen).rpartition(":")
+        return private_url(int(port), self._redis.password, host)
 
     def spawn_worker(self) -> Affected:
         self._spawned += 1
@@ -343,8 +362,8 @@ class DockerBackend:
         container = self._run(
             name,
             "worker",
-            self._taskq("worker", redis_url, args),
-            environment=self._container_env(),
+            self._taskq("worker", args),
+            environment=self._taskq_env(redis_url),
         )
         pid = int(container.attrs["State"]["Pid"])
         self._workers.append(_Worker(name, container, pid, port, proxy=proxy))

@@ -2,6 +2,10 @@
 its AOF in the run's ``redis/`` folder (bind-mounted at its own path), with the same
 options as the local ``RedisServer``. A restart starts the same container again: same
 port, same directory, so the AOF is reloaded.
+
+Like the local one it gets a generated password, through a 0600 config file (the first
+argument) rather than its command line, which every local user can read (the containers
+share the host's pid namespace); the directory is 0700, so its AOF is private too.
 """
 
 from __future__ import annotations
@@ -16,7 +20,13 @@ import docker.errors
 import redis
 
 from lab.backends.docker.containers import Container, Limits, RunContainers
-from system.redis_server import free_port, server_options
+from system.redis_server import (
+    free_port,
+    generate_password,
+    private_url,
+    server_options,
+    write_private_config,
+)
 
 START_TIMEOUT_SECONDS = 120.0
 STOP_TIMEOUT_SECONDS = 10
@@ -28,6 +38,7 @@ class ContainerRedis:
     def __init__(self, data_dir: Path, persistence: Persistence) -> None:
         self.data_dir = data_dir.resolve()
         self.port = free_port()
+        self.password = generate_password()
         self._options = server_options(
             persistence != "none", "always" if persistence == "aof-always" else "everysec"
         )
@@ -36,7 +47,7 @@ class ContainerRedis:
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return private_url(self.port, self.password)
 
     @property
     def pid(self) -> int:
@@ -46,12 +57,15 @@ class ContainerRedis:
 
     def start(self, containers: RunContainers, image: str, limits: Limits) -> Container:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)  # the AOF and the password's config file: ours alone
+        config = str(write_private_config(self.data_dir, self.password))
         data = str(self.data_dir)
+        address = ["--bind", "127.0.0.1", "--port", str(self.port), "--dir", data]
         self.container = containers.start(
             "redis",
             "redis",
             image,
-            ["--bind", "127.0.0.1", "--port", str(self.port), "--dir", data, *self._options],
+            [config, *address, *self._options],
             limits,
             entrypoint=["redis-server"],
             user=f"{os.getuid()}:{os.getgid()}",  # the AOF in the run folder is ours
@@ -63,7 +77,7 @@ class ContainerRedis:
     def _wait(self) -> None:
         assert self.container is not None
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        with redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=1.0) as r:
+        with redis.Redis.from_url(self.url, socket_timeout=1.0) as r:
             while True:
                 with contextlib.suppress(redis.ConnectionError):  # and BusyLoadingError
                     if r.ping():

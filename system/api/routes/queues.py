@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from system.api.deps import ClientDep
+from system.api.deps import ClientDep, GrantDep, KnownQueuesDep
 from system.api.models import BreakerView, QueueView, Requeued, RequeueRequest, TaskView, time_of
 from system.client import QueueStats
 from system.core.keys import QUEUE_NAME_PATTERN
 
+QueuePath = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
+
+
+def _queue_for(scope: str) -> Callable[..., Awaitable[str]]:
+    async def existing(
+        queue: QueuePath, client: ClientDep, known: KnownQueuesDep, grant: GrantDep
+    ) -> str:
+        """The queue of the path, if the key may use it for ``scope`` (403) and it exists
+        (404; nothing is created for it)."""
+        grant.require(scope, [queue])
+        await known.require(client, queue)
+        return queue
+
+    return existing
+
+
 router = APIRouter(prefix="/queues", tags=["queues"])
-QueueName = Annotated[str, Path(pattern=QUEUE_NAME_PATTERN.pattern)]
+QueueName = Annotated[str, Depends(_queue_for("read"))]
+OperatedQueue = Annotated[str, Depends(_queue_for("operate"))]
 
 
 def _view(s: QueueStats) -> QueueView:
@@ -28,9 +46,12 @@ def _view(s: QueueStats) -> QueueView:
 
 
 @router.get("", operation_id="list_queues")
-async def list_queues(client: ClientDep) -> list[QueueView]:
-    """Every queue that has received a task, with its depth by state."""
-    return [_view(await client.stats(q, with_age=True)) for q in await client.queues()]
+async def list_queues(client: ClientDep, grant: GrantDep) -> list[QueueView]:
+    """Every queue that has received a task (that the key may see), with its depth by
+    state (a few round trips to Redis whatever their number)."""
+    grant.require("read")
+    names = [q for q in await client.queues() if grant.sees(q)]
+    return [_view(s) for s in await client.stats_many(names, with_age=True)]
 
 
 @router.get("/{queue}", operation_id="get_queue")
@@ -39,14 +60,14 @@ async def get_queue(queue: QueueName, client: ClientDep) -> QueueView:
 
 
 @router.post("/{queue}/pause", operation_id="pause_queue")
-async def pause_queue(queue: QueueName, client: ClientDep) -> QueueView:
+async def pause_queue(queue: OperatedQueue, client: ClientDep) -> QueueView:
     """Workers stop claiming from this queue (running tasks finish)."""
     await client.pause(queue)
     return _view(await client.stats(queue, with_age=True))
 
 
 @router.post("/{queue}/resume", operation_id="resume_queue")
-async def resume_queue(queue: QueueName, client: ClientDep) -> QueueView:
+async def resume_queue(queue: OperatedQueue, client: ClientDep) -> QueueView:
     await client.resume(queue)
     return _view(await client.stats(queue, with_age=True))
 
@@ -78,7 +99,7 @@ async def list_dead_letters(
 
 @router.post("/{queue}/dead-letter/requeue", operation_id="requeue_dead_letters")
 async def requeue_dead_letters(
-    queue: QueueName, client: ClientDep, body: RequeueRequest | None = None
+    queue: OperatedQueue, client: ClientDep, body: RequeueRequest | None = None
 ) -> Requeued:
     """Move dead-lettered tasks back to the queue with a fresh retry budget: the given
     ids, or (no body / no ids) the oldest up to ``limit``."""

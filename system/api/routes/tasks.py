@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Depends, Header, Query, Response, status
 
-from system.api.deps import AdmissionDep, ClientDep, RegistryDep, SettingsDep, WaiterDep
+from system.api.deps import (
+    AdmissionDep,
+    ClientDep,
+    GrantDep,
+    KnownQueuesDep,
+    LongPollsDep,
+    RegistryDep,
+    SettingsDep,
+    WaiterDep,
+)
 from system.api.models import (
     BatchAccepted,
     BatchSubmission,
@@ -15,11 +24,12 @@ from system.api.models import (
     TaskPage,
     TaskSubmission,
     TaskView,
+    batch_limit,
 )
 from system.core.constants import MAX_WAIT_SECONDS
 from system.core.errors import InvalidPayload, InvalidSubmission, UnknownTaskType
 from system.core.keys import QUEUE_NAME_PATTERN
-from system.core.ops import CancelReply
+from system.core.ops import CancelReply, keys_for_task
 from system.core.submission import TaskRequest
 
 router = APIRouter(prefix="/tasks", tags=["tasks"])
@@ -42,12 +52,16 @@ async def submit_task(
     client: ClientDep,
     registry: RegistryDep,
     admission: AdmissionDep,
+    known: KnownQueuesDep,
+    grant: GrantDep,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> TaskAccepted:
     """Submit a task: 202 with its id and a Location header (200 for a known
     idempotency key, with the first task). Unknown task types and payloads that fail the
-    handler's schema are refused with 422."""
+    handler's schema are refused with 422; a new queue beyond ``max_queues`` with 409."""
+    grant.require("submit", [body.queue])
     registry.validate_payload(body.task_type, body.payload)
+    await known.admit(client, [body.queue])
     await admission.admit(client, body.queue, [body.priority])
     (sub,) = await client.submit_many([_request(body, idempotency_key)])
     if not sub.created:
@@ -68,19 +82,29 @@ router.add_api_route(
 )
 
 
-@router.post("/batch", status_code=status.HTTP_202_ACCEPTED, operation_id="submit_batch")
+async def _batch_limit(settings: SettingsDep) -> None:
+    """Runs before the body is validated (FastAPI resolves dependencies first)."""
+    batch_limit.set(settings.api.max_batch)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    operation_id="submit_batch",
+    dependencies=[Depends(_batch_limit)],
+)
 async def submit_batch(
     body: BatchSubmission,
     client: ClientDep,
     registry: RegistryDep,
     admission: AdmissionDep,
-    settings: SettingsDep,
+    known: KnownQueuesDep,
+    grant: GrantDep,
 ) -> BatchAccepted:
     """Submit many tasks in one request (one Redis round trip per queue and 1,000 tasks).
-    Every task is validated first: one bad task refuses the whole batch (422 naming it)."""
-    limit = settings.api.max_batch
-    if len(body.tasks) > limit:
-        raise InvalidSubmission(f"tasks: {len(body.tasks)} tasks, over the batch limit of {limit}")
+    The count is checked first (over ``max_batch``: 422), then every task: one bad task
+    refuses the whole batch (422 naming it)."""
+    grant.require("submit", {t.queue for t in body.tasks})
     for i, t in enumerate(body.tasks):
         try:
             registry.validate_payload(t.task_type, t.payload)
@@ -89,6 +113,7 @@ async def submit_batch(
     by_queue: dict[str, list[int]] = {}
     for t in body.tasks:
         by_queue.setdefault(t.queue, []).append(t.priority)
+    await known.admit(client, by_queue)
     for queue, priorities in by_queue.items():
         await admission.admit(client, queue, priorities)
     subs = await client.submit_many([_request(t) for t in body.tasks])
@@ -114,6 +139,8 @@ def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskReque
 @router.get("", operation_id="list_tasks")
 async def list_tasks(
     client: ClientDep,
+    known: KnownQueuesDep,
+    grant: GrantDep,
     task_status: Annotated[
         Literal["queued", "scheduled", "running", "failed"], Query(alias="status")
     ] = "queued",
@@ -124,6 +151,8 @@ async def list_tasks(
     """Tasks of a queue in one state, a page at a time: queued in priority order,
     scheduled by due time, running by lease deadline, failed (dead-lettered) oldest first.
     Finished tasks (succeeded, cancelled) have no index; look them up by id."""
+    grant.require("read", [queue])
+    await known.require(client, queue)
     offset = int(cursor)
     records = await client.list_tasks(queue, task_status, offset, limit)
     next_cursor = str(offset + limit) if len(records) == limit else None
@@ -131,8 +160,9 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", operation_id="get_task")
-async def get_task(task_id: str, client: ClientDep) -> TaskView:
+async def get_task(task_id: str, client: ClientDep, grant: GrantDep) -> TaskView:
     """A task's record; 404 problem for an unknown (or expired) id."""
+    grant.require("read", [_queue_of(task_id)])
     return TaskView.of(await client.get(task_id))
 
 
@@ -141,19 +171,31 @@ async def get_task_result(
     task_id: str,
     client: ClientDep,
     waiter: WaiterDep,
+    long_polls: LongPollsDep,
     settings: SettingsDep,
+    grant: GrantDep,
     wait: Annotated[float, Query(ge=0, le=MAX_WAIT_SECONDS, description="Seconds")] = 0,
 ) -> TaskView:
     """Long poll: returns when the task ends or after ``wait`` seconds, whichever is first
-    (capped at the server's ``max_wait_seconds``)."""
+    (capped at the server's ``max_wait_seconds``). At most ``max_long_polls`` wait at
+    once; past that, 429 with Retry-After."""
+    grant.require("read", [_queue_of(task_id)])
     wait = min(wait, settings.api.max_wait_seconds)
-    record = await waiter.wait(task_id, wait) if wait > 0 else await client.get(task_id)
-    return TaskView.of(record)
+    if wait <= 0:
+        return TaskView.of(await client.get(task_id))
+    async with long_polls.slot():
+        return TaskView.of(await waiter.wait(task_id, wait))
 
 
 @router.post("/{task_id}/cancel", operation_id="cancel_task")
-async def cancel_task(task_id: str, client: ClientDep) -> CancelResult:
+async def cancel_task(task_id: str, client: ClientDep, grant: GrantDep) -> CancelResult:
     """Queued or scheduled: cancelled at once. Running: asked to stop (cooperative)."""
+    grant.require("operate", [_queue_of(task_id)])
     outcome = await client.cancel(task_id)
     state = "cancelled" if outcome.code is CancelReply.CANCELLED else outcome.state
     return CancelResult(id=task_id, status=state, detail=_CANCEL_DETAIL[outcome.code])
+
+
+def _queue_of(task_id: str) -> str:
+    """The queue a task id names (404 for a malformed id)."""
+    return keys_for_task(task_id).name

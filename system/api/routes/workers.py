@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from system.api.deps import ClientDep, RegistryDep
+from system.api.deps import ClientDep, GrantDep, RegistryDep
 from system.api.models import TaskTypeView, WorkerView, time_of
 
 router = APIRouter(tags=["workers"])
 
 
 @router.get("/workers", operation_id="list_workers")
-async def list_workers(client: ClientDep) -> list[WorkerView]:
+async def list_workers(client: ClientDep, grant: GrantDep) -> list[WorkerView]:
     """Workers that heartbeated recently."""
+    grant.require("read")
     return [
         WorkerView(
             id=w.id,
@@ -33,7 +34,7 @@ async def list_workers(client: ClientDep) -> list[WorkerView]:
 @router.get("/task-types", operation_id="list_task_types", tags=["tasks"])
 async def list_task_types(registry: RegistryDep) -> list[TaskTypeView]:
     """Registered handlers with the JSON schema of their payload; a submit is checked
-    against it."""
+    against it. (Any key may read them: they are what a submit needs.)"""
     return [
         TaskTypeView(
             name=n,

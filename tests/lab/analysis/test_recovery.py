@@ -142,6 +142,24 @@ def test_failed_dependency_calls_and_refused_submits_are_noticed() -> None:
     assert row.noticed_after_s == pytest.approx(0.1, abs=1e-6)
 
 
+def test_a_symptom_is_noticed_only_by_the_fault_whose_stretch_it_falls_in() -> None:
+    # A restart that refused nothing (requested at 2, back at 2.5), then Redis paused at 6
+    # and a refusal at 6.5: the refusal is the pause's, not the restart's.
+    tasks = steady_tasks()
+    tasks.loc[tasks["intended_s"].between(6.495, 6.505), "refusals"] = 1
+    restart = {**event("restart_redis", 2.0), "effective_s": 2.5}
+    pause = {**event("pause", 6.0, detail="target=redis"), "index": 1}
+    resume = {**event("resume", 7.0, detail="target=redis"), "index": 2}
+    rows = recovery(tasks, pd.DataFrame([restart, pause, resume]), pd.Series(dtype=float), 20.0)
+    by_action = {r.action: r for r in rows}
+    assert by_action["restart_redis"].noticed_after_s is None
+    assert by_action["pause"].noticed_after_s == pytest.approx(0.5, abs=1e-6)
+    # A refusal while the restart had not taken effect yet is the restart's (at its start).
+    tasks.loc[tasks["intended_s"].between(2.195, 2.205), "refusals"] = 1
+    rows = recovery(tasks, pd.DataFrame([restart, pause, resume]), pd.Series(dtype=float), 20.0)
+    assert rows[0].noticed_after_s == 0.0
+
+
 def test_drain_capacity_leaves_out_warm_up_and_tail() -> None:
     # 1000 tasks: a slow start (first 100 over 2 s), then 200/s, then a slow tail.
     finished = np.concatenate(

@@ -71,3 +71,32 @@ def test_interval_covers_the_true_mean_about_95_percent_of_the_time() -> None:
         e = estimate(rng.normal(10, 2, 5))
         covered += e.ci_low <= 10 <= e.ci_high
     assert 0.93 <= covered / 2000 <= 0.97
+
+
+def test_the_quality_gate_passes_data_that_follow_the_law() -> None:
+    rng = np.random.default_rng(3)
+    workers = np.repeat([1, 2, 4, 8], 3)
+    measured = usl.throughput(workers, 500.0, 0.05, 0.001) * rng.normal(1, 0.01, len(workers))
+    fit = usl.fit(workers, measured, seed=1, bootstrap=0)
+    describes, why = usl.judge(fit, workers.tolist(), measured.tolist())
+    assert describes and why == ""
+
+
+def test_the_quality_gate_rejects_data_that_do_not_follow_the_law() -> None:
+    # The saturated-host sweep: 1830±58 / 1699±705 / 2789±918 / 2260±952 tasks/s.
+    workers = [1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8]
+    measured = [1800, 1830, 1860, 1100, 1700, 2300, 2000, 2800, 3560, 1400, 2260, 3120]
+    fit = usl.fit(workers, measured, seed=1, bootstrap=0)
+    describes, why = usl.judge(fit, workers, [float(x) for x in measured])
+    assert not describes and "R²" in why and f"below {usl.MIN_R_SQUARED:g}" in why
+
+
+def test_systematic_residuals_are_caught_even_at_a_high_r_squared() -> None:
+    # A step: flat, then a jump the law's smooth curve cannot make; tight repetitions.
+    workers = np.repeat([1, 2, 3, 4, 6, 8], 3)
+    steps = {1: 100.0, 2: 200.0, 3: 300.0, 4: 700.0, 6: 720.0, 8: 730.0}
+    measured = np.array([steps[int(w)] for w in workers]) + np.tile([-1.0, 0.0, 1.0], 6)
+    fit = usl.fit(workers, measured, seed=1, bootstrap=0)
+    describes, why = usl.judge(fit, workers.tolist(), measured.tolist())
+    assert not describes and "systematic residuals" in why
+    assert usl.misfits(workers.tolist(), measured.tolist(), (measured - fit.residuals).tolist())

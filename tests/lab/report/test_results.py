@@ -106,7 +106,9 @@ def test_lab_compare_writes_one_table_and_overlaid_figures(run_dir: Path, tmp_pa
     summary = json.loads((run_dir / "summary.json").read_text())
     assert (table["throughput_per_second"] == summary["throughput_per_second"]).all()
     assert (table["latency_p99_s"] == summary["latency_s"]["p99"]).all()
-    assert {p.name for p in (out / "figures").iterdir()} == {"throughput.png", "latency_cdf.png"}
+    assert {p.name for p in (out / "figures").iterdir()} == {
+        f"{name}.{ext}" for name in ("throughput", "latency_cdf") for ext in ("png", "pdf")
+    }
     assert "Comparison of 2 result folder(s)" in (out / "report.md").read_text()
     assert run_lab("compare", str(tmp_path / "cmp")).returncode == 2  # not a results folder
 

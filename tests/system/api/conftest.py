@@ -13,6 +13,10 @@ import pytest
 
 from system.redis_server import RedisServer, free_port
 
+# Tests read /metrics right after a change: no cache; and every test has queues of its
+# own in one shared Redis: no bound on their number. Tests of either set their own.
+TEST_DEFAULTS = {"TASKQ_API__METRICS_CACHE_SECONDS": "0", "TASKQ_API__MAX_QUEUES": "1000000"}
+
 
 @contextmanager
 def running_api(
@@ -38,7 +42,7 @@ def running_api(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
+            env={**TEST_DEFAULTS, **os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     try:

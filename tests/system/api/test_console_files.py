@@ -15,7 +15,7 @@ from system.redis_server import RedisServer
 from .conftest import running_api
 from .test_tasks import assert_problem
 
-KEY = "console-key"
+KEY = "console-key-0123456789"
 
 
 def auth() -> dict[str, str]:

@@ -8,6 +8,7 @@ own payload schema (``system.api.openapi``).
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from system.redis_server import RedisServer
 from .conftest import running_api
 
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
+ROOT = Path(__file__).parents[3]
 
 
 @pytest.mark.slow
@@ -45,6 +47,12 @@ def test_schemathesis_finds_no_failure(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=600,
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "SCHEMATHESIS_HOOKS": "tests.system.api.schemathesis_hooks",
+                "PYTHONPATH": str(ROOT),
+            },
         )
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
     assert "Tested: 20" in out.stdout, out.stdout[-3000:]  # every operation was exercised

@@ -37,7 +37,8 @@ def test_redis_down_gives_fast_503(tmp_path: Path) -> None:
 def test_redis_that_hangs_gives_503_within_the_reply_timeout(tmp_path: Path) -> None:
     """A stopped Redis (SIGSTOP) still accepts connections but never answers: without a
     reply timeout every request would hang until it came back."""
-    with RedisServer() as server, running_api(server.url, tmp_path / "api.log") as base:
+    env = {"TASKQ_API__REDIS_REPLY_TIMEOUT_SECONDS": "1"}
+    with RedisServer() as server, running_api(server.url, tmp_path / "api.log", env) as base:
         task_id = httpx.post(f"{base}/tasks/", json={"task_type": "echo"}).json()["id"]
         os.kill(server.pid, signal.SIGSTOP)
         try:
