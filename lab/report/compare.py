@@ -26,7 +26,7 @@ import pandas as pd
 from lab.analysis import series
 from lab.report import columns, document
 from lab.report.document import Block, Heading, Image, Para, TableBlock
-from lab.report.figures import TIME_LABEL, legend_below, save, shade
+from lab.report.figures import TIME_LABEL, cdf_points, legend_below, save, shade
 from lab.report.folder import Run, Sweep, load
 from lab.report.sweep_figures import axis_label
 
@@ -94,7 +94,7 @@ def _cdf(out: Path, runs: list[tuple[str, Run]]) -> Path:
         lat = run.tasks[run.tasks["state"] == "succeeded"]["latency_s"].dropna().to_numpy()
         lat = np.sort(lat[lat > 0]) * 1000
         if len(lat):
-            ax.plot(lat, np.arange(1, len(lat) + 1) / len(lat), label=label, lw=1.3)
+            ax.plot(*cdf_points(lat), label=label, lw=1.3)
     ax.set_xscale("log")
     ax.set_ylim(0, 1)
     ax.set_title("Latency CDF (succeeded tasks)")

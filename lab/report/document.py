@@ -69,7 +69,8 @@ def markdown(bs: list[Block]) -> str:
 
 
 def _inline(text: str) -> str:
-    """Escaped text with the markdown the reports use inline: **bold** and `code`."""
+    """Escaped paragraph text with the markdown the reports use inline: **bold** and
+    `code` (headings keep theirs as written)."""
     out = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", html.escape(text))
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
 
@@ -86,7 +87,7 @@ def html_page(bs: list[Block], run_dir: Path, title: str) -> str:
         match b:
             case Heading():
                 tag = "h1" if first else "h2"
-                parts.append(f"<{tag}>{_inline(b.text)}</{tag}>")
+                parts.append(f"<{tag}>{html.escape(b.text)}</{tag}>")
             case Para():
                 parts.append(f"<p>{_inline(b.text)}</p>")
             case TableBlock():

@@ -142,6 +142,12 @@ async def _redis_down(request: Request, exc: Exception) -> JSONResponse:
     return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+async def _redis_slow(request: Request, exc: Exception) -> JSONResponse:
+    """No answer in time: Redis hangs, or this process was too busy to read the answer."""
+    detail = f"Redis did not answer in time ({exc}); retry shortly"
+    return problem(503, "Service unavailable", detail, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 async def _too_many_long_polls(request: Request, exc: TooManyLongPolls) -> JSONResponse:
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return problem(429, "Too many long polls", str(exc), headers)
@@ -211,7 +217,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(TaskNotFound, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(InvalidTaskId, _not_found)  # type: ignore[arg-type]
     app.add_exception_handler(redis.exceptions.ConnectionError, _redis_down)
-    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_down)
+    app.add_exception_handler(redis.exceptions.TimeoutError, _redis_slow)
     app.add_exception_handler(PoolExhausted, _busy)  # type: ignore[arg-type]
     app.add_exception_handler(TooManyLongPolls, _too_many_long_polls)  # type: ignore[arg-type]
     app.add_exception_handler(QueueNotFound, _queue_not_found)  # type: ignore[arg-type]

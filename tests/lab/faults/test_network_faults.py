@@ -80,7 +80,9 @@ def _api_stack(
         listen = client.create_proxy("redis-api", upstream)["listen"]
         log = tmp_path_factory.mktemp("api") / "api.log"
         try:
-            with running_api(f"redis://{listen}/0", log) as url:
+            # A 1 s reply timeout (the default is 2 s): the blackhole test bounds the 503.
+            timeout = {"TASKQ_API__REDIS_REPLY_TIMEOUT_SECONDS": "1"}
+            with running_api(f"redis://{listen}/0", log, env=timeout) as url:
                 yield url, client
         finally:
             client.close()
@@ -111,7 +113,7 @@ def test_api_cut_off_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyCli
 
 def test_api_blackholed_answers_503_fast(api_through_proxy: tuple[str, ToxiproxyClient]) -> None:
     """Packets dropped, connection open (a timeout toxic): no reply ever comes, and the API
-    still answers 503 within its 1 s reply timeout."""
+    still answers 503 within its reply timeout (1 s here)."""
     url, proxies = api_through_proxy
     task = {"task_type": "echo", "payload": {"n": 1}, "queue": "toxi"}
     assert httpx.post(f"{url}/tasks/", json=task, timeout=5).status_code == 202
