@@ -188,3 +188,50 @@ def test_info_and_dlq(
             "requeued 1 task(s)"
             in run("dlq", "requeue", "-q", queue_name, "--redis-url", redis_url).stdout
         )
+
+
+def test_up_with_two_api_processes_serves_and_stops_them(tmp_path: Path) -> None:
+    """``taskq up --api-workers 2``: two API server processes answer, and Ctrl-C stops
+    them with the rest."""
+    servers: list[int] = []
+    port = free_port()
+    cmd = [*TASKQ, "up", "--workers", "1", "--api-workers", "2", "--port", str(port)]
+    proc = subprocess.Popen([*cmd, "--log-level", "warning"], cwd=tmp_path, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None
+        assert (
+            f"http://127.0.0.1:{port}".encode() in proc.stdout.readline() + proc.stdout.readline()
+        )
+        deadline = time.monotonic() + 20
+        while len(servers := _api_servers(proc.pid)) < 2:
+            assert time.monotonic() < deadline, servers
+            time.sleep(0.1)
+        assert len(servers) == 2
+        task = {"task_type": "echo", "payload": {"n": 1}}
+        api = f"http://127.0.0.1:{port}"
+        task_id = httpx.post(f"{api}/tasks/", json=task, timeout=30).json()["id"]
+        done = httpx.get(f"{api}/tasks/{task_id}/result", params={"wait": 20}, timeout=30)
+        assert done.json()["status"] == "succeeded"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+    for pid in servers:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def _api_servers(pid: int) -> list[int]:
+    """The server processes uvicorn's supervisor spawned under ``pid``."""
+    found = []
+    for p in descendants(pid):
+        try:
+            if b"multiprocessing.spawn" in Path(f"/proc/{p}/cmdline").read_bytes():
+                found.append(p)
+        except OSError:
+            continue
+    return found
