@@ -11,6 +11,7 @@ The body has its own deadline (``system.api.limits.BodyLimit``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -98,6 +99,7 @@ def serve(app: FastAPI, settings: ApiSettings, host: str, port: int, log_level: 
 # parent), the handler modules in IMPORTS_ENV, and PROMETHEUS_MULTIPROC_DIR so that
 # /metrics adds up every process's counters (``system.worker.exposition``).
 IMPORTS_ENV = "TASKQ_API_IMPORT_MODULES"
+LOG_LEVEL_ENV = "TASKQ_API_LOG_LEVEL"
 
 
 def app_from_environment() -> FastAPI:
@@ -109,6 +111,10 @@ def app_from_environment() -> FastAPI:
     from system.registry import import_modules
 
     die_with_parent(os.getppid())  # a supervisor killed outright leaves no server behind
+    logging.basicConfig(  # as ``taskq api`` sets it up in one process
+        level=os.environ.get(LOG_LEVEL_ENV, "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(process)d: %(message)s",
+    )
     settings = Settings()
     import_modules([m for m in os.environ.get(IMPORTS_ENV, "").split(",") if m])
     HeaderDeadline.header_timeout_seconds = settings.api.header_timeout_seconds
@@ -128,6 +134,7 @@ def serve_processes(
     importing prometheus_client."""
     os.environ[REDIS_URL_ENV] = redis_url
     os.environ[IMPORTS_ENV] = ",".join(imports)
+    os.environ[LOG_LEVEL_ENV] = log_level
     uvicorn.run(
         "system.api.server:app_from_environment",
         factory=True,
