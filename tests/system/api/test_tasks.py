@@ -118,6 +118,10 @@ def test_errors_are_problem_json_never_500(http: httpx.Client) -> None:
     json_header = {"content-type": "application/json"}
     malformed = http.post("/tasks/", content=b"{not json", headers=json_header)
     assert_problem(malformed, 400, "not valid JSON")
+    long_key = {"Idempotency-Key": "k" * 201}  # the header's bound, not the body's
+    assert_problem(http.post("/tasks/", json={"task_type": "echo"}, headers=long_key), 422)
+    assert http.post("/tasks", json={"task_type": "echo"}).status_code == 202  # no slash
+    assert http.get("/tasks/").status_code == 405  # GET /tasks (no slash) lists
     assert_problem(http.get("/tasks/default.doesnotexist"), 404, "default.doesnotexist")
     assert_problem(http.get("/tasks/no-queue-in-this-id"), 404, "malformed")
     assert_problem(http.post("/tasks/default.missing/cancel"), 404)
