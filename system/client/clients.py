@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from redis.exceptions import NoScriptError
+
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
 from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step
 from system.config import QueueSettings
@@ -108,7 +110,18 @@ class Client(_Base):
 
     def run(self, call: Call[T]) -> T:
         """Run one script call of ``system.core.ops``; its parsed reply."""
-        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+        script = self._scripts[call.script]
+        if self._cluster:
+            return call.parse(script(keys=call.keys, args=call.args))
+        # What redis-py's Script does, without its per-call copies and checks: EVALSHA,
+        # and on NOSCRIPT (the server lost its script cache) load the script and again.
+        try:
+            reply = self.redis.execute_command(
+                "EVALSHA", script.sha, len(call.keys), *call.keys, *call.args
+            )
+        except NoScriptError:
+            reply = script(keys=call.keys, args=call.args)
+        return call.parse(reply)
 
     def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None

@@ -145,13 +145,25 @@ def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
     return TaskRecord.from_hash(task_id, queue_of(task_id), h)
 
 
+# The counter's child per (queue, task type): ``labels()`` validates and locks on every
+# call, which a single submit would otherwise pay each time.
+_submitted_children: dict[tuple[str, str], Any] = {}
+
+
+def _count_submitted(queue: str, task_type: str, n: int = 1) -> None:
+    child = _submitted_children.get((queue, task_type))
+    if child is None:
+        child = _submitted_children[queue, task_type] = TASKS_SUBMITTED.labels(queue, task_type)
+    child.inc(n)
+
+
 def _count_created(requests: Sequence[TaskRequest], subs: Sequence[Submitted]) -> None:
     # Grouped: one labelled increment per (queue, type) rather than one per task.
     created = Counter(
         (r.queue, r.task_type) for r, s in zip(requests, subs, strict=True) if s.created
     )
     for (queue, task_type), n in created.items():
-        TASKS_SUBMITTED.labels(queue, task_type).inc(n)
+        _count_submitted(queue, task_type, n)
 
 
 class Plans:
@@ -190,11 +202,12 @@ class Plans:
     def submit(self, task_type: str, payload: Any = None, **options: Any) -> Plan[Submitted]:
         """Submit one task. Options: queue, priority, max_retries, timeout_seconds,
         delay_seconds, eta, idempotency_key."""
-        req = TaskRequest(task_type, payload, **options)
-        task = build_task(req, self.settings)
-        yield from self._remember_queues([task.queue])
+        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        if task.queue not in self._known_queues:  # no generator for the common case
+            yield from self._remember_queues([task.queue])
         sub = yield from script(ops.submit(task, self.idem_ttl_ms))
-        _count_created([req], [sub])
+        if sub.created:
+            _count_submitted(task.queue, task_type)
         return sub
 
     def submit_many(self, requests: Sequence[TaskRequest]) -> Plan[list[Submitted]]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
+from functools import lru_cache
 from typing import Any, Generic, Literal, TypeVar, cast
 
 import orjson
@@ -147,11 +148,20 @@ def keys_for_task(task_id: str) -> QueueKeys:
         raise InvalidTaskId(str(exc)) from None
 
 
+@lru_cache(maxsize=1024)
+def _submit_keys(queue: str) -> tuple[str, ...]:
+    k = queue_keys(queue)
+    return (k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.leader_wake)
+
+
+def _parse_submit(r: list[Any]) -> Submitted:
+    return Submitted(r[0], bool(r[1]), r[2])
+
+
 def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
-    k = queue_keys(task.queue)
-    keys = [k.queued, k.scheduled, k.meta, k.wake, k.task_prefix, k.leader_wake]
+    keys = list(_submit_keys(task.queue))
     if task.idempotency_key:
-        keys.append(k.idem(task.idempotency_key))
+        keys.append(queue_keys(task.queue).idem(task.idempotency_key))
     args: list[Arg] = [
         task.created_ms,
         task.id,
@@ -164,7 +174,7 @@ def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
         task.idempotency_key,
         idem_ttl_ms,
     ]
-    return Call("submit", keys, args, lambda r: Submitted(r[0], bool(r[1]), r[2]))
+    return Call("submit", keys, args, _parse_submit)
 
 
 def submit_bulk(
