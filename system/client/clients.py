@@ -7,8 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from redis.exceptions import NoScriptError
-
+from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
 from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step
 from system.config import QueueSettings
@@ -83,6 +82,10 @@ class Client(_Base):
     ) -> None:
         handle = connect(redis, **redis_options) if isinstance(redis, str) else redis
         super().__init__(handle, isinstance(redis, str), settings, check)
+        # Script calls keep one connection of the pool (see system.client.lane); close()
+        # gives it back. Not on a cluster, nor on a client that has a single connection.
+        plain = not self._cluster and getattr(handle, "connection", None) is None
+        self._lane = ScriptLane(handle) if plain else None
         self.connect()
 
     def connect(self) -> Client:
@@ -104,24 +107,18 @@ class Client(_Base):
         self.close()
 
     def close(self) -> None:
-        """Close the connection if the client opened it (from a URL)."""
+        """Close the connection if the client opened it (from a URL); give back the one
+        its script calls kept, in any case."""
+        if self._lane is not None:
+            self._lane.close()
         if self._owns:
             self.redis.close()
 
     def run(self, call: Call[T]) -> T:
         """Run one script call of ``system.core.ops``; its parsed reply."""
-        script = self._scripts[call.script]
-        if self._cluster:
-            return call.parse(script(keys=call.keys, args=call.args))
-        # What redis-py's Script does, without its per-call copies and checks: EVALSHA,
-        # and on NOSCRIPT (the server lost its script cache) load the script and again.
-        try:
-            reply = self.redis.execute_command(
-                "EVALSHA", script.sha, len(call.keys), *call.keys, *call.args
-            )
-        except NoScriptError:
-            reply = script(keys=call.keys, args=call.args)
-        return call.parse(reply)
+        if self._lane is None:
+            return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+        return call.parse(self._lane.run(self._scripts[call.script], call.keys, call.args))
 
     def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None
