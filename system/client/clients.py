@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
-from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step
+from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step, Streamed
 from system.config import QueueSettings
 from system.core.connection import (
     CLUSTER_TYPES,
@@ -136,6 +136,10 @@ class Client(_Base):
     def _send(self, step: Step) -> Any:
         if isinstance(step, Scripts):
             return self._run_all(step.calls)
+        if isinstance(step, Streamed):
+            if self._lane is None:
+                return [self.run(c) for c in step.calls]
+            return self._lane.stream(self._scripts, step.calls)
         return self.run(step) if isinstance(step, Call) else step.issue(self.redis)
 
     def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:
@@ -261,6 +265,8 @@ class AsyncClient(_Base):
     async def _send(self, step: Step) -> Any:
         if isinstance(step, Scripts):
             return await self._run_all(step.calls)
+        if isinstance(step, Streamed):
+            return [await self.run(c) for c in step.calls]
         return await (self.run(step) if isinstance(step, Call) else step.issue(self.redis))
 
     async def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo, finished_rate
 from system.config import QueueSettings
@@ -19,7 +19,7 @@ from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
-from system.core.submission import TaskRequest, build_task
+from system.core.submission import TaskRequest, build_task, build_tasks
 from system.core.task import TaskRecord
 from system.metrics import TASKS_SUBMITTED
 
@@ -83,7 +83,19 @@ class Scripts:
         self.calls = tuple(calls)
 
 
-Step: TypeAlias = Call[Any] | Command | Pipeline | Scripts
+class Streamed:
+    """Script calls made one by one (``calls`` is iterated once, lazily), for a driver that
+    can send each as soon as it is made, so Python prepares the next while Redis runs the
+    one before; the reply is the list of their parsed replies. A driver that cannot runs
+    them one after another. An error stops nothing already sent (as a pipeline)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: Iterable[Call[Any]]) -> None:
+        self.calls = calls
+
+
+Step: TypeAlias = Call[Any] | Command | Pipeline | Scripts | Streamed
 Plan: TypeAlias = Generator[Step, Any, T]
 
 
@@ -157,11 +169,9 @@ def _count_submitted(queue: str, task_type: str, n: int = 1) -> None:
     child.inc(n)
 
 
-def _count_created(requests: Sequence[TaskRequest], subs: Sequence[Submitted]) -> None:
+def _count_created(tasks: Sequence[ops.NewTask], subs: Sequence[Submitted]) -> None:
     # Grouped: one labelled increment per (queue, type) rather than one per task.
-    created = Counter(
-        (r.queue, r.task_type) for r, s in zip(requests, subs, strict=True) if s.created
-    )
+    created = Counter((t.queue, t.task_type) for t, s in zip(tasks, subs, strict=True) if s.created)
     for (queue, task_type), n in created.items():
         _count_submitted(queue, task_type, n)
 
@@ -212,32 +222,31 @@ class Plans:
 
     def submit_many(self, requests: Sequence[TaskRequest]) -> Plan[list[Submitted]]:
         """Submit many tasks, one round trip per queue and chunk; results in input order."""
-        calls = self._submit_calls(requests)
-        yield from self._remember_queues(r.queue for r in requests)
-        by_position: dict[int, Submitted] = {}
-        for positions, call in calls:
-            by_position.update(zip(positions, (yield from script(call)), strict=True))
-        out = [by_position[i] for i in range(len(requests))]
-        _count_created(requests, out)
-        return out
-
-    def _submit_calls(
-        self, requests: Iterable[TaskRequest]
-    ) -> list[tuple[list[int], Call[list[Submitted]]]]:
-        """Validate all requests first (nothing is written if one is bad), then group them
-        by queue into chunks of one script call each. Returns (input positions, call)."""
         t = now_ms()
-        by_queue: dict[str, list[tuple[int, ops.NewTask]]] = {}
-        for i, req in enumerate(requests):
-            task = build_task(req, self.settings, t)
-            by_queue.setdefault(task.queue, []).append((i, task))
-        calls = []
-        for queue, items in by_queue.items():
-            for start in range(0, len(items), BULK_CHUNK):
-                chunk = items[start : start + BULK_CHUNK]
-                call = ops.submit_bulk(queue, [task for _, task in chunk], t, self.idem_ttl_ms)
-                calls.append(([i for i, _ in chunk], call))
-        return calls
+        # All validated first: nothing is written if one is bad.
+        tasks = build_tasks(requests, self.settings, t)
+        by_queue: dict[str, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_queue.setdefault(task.queue, []).append(i)
+        yield from self._remember_queues(by_queue)
+        if len(by_queue) == 1:  # the common case: results in order, no positions to map
+            (queue,) = by_queue
+            chunks = (
+                ops.submit_bulk(queue, tasks[start : start + BULK_CHUNK], t, self.idem_ttl_ms)
+                for start in range(0, len(tasks), BULK_CHUNK)
+            )
+            out: list[Submitted] = [sub for subs in (yield Streamed(chunks)) for sub in subs]
+        else:
+            placed: list[Submitted | None] = [None] * len(tasks)
+            for queue, positions in by_queue.items():
+                for start in range(0, len(positions), BULK_CHUNK):
+                    at = positions[start : start + BULK_CHUNK]
+                    call = ops.submit_bulk(queue, [tasks[i] for i in at], t, self.idem_ttl_ms)
+                    for i, sub in zip(at, (yield from script(call)), strict=True):
+                        placed[i] = sub
+            out = cast(list[Submitted], placed)
+        _count_created(tasks, out)
+        return out
 
     def get(self, task_id: str) -> Plan[TaskRecord]:
         """The task's record; ``TaskNotFound`` if there is none (or it expired)."""
