@@ -221,7 +221,8 @@ class Plans:
         return sub
 
     def submit_many(self, requests: Sequence[TaskRequest]) -> Plan[list[Submitted]]:
-        """Submit many tasks, one round trip per queue and chunk; results in input order."""
+        """Submit many tasks, one script call per queue and chunk of ``BULK_CHUNK`` (sent
+        as one stream where the driver can); results in input order."""
         t = now_ms()
         # All validated first: nothing is written if one is bad.
         tasks = build_tasks(requests, self.settings, t)
@@ -229,22 +230,22 @@ class Plans:
         for i, task in enumerate(tasks):
             by_queue.setdefault(task.queue, []).append(i)
         yield from self._remember_queues(by_queue)
-        if len(by_queue) == 1:  # the common case: results in order, no positions to map
-            (queue,) = by_queue
-            chunks = (
-                ops.submit_bulk(queue, tasks[start : start + BULK_CHUNK], t, self.idem_ttl_ms)
-                for start in range(0, len(tasks), BULK_CHUNK)
-            )
-            out: list[Submitted] = [sub for subs in (yield Streamed(chunks)) for sub in subs]
-        else:
-            placed: list[Submitted | None] = [None] * len(tasks)
-            for queue, positions in by_queue.items():
-                for start in range(0, len(positions), BULK_CHUNK):
-                    at = positions[start : start + BULK_CHUNK]
-                    call = ops.submit_bulk(queue, [tasks[i] for i in at], t, self.idem_ttl_ms)
-                    for i, sub in zip(at, (yield from script(call)), strict=True):
-                        placed[i] = sub
-            out = cast(list[Submitted], placed)
+        chunks = [
+            (queue, positions[start : start + BULK_CHUNK])
+            for queue, positions in by_queue.items()
+            for start in range(0, len(positions), BULK_CHUNK)
+        ]
+        # Each chunk's call is made only when the driver is ready to send it (see Streamed).
+        calls = (
+            ops.submit_bulk(queue, [tasks[i] for i in at], t, self.idem_ttl_ms)
+            for queue, at in chunks
+        )
+        replies = (yield Streamed(calls)) if chunks else []
+        placed: list[Submitted | None] = [None] * len(tasks)
+        for (_, at), subs in zip(chunks, replies, strict=True):
+            for i, sub in zip(at, subs, strict=True):
+                placed[i] = sub
+        out = cast(list[Submitted], placed)
         _count_created(tasks, out)
         return out
 

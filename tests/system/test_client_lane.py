@@ -158,3 +158,15 @@ def test_a_script_error_in_a_stream_is_raised_and_the_lane_goes_on(
         client.redis.delete(queue_keys(queue_name).meta)
         assert len(client.submit_many(_requests(queue_name, 5))) == 5
         assert client.submit("noop", 1, queue=queue_name).created
+
+
+def test_a_bulk_over_several_queues_keeps_the_input_order(redis_url: str, queue_name: str) -> None:
+    queues = [queue_name + "-a", queue_name + "-b"]
+    n = BULK_CHUNK + 300  # queue a gets more than one chunk
+    reqs = [TaskRequest("echo", i, queue=queues[i % 3 == 0]) for i in range(n)]
+    with Client(redis_url) as client:
+        subs = client.submit_many(reqs)
+        assert [s.id.rpartition(".")[0] for s in subs] == [r.queue for r in reqs]
+        for i in (0, 1, n // 2, n - 1):
+            assert client.get(subs[i].id).payload == i
+        assert client.stats(queues[0]).queued + client.stats(queues[1]).queued == n
