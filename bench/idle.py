@@ -1,12 +1,13 @@
 """What idle workers cost: ``python -m bench.idle [--workers 4] [--queues 2] [--seconds 20]``.
 
 Starts a private Redis (``bench._redis``) and N ``taskq worker`` processes serving the same
-Q queues, lets them settle, then for ``--seconds`` records every command Redis receives
-(MONITOR, attributed to each worker by its connections' local ports; commands run inside
-Lua scripts are not counted, only what a client sent) and each worker's CPU time
-(``psutil``: the process and its children). Prints, per worker and on average, commands
-per second (with and without the blocking waits, BLPOP/BZPOPMIN) and CPU %, and the
-commands by name. ``--json FILE`` writes the same as JSON.
+Q queues, lets them settle (every one registered, then ``--settle`` seconds), then for
+``--seconds`` records every command Redis receives (MONITOR, attributed to each worker by
+its connections' local ports; commands run inside Lua scripts are not counted, only what
+a client sent) and each worker's CPU time (``psutil``: the process and its children).
+Prints, per worker and on average, commands per second (with and without the blocking
+waits, BLPOP/BZPOPMIN) and CPU %, and the commands by name. ``--json FILE`` writes the
+same as JSON.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import psutil
 import redis
 
 from bench._redis import private_redis
+from system.core.keys import WORKERS
 from system.supervisor import TaskqProcess
 
 BLOCKING = frozenset({"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BLMOVE", "BLMPOP", "XREAD"})
@@ -89,6 +91,12 @@ def measure(workers: int, queues: int, seconds: float, settle: float) -> dict[st
             for i in range(workers)
         ]
         try:
+            probe = redis.Redis.from_url(server.url)
+            deadline = time.monotonic() + 120
+            while probe.zcard(WORKERS) < workers:  # every worker started and registered
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the workers did not all start within 120 s")
+                time.sleep(0.1)
             time.sleep(settle)
             for p in procs:
                 if not p.alive():
@@ -155,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=4)
     ap.add_argument("--queues", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--settle", type=float, default=5.0, help="seconds before measuring")
+    ap.add_argument(
+        "--settle", type=float, default=5.0, help="seconds after every worker registered"
+    )
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
     r = measure(a.workers, a.queues, a.seconds, a.settle)

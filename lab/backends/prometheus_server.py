@@ -46,7 +46,7 @@ def render_prometheus_config(
     interval = f"{int(scrape_interval_seconds * 1000)}ms"
     config = {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "rule_files": [str(rules_dir / "*.yml")],
+        "rule_files": [str(rules_dir.resolve() / "*.yml")],
         "scrape_configs": [
             {
                 "job_name": API_JOB,
@@ -54,7 +54,10 @@ def render_prometheus_config(
             },
             {
                 "job_name": WORKER_JOB,
-                "file_sd_configs": [{"files": [str(workers_file)], "refresh_interval": interval}],
+                # Absolute: Prometheus reads a relative path from its config file's folder.
+                "file_sd_configs": [
+                    {"files": [str(workers_file.resolve())], "refresh_interval": interval}
+                ],
             },
         ],
     }

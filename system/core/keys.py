@@ -17,6 +17,8 @@ every key of one queue lives in one slot and every script runs on one node)::
                                     earliest delayed task, a worker joining alive)
     taskq:{Q}:rate            HASH  bucket (RATE_BUCKET_MS) -> tasks that ended in it (throughput)
     taskq:{Q}:leader          HASH  the worker that runs the queue's maintenance (leader.lua)
+    taskq:{Q}:leader_free     LIST  one token when that worker gives the lease up (a waiting
+                                    worker takes over at once)
     taskq:{Q}:autoscaler      HASH  the supervisor whose autoscaler sizes the workers (same)
     taskq:{Q}:breakers        SET   task types of this queue that have a circuit breaker
     taskq:{Q}:breaker:TYPE    HASH  a task type's circuit breaker (see breaker_record.lua)
@@ -97,6 +99,7 @@ class QueueKeys:
     leader_wake: str
     rate: str
     leader: str
+    leader_free: str
     autoscaler: str
     breakers: str
     breaker_prefix: str
@@ -134,6 +137,7 @@ def queue_keys(queue: str) -> QueueKeys:
         leader_wake=base + "leader_wake",
         rate=base + "rate",
         leader=base + "leader",
+        leader_free=base + "leader_free",
         autoscaler=base + "autoscaler",
         breakers=base + "breakers",
         breaker_prefix=base + "breaker:",

@@ -391,9 +391,10 @@ def lead_or_wait(
     """Take or keep the lease of one of the queue's singleton duties; when another holds
     it, how long until it could be taken. ``lease_ms`` 0 gives it up."""
     k = queue_keys(queue)
-    lease_key = k.leader if duty == "maintenance" else k.autoscaler
+    # Maintenance candidates wait on leader_free; the autoscaler's ask at their interval.
+    keys = [k.leader, k.meta, k.leader_free] if duty == "maintenance" else [k.autoscaler, k.meta]
     args: list[Arg] = [candidate, lease_ms]
-    return Call("leader", [lease_key, k.meta], args, lambda r: Lead(int(r[0]), int(r[1])))
+    return Call("leader", keys, args, lambda r: Lead(int(r[0]), int(r[1])))
 
 
 def lead(queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance") -> Call[int]:

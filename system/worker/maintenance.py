@@ -6,7 +6,8 @@ with a fencing token (``leader.lua``): a deposed leader's late calls are refused
 that stops gives its lease up, so another takes over at once.
 
 Nothing here polls. The others ask for the lease again only when what is left of it has
-run out (``lead_or_wait``), so a dead leader is replaced within 1.25 leases. The leader
+run out (``lead_or_wait``), so a dead leader is replaced within 1.25 leases, or at once
+when the leader gives it up (they block on the queue's leader-free list). The leader
 renews its lease at half of it and otherwise sleeps until its next known duty: the
 earliest delayed task (``promote`` says when), the next liveness check while workers
 hold tasks, the earliest lease deadline (``reap`` says both). What it cannot know in
@@ -25,6 +26,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 import redis.asyncio.cluster
@@ -179,15 +181,15 @@ class Maintenance:
             duty.next_reap = math.inf  # until a claim wakes the leader
 
     async def _sleep(self, seconds: float, *, precise: bool) -> None:
-        """Sleep ``seconds``, or less when the leader is woken or the loop is stopped.
+        """Sleep ``seconds``, or less when woken (the leader by its queues' leader-wake
+        lists, the others by a leader giving its lease up) or the loop is stopped.
         ``precise``: do not overrun (the server's timeout may, by up to a tick)."""
         if seconds <= 0:
             return
-        leading = self.leading
         blocking = seconds - SERVER_TICK_SECONDS if precise else seconds
-        if leading and blocking >= MIN_BLOCK_SECONDS:
+        if blocking >= MIN_BLOCK_SECONDS:
             started = time.monotonic()
-            if await self._wait_for_wakeup(leading, blocking):
+            if await self._wait_for_wakeup(blocking):
                 return
             seconds -= time.monotonic() - started
             if not precise:
@@ -196,10 +198,16 @@ class Maintenance:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), seconds)
 
-    async def _wait_for_wakeup(self, leading: list[str], seconds: float) -> bool:
-        """Block on the leader-wake lists of the queues this worker leads; True when one
-        woke it (that queue's duties are then due) or the loop is stopping."""
-        keys = [queue_keys(q).leader_wake for q in leading]
+    async def _wait_for_wakeup(self, seconds: float) -> bool:
+        """Block on the leader-wake lists of the queues this worker leads and the
+        leader-free lists of the others; True when one woke it (that queue's duties, or
+        its lease, are then due) or the loop is stopping."""
+        wakes: dict[str, tuple[str, bool]] = {}  # key -> (queue, led)
+        for queue, duty in self._duties.items():
+            k = queue_keys(queue)
+            key = k.leader_wake if duty.token else k.leader_free
+            wakes[key] = (queue, bool(duty.token))
+        keys = list(wakes)
         if self._cluster:
             keys = keys[:1]  # one BLPOP cannot span slots; the others are looked at regularly
         blpop = asyncio.ensure_future(self.client.redis.blpop(keys, timeout=seconds))
@@ -209,12 +217,15 @@ class Maintenance:
             if not fut.done():
                 fut.cancel()
         results = await asyncio.gather(blpop, stop, return_exceptions=True)
-        popped = results[0]
+        popped: Any = results[0]
         if isinstance(popped, redis.RedisError):
             raise popped
         if isinstance(popped, list | tuple) and popped:
-            woken = next(q for q in leading if queue_keys(q).leader_wake == popped[0])
-            duty = self._duties[woken]
-            duty.next_promote = duty.next_reap = time.monotonic()
+            queue, led = wakes[popped[0]]
+            duty = self._duties[queue]
+            if led:
+                duty.next_promote = duty.next_reap = time.monotonic()
+            else:
+                duty.next_lead = time.monotonic()
             return True
         return self._stop.is_set()

@@ -48,7 +48,7 @@ from redis.backoff import NoBackoff
 from system.client import AsyncClient
 from system.config import Settings
 from system.core import ops
-from system.core.keys import WORKERS, queue_keys, worker_key
+from system.core.keys import queue_keys
 from system.core.ops import ClaimedTask, DeferReply
 from system.metrics import RedisMemory
 from system.registry import REGISTRY, Registry
@@ -61,6 +61,7 @@ from system.worker.job import Job
 from system.worker.leases import Leases
 from system.worker.liveness import LivenessBeat
 from system.worker.maintenance import Maintenance
+from system.worker.registration import Registration
 from system.worker.retry import OutageLog, Reconnect
 
 log = logging.getLogger("taskq.worker")
@@ -68,9 +69,6 @@ REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
 # An idle worker is woken by tokens (every script that makes a task claimable pushes one);
 # it claims without one only this often, a safety net that costs nothing meanwhile.
 UNWOKEN_CLAIM_SECONDS = 30.0
-# The worker registry (``taskq status``, /workers) is rewritten when what it shows changed,
-# and at least this often; an entry not refreshed for three times this is dropped.
-REGISTRY_REFRESH_SECONDS = 10.0
 
 
 def _now_ms() -> int:
@@ -134,8 +132,7 @@ class Worker:
             redis, self.id, self._held_queues, self.ws.liveness_beat_seconds
         )
         self._joined: set[str] = set()  # queues whose alive set a claim put this worker in
-        self._registered: dict[str, str | int] = {}  # the registry entry last written
-        self._registered_ms = 0
+        self.registration = Registration(self.client.redis, self.id, self._describe, self.lease_ms)
 
     def _held_queues(self) -> set[str]:
         """The queues this worker holds tasks of (called from the liveness thread too:
@@ -229,8 +226,7 @@ class Worker:
         self.liveness.stop()
         with contextlib.suppress(Exception):
             await self._leave(self.queues)
-            await self.client.redis.zrem(WORKERS, self.id)
-            await self.client.redis.delete(worker_key(self.id))
+            await self.registration.remove()
         self.runner.close()
         await self.client.close()
         self.hooks.on_worker_stop(self)
@@ -384,13 +380,11 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         await self.leases.renew()
-        await self._register()
+        await self.registration.refresh()
 
-    async def _register(self) -> None:
-        """Refresh this worker's registry entry when it changed or is getting old: an idle
-        worker rewrites it every ``REGISTRY_REFRESH_SECONDS`` only."""
-        now = _now_ms()
-        info: dict[str, str | int] = {
+    def _describe(self) -> dict[str, str | int]:
+        """This worker as the registry shows it (``registration``)."""
+        return {
             "id": self.id,
             "host": socket.gethostname(),
             "pid": os.getpid(),
@@ -401,15 +395,3 @@ class Worker:
             "failed": self.runner.failed,
             "started_ms": self._started_ms,
         }
-        refresh_ms = REGISTRY_REFRESH_SECONDS * 1000
-        if info == self._registered and now - self._registered_ms < refresh_ms:
-            return
-        ttl_ms = int(3 * max(refresh_ms, self.lease_ms))
-        pipe = self.client.redis.pipeline(transaction=False)
-        pipe.zadd(WORKERS, {self.id: now})
-        # Forget workers that stopped refreshing without deregistering (killed).
-        pipe.zremrangebyscore(WORKERS, "-inf", now - ttl_ms)
-        pipe.hset(worker_key(self.id), mapping={**info, "heartbeat_ms": now})
-        pipe.pexpire(worker_key(self.id), ttl_ms)
-        await pipe.execute()
-        self._registered, self._registered_ms = info, now

@@ -56,6 +56,20 @@ def test_the_rendered_config_passes_promtool_and_matches_the_compose_one(tmp_pat
         render_prometheus_config(["10.0.0.1:8000"], workers)
 
 
+def test_the_rendered_config_names_files_by_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Prometheus reads a relative path from its config file's folder: a run written under
+    a relative results folder (``lab run`` by default) must still be found."""
+    monkeypatch.chdir(tmp_path)
+    rendered = yaml.safe_load(
+        render_prometheus_config(["127.0.0.1:8000"], Path("results/run/prometheus/w.json"))
+    )
+    (files,) = [c["file_sd_configs"][0]["files"] for c in rendered["scrape_configs"][1:]]
+    assert files == [str(tmp_path / "results/run/prometheus/w.json")]
+    assert all(Path(r).is_absolute() for r in rendered["rule_files"])
+
+
 def test_dashboards_have_stable_uids_and_use_the_provisioned_datasource() -> None:
     datasources = yaml.safe_load(
         (MONITORING / "grafana/provisioning/datasources/prometheus.yml").read_text()

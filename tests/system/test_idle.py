@@ -129,3 +129,22 @@ def test_resume_wakes_every_idle_worker_it_needs(
     # took 5.6 s once under a load average of 10, so a tighter bound would be flaky).
     assert time.monotonic() - resumed < UNWOKEN_CLAIM_SECONDS / 2
     wait_until_finished(client, ids, 60)
+
+
+def test_an_idle_worker_starts_a_new_task_at_once(
+    client: Client, queue_name: str, start_worker: StartWorker
+) -> None:
+    """Blocked in BLPOP, not polling: the submit's wake-up token starts the claim."""
+    start_worker("-Q", queue_name, **DEFAULT_INTERVALS)
+    client.submit("echo", "warm-up", queue=queue_name)
+    time.sleep(3)  # idle now: several poll intervals without work
+    waits = []
+    for i in range(5):
+        sub = client.submit("echo", i, queue=queue_name)
+        (rec,) = wait_until_finished(client, [sub.id], 10)
+        assert rec.started_ms is not None and rec.created_ms is not None
+        waits.append((rec.started_ms - rec.created_ms) / 1000)
+        time.sleep(1.3)  # into the next BLPOP
+    print(f"submit -> started: {[f'{s * 1000:.0f} ms' for s in waits]}")
+    # One round trip is well under a millisecond; a poll would show up as hundreds.
+    assert sorted(waits)[len(waits) // 2] < 0.1, waits

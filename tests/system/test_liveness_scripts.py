@@ -81,6 +81,12 @@ def test_lead_or_wait_says_how_long_the_holders_lease_has_left(
     assert mine.token > 0 and mine.wait_ms == 0
     other = client.run(ops.lead_or_wait(queue_name, "b", 2_000))
     assert other.token == 0 and 1_000 < other.wait_ms <= 2_000
+    # Giving it up leaves a token for a waiting worker, which then takes over at once.
+    free = queue_keys(queue_name).leader_free
+    assert client.redis.llen(free) == 0
+    client.run(ops.lead_or_wait(queue_name, "a", 0))
+    assert client.redis.lpop(free) == "1"
+    assert client.run(ops.lead_or_wait(queue_name, "b", 2_000)).token > mine.token
 
 
 def test_the_leader_is_woken_by_an_earlier_delayed_task_only(

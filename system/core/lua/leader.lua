@@ -6,6 +6,8 @@
 --
 -- KEYS[1]  leader HASH (holder, token); expires with the lease
 -- KEYS[2]  meta HASH (leader_token: the counter outlives every lease)
+-- KEYS[3]  (optional) leader free LIST: one token when the lease is given up, so a worker
+--          waiting for it takes over at once instead of when it would have run out
 -- ARGV[1]  candidate (worker id)
 -- ARGV[2]  lease, ms; 0 gives the lease up if the candidate holds it
 -- Returns  {token, wait ms}: the candidate's token while it leads; 0 and the ms left of
@@ -13,7 +15,10 @@
 --          could win); {0, 0} on resign
 local holder = redis.call('HGET', KEYS[1], 'holder')
 if ARGV[2] == '0' then
-  if holder == ARGV[1] then redis.call('DEL', KEYS[1]) end
+  if holder == ARGV[1] then
+    redis.call('DEL', KEYS[1])
+    if #KEYS >= 3 and redis.call('LLEN', KEYS[3]) == 0 then redis.call('RPUSH', KEYS[3], '1') end
+  end
   return {0, 0}
 end
 if holder == ARGV[1] then

@@ -49,7 +49,10 @@ end
 local declared_dead = 0
 if #silent > 0 then
   local dead_worker, held = {}, {}
-  for _, w in ipairs(silent) do dead_worker[w] = true end
+  for _, w in ipairs(silent) do
+    dead_worker[w] = true
+    redis.call('ZREM', KEYS[11], w)
+  end
   for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     local w = redis.call('HGET', KEYS[6] .. id, 'worker')
     if w and dead_worker[w] then
@@ -58,7 +61,6 @@ if #silent > 0 then
     end
   end
   for _ in pairs(held) do declared_dead = declared_dead + 1 end
-  redis.call('ZREM', KEYS[11], unpack(silent))
   if declared_dead > 0 then redis.call('HINCRBY', KEYS[4], 'workers_lost', declared_dead) end
 end
 
