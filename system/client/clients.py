@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
-from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step
+from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step, Streamed
 from system.config import QueueSettings
 from system.core.connection import (
     CLUSTER_TYPES,
@@ -81,6 +82,10 @@ class Client(_Base):
     ) -> None:
         handle = connect(redis, **redis_options) if isinstance(redis, str) else redis
         super().__init__(handle, isinstance(redis, str), settings, check)
+        # Script calls keep one connection of the pool (see system.client.lane); close()
+        # gives it back. Not on a cluster, nor on a client that has a single connection.
+        plain = not self._cluster and getattr(handle, "connection", None) is None
+        self._lane = ScriptLane(handle) if plain else None
         self.connect()
 
     def connect(self) -> Client:
@@ -102,13 +107,18 @@ class Client(_Base):
         self.close()
 
     def close(self) -> None:
-        """Close the connection if the client opened it (from a URL)."""
+        """Close the connection if the client opened it (from a URL); give back the one
+        its script calls kept, in any case."""
+        if self._lane is not None:
+            self._lane.close()
         if self._owns:
             self.redis.close()
 
     def run(self, call: Call[T]) -> T:
         """Run one script call of ``system.core.ops``; its parsed reply."""
-        return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+        if self._lane is None:
+            return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
+        return call.parse(self._lane.run(self._scripts[call.script], call.keys, call.args))
 
     def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None
@@ -126,6 +136,10 @@ class Client(_Base):
     def _send(self, step: Step) -> Any:
         if isinstance(step, Scripts):
             return self._run_all(step.calls)
+        if isinstance(step, Streamed):
+            if self._lane is None:
+                return [self.run(c) for c in step.calls]
+            return self._lane.stream(self._scripts, step.calls)
         return self.run(step) if isinstance(step, Call) else step.issue(self.redis)
 
     def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:
@@ -251,6 +265,8 @@ class AsyncClient(_Base):
     async def _send(self, step: Step) -> Any:
         if isinstance(step, Scripts):
             return await self._run_all(step.calls)
+        if isinstance(step, Streamed):
+            return [await self.run(c) for c in step.calls]
         return await (self.run(step) if isinstance(step, Call) else step.issue(self.redis))
 
     async def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
-from typing import Any, TypeAlias, TypeVar
+from typing import Any, TypeAlias, TypeVar, cast
 
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo, finished_rate
 from system.config import QueueSettings
@@ -19,7 +19,7 @@ from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
-from system.core.submission import TaskRequest, build_task
+from system.core.submission import TaskRequest, build_task, build_tasks
 from system.core.task import TaskRecord
 from system.metrics import TASKS_SUBMITTED
 
@@ -83,7 +83,19 @@ class Scripts:
         self.calls = tuple(calls)
 
 
-Step: TypeAlias = Call[Any] | Command | Pipeline | Scripts
+class Streamed:
+    """Script calls made one by one (``calls`` is iterated once, lazily), for a driver that
+    can send each as soon as it is made, so Python prepares the next while Redis runs the
+    one before; the reply is the list of their parsed replies. A driver that cannot runs
+    them one after another. An error stops nothing already sent (as a pipeline)."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: Iterable[Call[Any]]) -> None:
+        self.calls = calls
+
+
+Step: TypeAlias = Call[Any] | Command | Pipeline | Scripts | Streamed
 Plan: TypeAlias = Generator[Step, Any, T]
 
 
@@ -145,13 +157,23 @@ def _record(task_id: str, h: dict[str, str]) -> TaskRecord:
     return TaskRecord.from_hash(task_id, queue_of(task_id), h)
 
 
-def _count_created(requests: Sequence[TaskRequest], subs: Sequence[Submitted]) -> None:
+# The counter's child per (queue, task type): ``labels()`` validates and locks on every
+# call, which a single submit would otherwise pay each time.
+_submitted_children: dict[tuple[str, str], Any] = {}
+
+
+def _count_submitted(queue: str, task_type: str, n: int = 1) -> None:
+    child = _submitted_children.get((queue, task_type))
+    if child is None:
+        child = _submitted_children[queue, task_type] = TASKS_SUBMITTED.labels(queue, task_type)
+    child.inc(n)
+
+
+def _count_created(tasks: Sequence[ops.NewTask], subs: Sequence[Submitted]) -> None:
     # Grouped: one labelled increment per (queue, type) rather than one per task.
-    created = Counter(
-        (r.queue, r.task_type) for r, s in zip(requests, subs, strict=True) if s.created
-    )
+    created = Counter((t.queue, t.task_type) for t, s in zip(tasks, subs, strict=True) if s.created)
     for (queue, task_type), n in created.items():
-        TASKS_SUBMITTED.labels(queue, task_type).inc(n)
+        _count_submitted(queue, task_type, n)
 
 
 class Plans:
@@ -190,41 +212,42 @@ class Plans:
     def submit(self, task_type: str, payload: Any = None, **options: Any) -> Plan[Submitted]:
         """Submit one task. Options: queue, priority, max_retries, timeout_seconds,
         delay_seconds, eta, idempotency_key."""
-        req = TaskRequest(task_type, payload, **options)
-        task = build_task(req, self.settings)
-        yield from self._remember_queues([task.queue])
+        task = build_task(TaskRequest(task_type, payload, **options), self.settings)
+        if task.queue not in self._known_queues:  # no generator for the common case
+            yield from self._remember_queues([task.queue])
         sub = yield from script(ops.submit(task, self.idem_ttl_ms))
-        _count_created([req], [sub])
+        if sub.created:
+            _count_submitted(task.queue, task_type)
         return sub
 
     def submit_many(self, requests: Sequence[TaskRequest]) -> Plan[list[Submitted]]:
-        """Submit many tasks, one round trip per queue and chunk; results in input order."""
-        calls = self._submit_calls(requests)
-        yield from self._remember_queues(r.queue for r in requests)
-        by_position: dict[int, Submitted] = {}
-        for positions, call in calls:
-            by_position.update(zip(positions, (yield from script(call)), strict=True))
-        out = [by_position[i] for i in range(len(requests))]
-        _count_created(requests, out)
-        return out
-
-    def _submit_calls(
-        self, requests: Iterable[TaskRequest]
-    ) -> list[tuple[list[int], Call[list[Submitted]]]]:
-        """Validate all requests first (nothing is written if one is bad), then group them
-        by queue into chunks of one script call each. Returns (input positions, call)."""
+        """Submit many tasks, one script call per queue and chunk of ``BULK_CHUNK`` (sent
+        as one stream where the driver can); results in input order."""
         t = now_ms()
-        by_queue: dict[str, list[tuple[int, ops.NewTask]]] = {}
-        for i, req in enumerate(requests):
-            task = build_task(req, self.settings, t)
-            by_queue.setdefault(task.queue, []).append((i, task))
-        calls = []
-        for queue, items in by_queue.items():
-            for start in range(0, len(items), BULK_CHUNK):
-                chunk = items[start : start + BULK_CHUNK]
-                call = ops.submit_bulk(queue, [task for _, task in chunk], t, self.idem_ttl_ms)
-                calls.append(([i for i, _ in chunk], call))
-        return calls
+        # All validated first: nothing is written if one is bad.
+        tasks = build_tasks(requests, self.settings, t)
+        by_queue: dict[str, list[int]] = {}
+        for i, task in enumerate(tasks):
+            by_queue.setdefault(task.queue, []).append(i)
+        yield from self._remember_queues(by_queue)
+        chunks = [
+            (queue, positions[start : start + BULK_CHUNK])
+            for queue, positions in by_queue.items()
+            for start in range(0, len(positions), BULK_CHUNK)
+        ]
+        # Each chunk's call is made only when the driver is ready to send it (see Streamed).
+        calls = (
+            ops.submit_bulk(queue, [tasks[i] for i in at], t, self.idem_ttl_ms)
+            for queue, at in chunks
+        )
+        replies = (yield Streamed(calls)) if chunks else []
+        placed: list[Submitted | None] = [None] * len(tasks)
+        for (_, at), subs in zip(chunks, replies, strict=True):
+            for i, sub in zip(at, subs, strict=True):
+                placed[i] = sub
+        out = cast(list[Submitted], placed)
+        _count_created(tasks, out)
+        return out
 
     def get(self, task_id: str) -> Plan[TaskRecord]:
         """The task's record; ``TaskNotFound`` if there is none (or it expired)."""

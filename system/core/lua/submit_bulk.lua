@@ -11,7 +11,9 @@
 -- ARGV[2]  idempotency key TTL, ms
 -- ARGV[3]  JSON array with one array of 8 strings per task: id, type, payload (JSON text),
 --          priority (0..255), max retries, timeout ms (0 = none), eta epoch ms (0 = now),
---          idempotency key ('' = none)
+--          idempotency key ('' = none); or of 3 (id, type, payload) for a task with the
+--          usual options: priority 0, max retries ARGV[4], no timeout, no eta, no key
+-- ARGV[4]  max retries of the tasks sent as 3 fields
 -- Returns  only the exceptions, so the reply stays small: flat {position (1-based), existing
 --          task id, its state, ...} for each task whose idempotency key was already known
 --          (that task was not created). Every other task was created: 'scheduled' when
@@ -24,7 +26,9 @@ local first_eta = false  -- the earliest eta of the batch's delayed tasks
 local tasks = cjson.decode(ARGV[3])
 -- Reserve one FIFO sequence number per task with a single increment.
 local seq = redis.call('HINCRBY', KEYS[3], 'seq', #tasks) - #tasks
+local usual_retries = ARGV[4]
 for pos, t in ipairs(tasks) do
+  if #t == 3 then t[4], t[5], t[6], t[7], t[8] = '0', usual_retries, '0', '0', '' end
   local id, idem = t[1], t[8]
   local existing = false
   if idem ~= '' then
