@@ -26,7 +26,6 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import redis
 import redis.asyncio.cluster
@@ -36,6 +35,7 @@ from system.config import WorkerSettings
 from system.core import ops
 from system.core.keys import queue_keys
 from system.worker.retry import OutageLog
+from system.worker.waiting import blpop_or_stop
 
 log = logging.getLogger("taskq.worker")
 REAP_LIMIT = 1000
@@ -210,18 +210,9 @@ class Maintenance:
         keys = list(wakes)
         if self._cluster:
             keys = keys[:1]  # one BLPOP cannot span slots; the others are looked at regularly
-        blpop = asyncio.ensure_future(self.client.redis.blpop(keys, timeout=seconds))
-        stop = asyncio.ensure_future(self._stop.wait())
-        await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
-        for fut in (blpop, stop):
-            if not fut.done():
-                fut.cancel()
-        results = await asyncio.gather(blpop, stop, return_exceptions=True)
-        popped: Any = results[0]
-        if isinstance(popped, redis.RedisError):
-            raise popped
-        if isinstance(popped, list | tuple) and popped:
-            queue, led = wakes[popped[0]]
+        woken = await blpop_or_stop(self.client.redis, keys, seconds, self._stop)
+        if woken is not None:
+            queue, led = wakes[woken]
             duty = self._duties[queue]
             if led:
                 duty.next_promote = duty.next_reap = time.monotonic()

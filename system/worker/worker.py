@@ -63,6 +63,7 @@ from system.worker.liveness import LivenessBeat
 from system.worker.maintenance import Maintenance
 from system.worker.registration import Registration
 from system.worker.retry import OutageLog, Reconnect
+from system.worker.waiting import blpop_or_stop
 
 log = logging.getLogger("taskq.worker")
 REDIS_CONNECT_TIMEOUT_SECONDS = 2.0
@@ -327,20 +328,9 @@ class Worker:
     async def _blpop_or_stop(self, keys: list[str]) -> bool:
         """One blocking wait for a wake-up token; True when one came or a stop was
         requested. A Redis error is raised (the claim loop backs off)."""
-        blpop = asyncio.ensure_future(
-            self.client.redis.blpop(keys, timeout=self.ws.poll_interval_seconds)
-        )
-        stop = asyncio.ensure_future(self._stop_requested.wait())
-        await asyncio.wait([blpop, stop], return_when=asyncio.FIRST_COMPLETED)
-        for fut in (blpop, stop):
-            if not fut.done():
-                fut.cancel()
-        results = await asyncio.gather(blpop, stop, return_exceptions=True)
-        popped: Any = results[0]
-        if isinstance(popped, redis.RedisError):
-            raise popped
-        woken = bool(popped) and not isinstance(popped, BaseException)
-        return woken or self._stop_requested.is_set()
+        timeout = self.ws.poll_interval_seconds
+        key = await blpop_or_stop(self.client.redis, keys, timeout, self._stop_requested)
+        return key is not None or self._stop_requested.is_set()
 
     async def _admitted(self, queue: str, tasks: list[ClaimedTask]) -> list[Job]:
         """The tasks that may run now. A task a hook holds back (its circuit breaker is
