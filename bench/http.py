@@ -5,10 +5,15 @@
   with the same settings (one process, uvloop, httptools, no access log);
 - batch: ``POST /tasks/batch`` with 100 tasks per request, in tasks/s;
 - processes: ``POST /tasks/`` req/s with ``taskq api --workers N`` for each N of
-  ``--processes`` (default 1 and 2, measured one after the other in the same run).
+  ``--processes`` (default 2), as a ratio to one process;
+- ``--taskq-from DIR``: ``POST /tasks/`` of the taskq in another checkout, for a before
+  and after in one run.
 
-One private Redis; no workers run, so the queue only grows. wrk runs one thread with 32
-connections for 10 s per measurement, after a 2 s warm-up. Requires ``wrk`` on PATH.
+Every server is started once; then, in each of ``--rounds`` rounds, they are measured
+one after the other, so that a change of load on the machine touches them alike; ratios
+are taken within a round and their median is printed. One private Redis; no workers run,
+so the queue only grows. wrk runs one thread with 32 connections for ``--seconds`` per
+measurement, after a 2 s warm-up. Requires ``wrk`` on PATH.
 """
 
 from __future__ import annotations
@@ -18,12 +23,14 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -49,9 +56,16 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextmanager
-def serve(argv: list[str], health: str) -> Iterator[int]:
-    """Start a server, wait until ``health`` answers; yields its pid."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def serve(target: Target) -> Iterator[int]:
+    """Start a server, wait until its health URL answers; yields its pid."""
+    argv, health = target.argv, target.health
+    proc = subprocess.Popen(
+        argv,
+        env=target.env,
+        cwd=target.cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -103,98 +117,110 @@ def measure(
     return rps, (cpu_seconds(pid) - before) / count * 1e6
 
 
+@dataclass
+class Target:
+    """One server measured in every round: its name, command line, environment, URL."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path | None  # a checkout's code runs from its folder (``-m`` looks there first)
+    health: str
+    url: str
+    rps: list[float] = field(default_factory=list)
+    cpu_us: list[float] = field(default_factory=list)
+
+
+def api_target(name: str, redis_url: str, processes: int, checkout: Path | None) -> Target:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    argv = [sys.executable, "-m", "system", "api", "--port", str(port), "--log-level", "warning"]
+    if processes > 1:
+        argv += ["--workers", str(processes)]
+    # The Redis URL goes through the environment, as taskq up and the lab pass it.
+    env = {**os.environ, "TASKQ_REDIS_URL": redis_url}
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
+    return Target(name, argv, env, checkout, f"{base}/healthz", f"{base}/tasks/")
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seconds", type=int, default=10)
+    ap.add_argument("--seconds", type=int, default=10, help="length of one measurement")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds; targets take turns in each")
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--batch", type=int, default=100)
     ap.add_argument(
         "--processes",
         type=lambda text: [int(n) for n in text.split(",") if n],
-        default=[1, 2],
-        help="API process counts to measure POST /tasks/ with, one after the other "
-        "(default 1,2; empty: none)",
+        default=[2],
+        help="API process counts measured besides one (default 2; empty: none)",
+    )
+    ap.add_argument(
+        "--taskq-from",
+        type=Path,
+        action="append",
+        default=[],
+        help="also measure POST /tasks/ of the taskq in another checkout (before/after)",
     )
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (Debian: apt-get install wrk)")
     uvicorn_opts = [
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        *("--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning")
     ]
-    results: dict[str, float] = {}
-    with RedisServer() as redis:
+    with RedisServer() as redis, ExitStack() as servers:
+        api = api_target("POST /tasks/", redis.url, 1, None)
         port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        api = [
-            sys.executable,
-            "-m",
-            "system",
-            "api",
-            "--redis-url",
-            redis.url,
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ]
-        with serve(api, f"{base}/healthz") as pid:
-            rps, cpu = measure(pid, f"{base}/tasks/", TASK, args.seconds, args.connections)
-            results["api_submit_rps"], results["api_submit_cpu_us"] = rps, cpu
-            batch: dict[str, object] = {"tasks": [TASK] * args.batch}
-            rps, _ = wrk(f"{base}/tasks/batch", batch, args.seconds, args.connections)
-            results["api_batch_tasks_per_s"] = rps * args.batch
-        port = free_port()
-        trivial = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "bench.trivial_app:app",
-            "--port",
-            str(port),
-            *uvicorn_opts,
-        ]
-        with serve(trivial, f"http://127.0.0.1:{port}/docs") as pid:
-            url = f"http://127.0.0.1:{port}/noop"
-            rps, cpu = measure(pid, url, TASK, args.seconds, args.connections)
-            results["trivial_rps"], results["trivial_cpu_us"] = rps, cpu
-        for n in args.processes:
-            port = free_port()
-            base = f"http://127.0.0.1:{port}"
-            argv = [*api[: api.index("--port")], "--port", str(port), "--log-level", "warning"]
-            with serve([*argv, "--workers", str(n)], f"{base}/healthz") as pid:
-                rps, cpu = measure(pid, f"{base}/tasks/", TASK, args.seconds, args.connections)
-                results[f"api_submit_rps_{n}p"], results[f"api_submit_cpu_us_{n}p"] = rps, cpu
-    ratio = results["api_submit_rps"] / results["trivial_rps"]
-    cpu_ratio = results["trivial_cpu_us"] / results["api_submit_cpu_us"]
-    print(f"uptime load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
-    print(
-        f"POST /tasks/          {results['api_submit_rps']:10,.0f} req/s  "
-        f"{results['api_submit_cpu_us']:6.0f} µs CPU/request"
-    )
-    print(
-        f"trivial FastAPI POST  {results['trivial_rps']:10,.0f} req/s  "
-        f"{results['trivial_cpu_us']:6.0f} µs CPU/request"
-    )
-    print(f"ratio                 {ratio:10.2f}  (target >= 0.5)")
-    print(f"ratio of CPU/request  {cpu_ratio:10.2f}  (trivial / POST /tasks/)")
-    one = results.get("api_submit_rps_1p")
-    for n in args.processes:
-        rps = results[f"api_submit_rps_{n}p"]
-        versus = f"  {rps / one:.2f} x 1 process" if one and n > 1 else ""
-        print(
-            f"POST /tasks/, {n} proc   {rps:10,.0f} req/s  "
-            f"{results[f'api_submit_cpu_us_{n}p']:6.0f} µs CPU/request{versus}"
+        uvicorn = [sys.executable, "-m", "uvicorn", "bench.trivial_app:app", *uvicorn_opts]
+        trivial = Target(
+            "trivial FastAPI POST",
+            [*uvicorn, "--port", str(port)],
+            dict(os.environ),
+            None,
+            f"http://127.0.0.1:{port}/docs",
+            f"http://127.0.0.1:{port}/noop",
         )
+        others = [
+            api_target(f"POST /tasks/ of {d.name}", redis.url, 1, d.resolve())
+            for d in args.taskq_from
+        ]
+        scaled = [
+            api_target(f"POST /tasks/, {n} processes", redis.url, n, None) for n in args.processes
+        ]
+        targets = [api, trivial, *others, *scaled]
+        pids = {t.name: servers.enter_context(serve(t)) for t in targets}
+        ratios: list[float] = []
+        for r in range(args.rounds):
+            for t in targets:  # the same order every round: each sees the machine alike
+                rps, cpu = measure(pids[t.name], t.url, TASK, args.seconds, args.connections)
+                t.rps.append(rps)
+                t.cpu_us.append(cpu)
+            ratios.append(api.rps[-1] / trivial.rps[-1])
+            print(f"round {r + 1}: " + ", ".join(f"{t.name} {t.rps[-1]:,.0f}" for t in targets))
+        batch: dict[str, object] = {"tasks": [TASK] * args.batch}
+        batch_rps, _ = wrk(api.url + "batch", batch, args.seconds, args.connections)
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
+    print(f"medians of {args.rounds} rounds of {args.seconds} s:")
+    for t in targets:
+        print(f"  {t.name:34} {median(t.rps):9,.0f} req/s  {median(t.cpu_us):5.0f} µs CPU/request")
     print(
-        f"POST /tasks/batch     {results['api_batch_tasks_per_s']:10,.0f} tasks/s "
-        f"({args.batch} per request; target >= 20,000)"
+        f"POST /tasks/ / trivial: {median(ratios):.2f} (median of the rounds' ratios; "
+        f"each round {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.5)"
     )
+    cpu_ratio = median(trivial.cpu_us) / median(api.cpu_us)
+    print(f"CPU per request, trivial / POST /tasks/: {cpu_ratio:.2f}")
+    for t in others:
+        per_round = [a / b for a, b in zip(api.rps, t.rps, strict=True)]
+        print(f"this tree / {t.name}: {median(per_round):.2f} (median of the rounds)")
+    for t, n in zip(scaled, args.processes, strict=True):
+        per_round = [a / b for a, b in zip(t.rps, api.rps, strict=True)]
+        print(f"{n} processes / 1: {median(per_round):.2f} (median of the rounds; target >= 1.6)")
+    print(f"POST /tasks/batch: {batch_rps * args.batch:,.0f} tasks/s ({args.batch} per request)")
 
 
 if __name__ == "__main__":

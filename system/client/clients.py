@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
+from system.client.async_lane import AsyncScriptLane
+from system.client.async_lane import usable as lane_usable
 from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
 from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step, Streamed
@@ -221,6 +223,9 @@ class AsyncClient(_Base):
     ) -> None:
         handle = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
         super().__init__(handle, isinstance(redis, str), settings, check)
+        # Script calls share one pipelined connection (see system.client.async_lane);
+        # close() gives it back. Not on a cluster, nor on a single-connection client.
+        self._lane = AsyncScriptLane(handle) if lane_usable(handle) else None
 
     async def connect(self) -> AsyncClient:
         """Check the server's configuration (once) and return the client; closes it and
@@ -241,13 +246,19 @@ class AsyncClient(_Base):
         await self.close()
 
     async def close(self) -> None:
-        """Close the connection if the client opened it (from a URL)."""
+        """Give the lane's connection back, and close the connection if the client
+        opened it (from a URL)."""
+        if self._lane is not None:
+            await self._lane.close()
         if self._owns:
             await self.redis.aclose()
 
     async def run(self, call: Call[T]) -> T:
         """Run one script call of ``system.core.ops``; its parsed reply."""
-        return call.parse(await self._scripts[call.script](keys=call.keys, args=call.args))
+        script = self._scripts[call.script]
+        if self._lane is None:
+            return call.parse(await script(keys=call.keys, args=call.args))
+        return call.parse(await self._lane.run(script, call.keys, call.args))
 
     async def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None

@@ -1,0 +1,215 @@
+"""The asyncio client's path for script calls: one connection kept aside, pipelined.
+
+Through redis-py, every script call of an asyncio client takes a connection from the
+pool and gives it back, arms a timeout for the reply, encodes each argument through the
+client's encoder and makes a socket write of its own. Profiled in the API under load,
+that was about two fifths of a ``POST /tasks/``. The lane sends the calls of every
+coroutine on one connection instead:
+
+- a call is packed (hiredis) and queued; the calls made in one turn of the event loop go
+  out in one write, and Redis answers them in order (RESP is ordered per connection);
+- one reader task feeds what arrives to a hiredis reader and hands each reply to the
+  oldest waiting call; an error reply is raised as redis-py would raise it (the same
+  exception classes: NOSCRIPT, OOM, READONLY, NOPERM ...);
+- the reply timeout is the connection's ``socket_timeout``, checked by one timer for the
+  oldest call waiting: when it passes, the connection is closed and every call on it
+  fails with ``TimeoutError`` (a reply that came later could not be told from the next);
+- a lost connection fails every call on it with ``ConnectionError``; the next call opens
+  it again (with redis-py's handshake: password, database, client name);
+- a call is retried under the connection's retry policy, as redis-py does;
+- NOSCRIPT (the server lost its script cache) loads the script and runs the call again.
+
+A call whose caller is cancelled still has its reply read, so the replies stay in order.
+Scripts never block, so one connection holds no call up behind a slow one longer than
+Redis itself, which runs one command at a time, would. Not for Redis Cluster, RESP3 or
+a single-connection client: those take redis-py's path (``usable``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+import hiredis
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+
+from system.core.ops import Arg
+
+_MORE = object()  # hiredis: a reply is not complete yet
+_READ_SIZE = 65536
+
+
+def usable(redis: Any) -> bool:
+    """Whether the lane can carry this client's script calls."""
+    if type(redis) is not Redis or redis.single_connection_client:
+        return False
+    kwargs = redis.connection_pool.connection_kwargs
+    return str(kwargs.get("protocol") or 2) == "2"
+
+
+class AsyncScriptLane:
+    def __init__(self, redis: Any) -> None:
+        self._redis = redis
+        self._pool = redis.connection_pool
+        self._link: _Link | None = None
+        self._opening: asyncio.Lock | None = None
+
+    async def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+        command: Any = ("EVALSHA", script.sha, len(keys), *keys, *map(_arg, args))
+        packed = hiredis.pack_command(command)
+        link = self._link
+        if link is None or link.closed or link.pid != os.getpid():
+            link = await self._open()
+        try:
+            return await link.retry.call_with_retry(
+                lambda: self._call(packed), lambda error: _nothing()
+            )
+        except NoScriptError:
+            return await script(keys=keys, args=args)  # loads it, then EVALSHA again
+
+    async def _call(self, packed: bytes) -> Any:
+        link = self._link
+        if link is None or link.closed or link.pid != os.getpid():
+            link = await self._open()
+        return await link.call(packed)
+
+    async def _open(self) -> _Link:
+        """The live link, or a new one (one coroutine connects; the others wait for it)."""
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            link = self._link
+            if link is not None and not link.closed and link.pid == os.getpid():
+                return link
+            if link is None or link.pid != os.getpid():
+                conn = await self._pool.get_connection()
+            else:  # the link was lost: the same connection, connected again
+                conn = link.conn
+                await conn.disconnect()
+            try:
+                await conn.connect()  # the handshake; a no-op on a live connection
+                link = self._link = _Link(conn)
+            except BaseException:
+                await conn.disconnect()
+                if self._link is None or self._link.conn is not conn:
+                    await self._pool.release(conn)
+                raise
+            return link
+
+    async def close(self) -> None:
+        """Close the lane's connection and give it back to the pool."""
+        link, self._link = self._link, None
+        if link is not None and link.pid == os.getpid():
+            link.fail(ConnectionError("the client was closed"))
+            await link.conn.disconnect()
+            await self._pool.release(link.conn)
+
+
+async def _nothing() -> None:
+    """redis-py's retry calls this between attempts; the link closed itself already."""
+
+
+def _arg(value: Arg) -> Arg:
+    # redis-py's encoder writes floats with repr(); hiredis would use another format.
+    return repr(value) if type(value) is float else value
+
+
+class _Link:
+    """One connected connection and the calls waiting on it, oldest first."""
+
+    def __init__(self, conn: Any) -> None:
+        reader, writer = conn._reader, conn._writer  # redis-py's streams, after connect()
+        if reader is None or writer is None:
+            raise ConnectionError("the connection has no streams after connecting")
+        self.conn = conn
+        self.pid = os.getpid()
+        self.retry = conn.retry
+        self.closed = False
+        self._writer = writer
+        self._timeout: float | None = conn.socket_timeout
+        self._loop = asyncio.get_running_loop()
+        self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
+        self._outgoing: list[bytes] = []
+        self._timer: asyncio.TimerHandle | None = None
+        encoder = conn.encoder
+        options: dict[str, Any] = {
+            "replyError": conn._parser.parse_error,
+            "notEnoughData": _MORE,
+        }
+        if encoder.decode_responses:
+            options.update(encoding=encoder.encoding, errors=encoder.encoding_errors)
+        self._parser = hiredis.Reader(**options)
+        self._reading = asyncio.ensure_future(self._read(reader))
+
+    def call(self, packed: bytes) -> asyncio.Future[Any]:
+        if self.closed:
+            raise ConnectionError("the connection to Redis was lost")
+        future: asyncio.Future[Any] = self._loop.create_future()
+        self._waiting.append((future, self._loop.time()))
+        if not self._outgoing:
+            self._loop.call_soon(self._flush)
+        self._outgoing.append(packed)
+        if self._timer is None and self._timeout is not None:
+            self._timer = self._loop.call_later(self._timeout, self._check_timeout)
+        return future
+
+    def _flush(self) -> None:
+        if self.closed or not self._outgoing:
+            return
+        data, self._outgoing = self._outgoing, []
+        try:
+            self._writer.write(data[0] if len(data) == 1 else b"".join(data))
+        except (OSError, RuntimeError) as exc:  # uvloop: "the handler is closed"
+            self.fail(ConnectionError(f"Error writing to Redis: {exc}"))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        parser, waiting = self._parser, self._waiting
+        try:
+            while True:
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    raise ConnectionError("Connection closed by server.")
+                parser.feed(data)
+                while (reply := parser.gets()) is not _MORE:
+                    future = waiting.popleft()[0]
+                    if future.done():  # its caller gave up; the reply is read all the same
+                        continue
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            lost = exc if isinstance(exc, ConnectionError) else ConnectionError(str(exc))
+            self.fail(lost)
+
+    def _check_timeout(self) -> None:
+        self._timer = None
+        if self.closed or not self._waiting or self._timeout is None:
+            return
+        sent = self._waiting[0][1]
+        if self._loop.time() - sent >= self._timeout:
+            self.fail(TimeoutError("Timeout reading from Redis"))
+        else:
+            self._timer = self._loop.call_at(sent + self._timeout, self._check_timeout)
+
+    def fail(self, error: Exception) -> None:
+        """Close the link: every waiting call fails with ``error``."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._reading is not asyncio.current_task():
+            self._reading.cancel()
+        self._writer.close()
+        while self._waiting:
+            future = self._waiting.popleft()[0]
+            if not future.done():
+                future.set_exception(error)
