@@ -28,15 +28,15 @@ Sizing. A redelivered task goes to the back of the queue, so the recovery figure
 death detection plus the backlog still queued when the victim's tasks come back; the run
 is sized so that the queue is nearly drained at the last kill, and the backlog then is
 reported (redelivered does not depend on it). 2 workers x ``-c 5`` run at most 200 tasks
-of 50 ms a second. On the 2-vCPU development machine the first kill comes about 2 s
-after the start (interpreters starting, the first claim), the fifth about 4 s later, and
-about 650 tasks have ended by then (a replacement starting after each kill, fewer run),
-so N = 800 leaves a backlog of one or two hundred tasks (under a second of work) while
-every victim still holds tasks; with N = 1,200 a backlog of 540 put 1.3 s of queueing
+of 50 ms a second. On the 2-vCPU development machine the first kill came 1.6-3.0 s
+after the start (interpreters starting, the first claim), the fifth 4-5 s later, and
+340-750 tasks had ended by then (fewer run while a replacement starts), so N = 800 left
+a backlog of 50-460 tasks at the last kill (median about 200, a second of work) while
+every victim still held tasks; with N = 1,200 a backlog of 540 put 1.3 s of queueing
 into the recovery figure. A queue that drains before the last kill ends the kills early
 (``kills`` is reported). ``-c 5`` keeps the workers at a fraction of the 2 cores (the
 default ``-c 32`` would run 1,280 tasks/s and compete with Redis and this process for
-CPU). One run takes 10-20 s, a round of before and after well under a minute.
+CPU). One run takes about 15 s, a round of before and after about 30 s.
 
 ``--taskq-from DIR`` (repeatable) adds taskq as another checkout has it (``git -C
 /work/main archive 8cd74ee | tar -x -C DIR``): its workers and its client run with
