@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -105,16 +106,32 @@ def wrk(url: str, body: dict[str, object], seconds: int, connections: int) -> tu
     return float(match.group(1)), int(count.group(1))
 
 
+@dataclass
+class Cores:
+    """Cores busy during one measurement: the server (all its processes), wrk, Redis."""
+
+    server: float
+    wrk: float
+    redis: float
+
+
 def measure(
-    pid: int, url: str, body: dict[str, object], seconds: int, connections: int
-) -> tuple[float, float]:
-    """After a 2 s warm-up: requests per second, and the server's CPU microseconds per
-    request (all its processes). The second depends much less on what else runs on the
-    machine: a loaded machine gives the server less CPU, not more work per request."""
+    pid: int, redis_pid: int, url: str, body: dict[str, object], seconds: int, connections: int
+) -> tuple[float, float, Cores]:
+    """After a 2 s warm-up: requests per second, the server's CPU microseconds per
+    request (all its processes), and the cores each part used. CPU per request depends
+    much less on what else runs on the machine: a loaded machine gives the server less
+    CPU, not more work per request."""
     wrk(url, body, 2, connections)
-    before = cpu_seconds(pid)
+    server, redis = cpu_seconds(pid), cpu_seconds(redis_pid)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
     rps, count = wrk(url, body, seconds, connections)
-    return rps, (cpu_seconds(pid) - before) / count * 1e6
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server, redis = cpu_seconds(pid) - server, cpu_seconds(redis_pid) - redis
+    wrk_cpu = after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime
+    return rps, server / count * 1e6, Cores(server / wall, wrk_cpu / wall, redis / wall)
 
 
 @dataclass
@@ -129,6 +146,7 @@ class Target:
     url: str
     rps: list[float] = field(default_factory=list)
     cpu_us: list[float] = field(default_factory=list)
+    cores: list[Cores] = field(default_factory=list)
 
 
 def api_target(name: str, redis_url: str, processes: int, checkout: Path | None) -> Target:
@@ -197,9 +215,12 @@ def main() -> None:
         ratios: list[float] = []
         for r in range(args.rounds):
             for t in targets:  # the same order every round: each sees the machine alike
-                rps, cpu = measure(pids[t.name], t.url, TASK, args.seconds, args.connections)
+                rps, cpu, cores = measure(
+                    pids[t.name], redis.pid, t.url, TASK, args.seconds, args.connections
+                )
                 t.rps.append(rps)
                 t.cpu_us.append(cpu)
+                t.cores.append(cores)
             ratios.append(api.rps[-1] / trivial.rps[-1])
             print(f"round {r + 1}: " + ", ".join(f"{t.name} {t.rps[-1]:,.0f}" for t in targets))
         batch: dict[str, object] = {"tasks": [TASK] * args.batch}
@@ -207,7 +228,11 @@ def main() -> None:
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (1 min)")
     print(f"medians of {args.rounds} rounds of {args.seconds} s:")
     for t in targets:
-        print(f"  {t.name:34} {median(t.rps):9,.0f} req/s  {median(t.cpu_us):5.0f} µs CPU/request")
+        busy = [median([getattr(c, part) for c in t.cores]) for part in ("server", "wrk", "redis")]
+        print(
+            f"  {t.name:34} {median(t.rps):9,.0f} req/s  {median(t.cpu_us):5.0f} µs CPU/request"
+            f"  cores busy: server {busy[0]:.2f}, wrk {busy[1]:.2f}, Redis {busy[2]:.2f}"
+        )
     print(
         f"POST /tasks/ / trivial: {median(ratios):.2f} (median of the rounds' ratios; "
         f"each round {', '.join(f'{x:.2f}' for x in ratios)}; target >= 0.5)"
