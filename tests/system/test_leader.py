@@ -8,6 +8,8 @@ import signal
 import time
 from collections.abc import Callable
 
+import pytest
+
 from system.client import Client
 from system.core import ops
 from system.core.keys import queue_keys
@@ -60,34 +62,37 @@ def test_without_the_leaders_token_nothing_is_promoted_or_reaped(
     assert client.run(ops.promote(queue_name, later, 100, token)).count == 1
 
 
+@pytest.mark.parametrize("n_queues", [1, 2])
 def test_killed_leader_is_replaced_within_one_lease(
-    client: Client, queue_name: str, start_worker: StartWorker
+    client: Client, queue_name: str, start_worker: StartWorker, n_queues: int
 ) -> None:
+    """With two queues the leases are renewed and asked for together (leader_many.lua)."""
     lease_s = 1.0  # FAST_ENV's TASKQ_WORKER__LEADER_LEASE_SECONDS
-    workers = [start_worker("-Q", queue_name) for _ in range(3)]
-    leader_key = queue_keys(queue_name).leader
+    queues = [queue_name, f"{queue_name}b"][:n_queues]
+    workers = [start_worker("-Q", ",".join(queues)) for _ in range(3)]
+    leader_keys = [queue_keys(q).leader for q in queues]
 
-    def holder() -> str | None:
-        return client.redis.hget(leader_key, "holder")
+    def holders() -> list[str | None]:
+        return [client.redis.hget(k, "holder") for k in leader_keys]
 
     deadline = time.monotonic() + 10
-    while holder() is None:
+    while None in holders():
         assert time.monotonic() < deadline, "no worker took the lead"
         time.sleep(0.02)
-    old = holder()
+    old = holders()[0]
     assert old is not None
     (leader,) = [w for w in workers if f"-{w.pid}-" in old]
     leader.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     # A delayed task due right away needs a leader to be promoted.
-    sub = client.submit("echo", "after", queue=queue_name, delay_seconds=0.01)
-    while holder() in (None, old):
+    subs = [client.submit("echo", "after", queue=q, delay_seconds=0.01) for q in queues]
+    while any(h in (None, old) for h in holders()):
         assert time.monotonic() - killed_at < lease_s + 1.0, "no new leader within the lease"
         time.sleep(0.02)
     takeover = time.monotonic() - killed_at
     assert takeover <= lease_s + 0.5
-    (rec,) = wait_until_finished(client, [sub.id], 10)
-    assert rec.state is TaskState.SUCCEEDED
+    recs = wait_until_finished(client, [s.id for s in subs], 10)
+    assert all(rec.state is TaskState.SUCCEEDED for rec in recs)
 
 
 def test_graceful_stop_hands_the_lead_over_at_once(
