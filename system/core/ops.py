@@ -397,6 +397,21 @@ def lead_or_wait(
     return Call("leader", keys, args, lambda r: Lead(int(r[0]), int(r[1])))
 
 
+def lead_many(queues: Sequence[str], candidate: str, lease_ms: int) -> Call[list[Lead]]:
+    """``lead_or_wait`` for the maintenance of several queues in one call, one ``Lead`` per
+    queue in their order: each queue keeps its own lease and token. Not on a Redis
+    Cluster, where the queues' keys may be on different nodes."""
+    keys: list[str] = []
+    for queue in queues:
+        k = queue_keys(queue)
+        keys += (k.leader, k.meta, k.leader_free)
+
+    def parse(r: list[Any]) -> list[Lead]:
+        return [Lead(int(r[i]), int(r[i + 1])) for i in range(0, len(r), 2)]
+
+    return Call("leader_many", keys, [candidate, lease_ms], parse)
+
+
 def lead(queue: str, candidate: str, lease_ms: int, duty: Duty = "maintenance") -> Call[int]:
     """``lead_or_wait``'s token alone: > 0 while ``candidate`` holds the lease, else 0."""
     call = lead_or_wait(queue, candidate, lease_ms, duty)

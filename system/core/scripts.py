@@ -46,6 +46,7 @@ SCRIPT_NAMES = (
     "breaker_acquire",
     "breaker_record",
     "leader",
+    "leader_many",
 )
 _INCLUDE = "-- @include "
 

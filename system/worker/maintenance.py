@@ -8,13 +8,18 @@ that stops gives its lease up, so another takes over at once.
 Nothing here polls. The others ask for the lease again only when what is left of it has
 run out (``lead_or_wait``), so a dead leader is replaced within 1.25 leases, or at once
 when the leader gives it up (they block on the queue's leader-free list). The leader
-renews its lease at half of it and otherwise sleeps until its next known duty: the
-earliest delayed task (``promote`` says when), the next liveness check while workers
-hold tasks, the earliest lease deadline (``reap`` says both). What it cannot know in
-advance wakes it through the queue's leader-wake list: a delayed task submitted (or a
-retry scheduled) earlier than every other, a worker joining the alive set. The wait is a
-BLPOP on those lists; Redis ends a blocking wait only on its own clock tick (``hz``, 100
-ms by default), so the last 100 ms of a wait are slept here instead.
+renews its lease at half of it. A worker renews the leases it holds and asks for the
+others together, in one call (``leader_many.lua``; one per queue on a Redis Cluster,
+whose nodes hold different queues): what is due within a quarter lease rides along with
+what is due now, so their times line up and an idle worker sends about one lease call
+per half lease, however many queues it serves. Each queue keeps its own lease and token.
+Otherwise the leader sleeps until its next known duty: the earliest delayed task
+(``promote`` says when), the next liveness check while workers hold tasks, the earliest
+lease deadline (``reap`` says both). What it cannot know in advance wakes it through
+the queue's leader-wake list: a delayed task submitted (or a retry scheduled) earlier
+than every other, a worker joining the alive set. The wait is a BLPOP on those lists;
+Redis ends a blocking wait only on its own clock tick (``hz``, 100 ms by default), so the
+last 100 ms of a wait are slept here instead.
 """
 
 from __future__ import annotations
@@ -87,6 +92,7 @@ class Maintenance:
         outage = OutageLog(log, "maintenance")
         while not self._stop.is_set():
             try:
+                await self._lead_due()
                 for queue, duty in self._duties.items():
                     await self._attend(queue, duty)
                 outage.ok()
@@ -99,9 +105,8 @@ class Maintenance:
                 log.exception("maintenance failed; will retry")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), RETRY_AFTER_ERROR_SECONDS)
-        for queue in self.leading:  # let another worker take over now, not after the lease
-            with contextlib.suppress(Exception):
-                await self.client.run(ops.lead(queue, self.worker_id, 0))
+        with contextlib.suppress(Exception):  # let another take over now, not after the lease
+            await self._lead(self.leading, 0)
 
     def _next_due(self) -> tuple[float, bool]:
         """When the next duty is due, and whether it is a promotion (which must be on
@@ -116,25 +121,52 @@ class Maintenance:
                 due, promotion = d.next_promote, True
         return due, promotion
 
-    async def _attend(self, queue: str, duty: _Duty) -> None:
-        """Whatever of the queue's maintenance is due now."""
+    async def _lead(self, queues: Sequence[str], lease_ms: int) -> list[ops.Lead]:
+        """``lead_or_wait`` for each of ``queues``: one call for all of them, except on a
+        cluster (their keys may be on different nodes)."""
+        if not queues:
+            return []
+        if self._cluster or len(queues) == 1:
+            return [
+                await self.client.run(ops.lead_or_wait(q, self.worker_id, lease_ms)) for q in queues
+            ]
+        return await self.client.run(ops.lead_many(queues, self.worker_id, lease_ms))
+
+    async def _lead_due(self) -> None:
+        """Renew the leases held and ask for the others, if one of them is due. Those due
+        within a quarter lease go in the same call: renewing early costs nothing, and an
+        ask is planned a quarter lease after the holder's lease would run out, so it
+        still comes after. The leases of a worker are thus renewed (asked for) together."""
         now = time.monotonic()
-        if now >= duty.next_lead:
-            lead = await self.client.run(ops.lead_or_wait(queue, self.worker_id, self._leader_ms))
+        if all(d.next_lead > now for d in self._duties.values()):
+            return
+        soon = now + self.ws.leader_lease_seconds / 4
+        queues = [q for q, d in self._duties.items() if d.next_lead <= soon]
+        leads = await self._lead(queues, self._leader_ms)
+        answered = time.monotonic()
+        for queue, lead in zip(queues, leads, strict=True):
+            duty = self._duties[queue]
             if lead.token and lead.token != duty.token:
                 log.info("leading maintenance of %s (token %d)", queue, lead.token)
                 duty.next_promote = duty.next_reap = now  # a new leader looks at everything
+            elif duty.token and not lead.token:
+                log.info("no longer leading maintenance of %s", queue)
             duty.token = lead.token
             if lead.token:
                 duty.next_lead = now + self.ws.leader_lease_seconds / 2
             else:
-                # Ask again once the holder's lease has run out, should it not renew. The
-                # holder renews at half of it: asking a quarter lease after the expiry falls
-                # between two renewals, so a live holder is asked about once per lease.
+                # Ask again once the holder's lease has run out, should it not renew (its
+                # time left counted from the answer, which came after it was measured).
+                # The holder renews at half of it: asking a quarter lease after the expiry
+                # falls between two renewals, so a live holder is asked about once per lease.
                 margin = self.ws.leader_lease_seconds / 4
-                duty.next_lead = now + lead.wait_ms / 1000 + margin
+                duty.next_lead = answered + lead.wait_ms / 1000 + margin
+
+    async def _attend(self, queue: str, duty: _Duty) -> None:
+        """Whatever of the queue's maintenance is due now (while it leads it)."""
         if not duty.token:
             return
+        now = time.monotonic()
         if now >= duty.next_promote:
             await self._promote(queue, duty)
         if duty.token and now >= duty.next_reap:

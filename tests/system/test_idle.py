@@ -46,9 +46,9 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
-def _count_commands(url: str, seconds: float) -> Counter[str]:
-    """Commands clients sent during ``seconds`` (those run inside scripts not counted)."""
-    seen: Counter[str] = Counter()
+def _monitor(url: str, seconds: float) -> list[str]:
+    """Commands clients sent during ``seconds`` (those run inside scripts left out)."""
+    seen: list[str] = []
     stop = threading.Event()
 
     def monitor() -> None:
@@ -56,18 +56,23 @@ def _count_commands(url: str, seconds: float) -> Counter[str]:
             while not stop.is_set():
                 cmd = m.next_command()
                 if cmd.get("client_type") != "lua":
-                    seen[str(cmd["command"]).split(" ", 1)[0].upper()] += 1
+                    seen.append(str(cmd["command"]))
 
     t = threading.Thread(target=monitor, daemon=True)
     t.start()
     time.sleep(0.3)
-    seen.clear()
+    start = len(seen)
     time.sleep(seconds)
-    counted = Counter(seen)
+    got = seen[start:]
     stop.set()
     redis.Redis.from_url(url).ping()  # unblock the monitor's read
     t.join(5)
-    return counted
+    return got
+
+
+def _count_commands(url: str, seconds: float) -> Counter[str]:
+    """Commands clients sent during ``seconds``, by name."""
+    return Counter(c.split(" ", 1)[0].upper() for c in _monitor(url, seconds))
 
 
 def test_idle_workers_block_instead_of_polling(
@@ -88,6 +93,39 @@ def test_idle_workers_block_instead_of_polling(
     print(f"idle: {per_worker:.2f} non-blocking commands/s per worker; {dict(counted)}")
     # Before blocking waits and a sleeping leader: about 30 per second per worker.
     assert per_worker <= 3.0, counted
+    assert all(w.alive() for w in workers)
+
+
+def test_a_worker_renews_and_asks_for_all_its_leases_in_one_call_per_half_lease(
+    redis_url: str, queue_name: str, start_worker: StartWorker
+) -> None:
+    """Whatever the number of queues: a leader renews all it leads together, the others
+    ask for theirs together (before, one call per queue: 3 per second for this leader)."""
+    queues = [f"{queue_name}{i}" for i in range(3)]
+    workers = [start_worker("-Q", ",".join(queues), **DEFAULT_INTERVALS) for _ in range(2)]
+    probe = redis.Redis.from_url(redis_url, decode_responses=True)
+    deadline = time.monotonic() + 60
+    while probe.zcard(WORKERS) < len(workers):
+        assert time.monotonic() < deadline, "the workers did not start"
+        time.sleep(0.1)
+    time.sleep(3)  # past start-up: leaders chosen
+    seconds = 6.0
+    calls: Counter[str] = Counter()  # lease calls by candidate
+    leads: Counter[str] = Counter()  # queues renewed or asked for, by candidate
+    for command in _monitor(redis_url, seconds):
+        parts = command.split(" ")
+        if parts[0].upper() != "EVALSHA" or not parts[3].endswith(":leader"):
+            continue
+        n = int(parts[2])
+        candidate = parts[3 + n]
+        calls[candidate] += 1
+        leads[candidate] += n // 3
+    print(f"lease calls in {seconds:.0f} s: {dict(calls)}; queues in them: {dict(leads)}")
+    assert len(calls) == len(workers), calls
+    half_lease = float(DEFAULT_INTERVALS["TASKQ_WORKER__LEADER_LEASE_SECONDS"]) / 2
+    # About one call per half lease each (a stray one when a new leader lines up).
+    assert all(n <= seconds / half_lease + 2 for n in calls.values()), calls
+    assert sum(leads.values()) > sum(calls.values()), "no call covered several queues"
     assert all(w.alive() for w in workers)
 
 

@@ -18,7 +18,7 @@ from system.core.ops import KEEP_ALL, Completion
 from system.core.scripts import SCRIPT_NAMES, _read, preamble, script_source
 from system.core.task import TERMINAL_STATES, TaskState
 
-LUA_FILES = [*SCRIPT_NAMES, "_lib"]
+LUA_FILES = [*SCRIPT_NAMES, "_lib", "_lead"]
 # Upper-case names a script may use without declaring them.
 LUA_GIVEN = {"KEYS", "ARGV"}
 

@@ -3,6 +3,7 @@
 -- reclaims expired leases; one supervisor at a time autoscales it (KEYS[1] = autoscaler). Each new
 -- leadership gets a larger fencing token; promote.lua and reap.lua refuse an old one, so
 -- a deposed leader that still believes it leads (paused, cut off) changes nothing.
+-- leader_many.lua does the same for the maintenance of several queues in one call.
 --
 -- KEYS[1]  leader HASH (holder, token); expires with the lease
 -- KEYS[2]  meta HASH (leader_token: the counter outlives every lease)
@@ -13,20 +14,6 @@
 -- Returns  {token, wait ms}: the candidate's token while it leads; 0 and the ms left of
 --          the holder's lease when another leads (so a candidate asks again only when it
 --          could win); {0, 0} on resign
-local holder = redis.call('HGET', KEYS[1], 'holder')
-if ARGV[2] == '0' then
-  if holder == ARGV[1] then
-    redis.call('DEL', KEYS[1])
-    if #KEYS >= 3 and redis.call('LLEN', KEYS[3]) == 0 then redis.call('RPUSH', KEYS[3], '1') end
-  end
-  return {0, 0}
-end
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return {tonumber(redis.call('HGET', KEYS[1], 'token')), 0}
-end
-if holder then return {0, math.max(redis.call('PTTL', KEYS[1]), 0)} end
-local token = redis.call('HINCRBY', KEYS[2], 'leader_token', 1)
-redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'token', token)
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return {token, 0}
+-- @include _lead
+local token, wait_ms = lead(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2])
+return {token, wait_ms}
