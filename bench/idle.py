@@ -27,9 +27,11 @@ from typing import Any
 import psutil
 import redis
 
+from bench import _proc
 from bench._redis import private_redis
+from bench.harness import REPO_ROOT
 from system.core.keys import WORKERS
-from system.supervisor import TaskqProcess
+from system.supervisor import REDIS_URL_ENV
 
 BLOCKING = frozenset({"BLPOP", "BRPOP", "BZPOPMIN", "BZPOPMAX", "BLMOVE", "BLMPOP", "XREAD"})
 
@@ -79,14 +81,18 @@ def _monitor(url: str, stop: threading.Event, seen: list[tuple[int, str]]) -> No
             seen.append((int(cmd.get("client_port") or 0), name))
 
 
-def measure(workers: int, queues: int, seconds: float, settle: float) -> dict[str, Any]:
+def measure(
+    workers: int, queues: int, seconds: float, settle: float, checkout: Path = REPO_ROOT
+) -> dict[str, Any]:
+    """``checkout``: the taskq whose workers are measured (another one: a before/after)."""
     names = [f"idle{i}" for i in range(queues)]
+    argv = [sys.executable, "-m", "system", "worker", "-Q", ",".join(names)]
     with private_redis() as server, tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PYTHONPATH": str(checkout), REDIS_URL_ENV: server.url}
         procs = [
-            TaskqProcess(
-                server.url,
-                ["-Q", ",".join(names), "--log-level", "WARNING"],
-                log_path=Path(tmp) / f"worker-{i}.log",
+            # From the checkout's folder: `python -m` looks there first.
+            _proc.spawn(
+                [*argv, "--log-level", "WARNING"], f"{tmp}/worker-{i}.log", env, str(checkout)
             )
             for i in range(workers)
         ]
@@ -121,7 +127,7 @@ def measure(workers: int, queues: int, seconds: float, settle: float) -> dict[st
             t.join(5)
         finally:
             for p in procs:
-                p.stop(timeout_seconds=10)
+                p.stop(timeout_s=10)
     by_port: dict[int, Counter[str]] = {}
     other: Counter[str] = Counter()
     for port, name in seen:
@@ -166,13 +172,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--settle", type=float, default=5.0, help="seconds after every worker registered"
     )
+    ap.add_argument(
+        "--taskq-from",
+        type=Path,
+        action="append",
+        default=[],
+        help="after this tree, measure the workers of another checkout the same way",
+    )
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
-    r = measure(a.workers, a.queues, a.seconds, a.settle)
-    print(
-        f"{a.workers} idle workers, {a.queues} queues, {r['seconds']} s, "
-        f"load average {r['loadavg'][0]:.1f} on {r['cpus']} CPUs"
-    )
+    results = {}
+    for checkout in [REPO_ROOT, *(d.resolve() for d in a.taskq_from)]:
+        label = "this tree" if checkout == REPO_ROOT else str(checkout)
+        r = results[label] = measure(a.workers, a.queues, a.seconds, a.settle, checkout)
+        print(
+            f"{label}: {a.workers} idle workers, {a.queues} queues, {r['seconds']} s, "
+            f"load average {r['loadavg'][0]:.1f} on {r['cpus']} CPUs"
+        )
+        _print(r)
+    if a.json:
+        a.json.write_text(json.dumps(results if a.taskq_from else results["this tree"], indent=2))
+    return 0
+
+
+def _print(r: dict[str, Any]) -> None:
     print(f"{'worker pid':>10} {'cmds/s':>8} {'non-blocking/s':>15} {'CPU %':>7}  commands")
     for c in r["per_worker"]:
         top = ", ".join(f"{k} {v}" for k, v in list(c["commands"].items())[:6])
@@ -186,9 +209,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     if r["unattributed"]:
         print(f"not attributed to a worker: {r['unattributed']}")
-    if a.json:
-        a.json.write_text(json.dumps(r, indent=2))
-    return 0
 
 
 if __name__ == "__main__":
