@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
 from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step, Streamed
+from system.client.streaming import stream_async
 from system.config import QueueSettings
 from system.core.connection import (
     CLUSTER_TYPES,
@@ -221,6 +222,9 @@ class AsyncClient(_Base):
     ) -> None:
         handle = connect_async(redis, **redis_options) if isinstance(redis, str) else redis
         super().__init__(handle, isinstance(redis, str), settings, check)
+        # Streamed calls take one connection of the pool for the stream, as the blocking
+        # client's lane; not on a cluster, nor on a client that has a single connection.
+        self._streams = not self._cluster and getattr(handle, "connection", None) is None
 
     async def connect(self) -> AsyncClient:
         """Check the server's configuration (once) and return the client; closes it and
@@ -266,7 +270,9 @@ class AsyncClient(_Base):
         if isinstance(step, Scripts):
             return await self._run_all(step.calls)
         if isinstance(step, Streamed):
-            return [await self.run(c) for c in step.calls]
+            if not self._streams:
+                return [await self.run(c) for c in step.calls]
+            return await stream_async(self.redis, self._scripts, step.calls)
         return await (self.run(step) if isinstance(step, Call) else step.issue(self.redis))
 
     async def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:
