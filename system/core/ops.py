@@ -12,12 +12,12 @@ or typed results, never raw integers; a code a script does not define raises
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from functools import lru_cache
-from itertools import repeat
-from typing import Any, Generic, Literal, NamedTuple, TypeAlias, TypeVar, cast
+from itertools import chain, repeat
+from typing import Any, Generic, Literal, NamedTuple, TypeVar, cast
 
 import orjson
 
@@ -180,45 +180,38 @@ def submit(task: NewTask, idem_ttl_ms: int) -> Call[Submitted]:
     return Call("submit", keys, args, _parse_submit)
 
 
-# A task of a bulk submit with the usual options (priority 0, the batch's max retries, no
-# timeout, no eta, no idempotency key): its id, task type and payload JSON text.
-UsualTask: TypeAlias = tuple[str, str, str]
-
-
 def submit_bulk(
     queue: str,
-    tasks: Sequence[UsualTask | NewTask],
+    ids: list[str],
+    types: Sequence[str],
+    payloads: list[Any],
+    other: Mapping[int, NewTask],
     now_ms: int,
     idem_ttl_ms: int,
     usual_retries: int,
 ) -> Call[list[Submitted]]:
-    """``now_ms``: the one clock reading every ``NewTask`` of the batch was built with.
-    A task is 3 arguments (id, type, payload), and those without the usual options have
-    theirs in one JSON argument besides: thousands of separate arguments cost the script
-    less than decoding one JSON document of them."""
-    args: list[Arg] = [now_ms, idem_ttl_ms, usual_retries, ""]
-    other: list[list[str]] = []
-    for pos, t in enumerate(tasks, 1):
-        if type(t) is tuple:
-            args += t
-            continue
-        task = cast(NewTask, t)
+    """Tasks as three columns: ids, types, payload JSON texts (str or bytes). ``other``:
+    the tasks (by 0-based position) without the usual options (priority 0, max retries
+    ``usual_retries``, no timeout, no eta, no idempotency key), built with ``now_ms``;
+    their id and payload replace those of the columns. A task is 3 arguments, the other
+    tasks' options one JSON argument besides: the script takes thousands of arguments
+    for less than it took to decode one JSON document of them, and the arguments are
+    made by C loops here (no Python code per task)."""
+    rows: list[list[str]] = []
+    for pos, task in other.items():
         if task.created_ms != now_ms:
             raise ValueError("submit_bulk: every task must be built with the batch's now_ms")
-        args += (task.id, task.task_type, task.payload_json)
-        options = (task.priority, task.max_retries, task.timeout_ms, task.eta_ms)
-        other.append([str(pos), *map(str, options), task.idempotency_key])
-    if other:
-        args[3] = orjson.dumps(other)
-    # The replies, made now (while Redis runs the chunk before): every task created, in
-    # C loops; parse only puts in the idempotency hits.
-    out = list(
-        map(tuple.__new__, repeat(Submitted), zip(args[4::3], repeat(True), repeat("queued")))
-    )
-    for row in other:
-        if int(row[4]) > now_ms:
-            pos = int(row[0]) - 1
-            out[pos] = out[pos]._replace(state="scheduled")
+        ids[pos], payloads[pos] = task.id, task.payload_json
+        options = (pos + 1, task.priority, task.max_retries, task.timeout_ms, task.eta_ms)
+        rows.append([*map(str, options), task.idempotency_key])
+    args: list[Arg] = [now_ms, idem_ttl_ms, usual_retries, orjson.dumps(rows) if rows else ""]
+    args += chain.from_iterable(zip(ids, types, payloads, strict=True))
+    # The replies, made now (while Redis runs the chunk before): every task created; parse
+    # only puts in the idempotency hits.
+    out = list(map(tuple.__new__, repeat(Submitted), zip(ids, repeat(True), repeat("queued"))))
+    for pos, task in other.items():
+        if task.eta_ms > now_ms:
+            out[pos] = Submitted(task.id, True, "scheduled")
 
     def parse(r: list[Any]) -> list[Submitted]:
         for i in range(0, len(r), 3):  # idempotency hits: the earlier task, not created

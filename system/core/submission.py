@@ -8,7 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -73,9 +73,15 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-def check_many(
-    requests: Sequence[TaskRequest], settings: QueueSettings, now_ms: int
-) -> list[str | NewTask]:
+class Checked(NamedTuple):
+    """``check_many``'s answer: per request, its payload's JSON text or its ``NewTask``;
+    and the positions of the latter."""
+
+    payloads: list[str | NewTask]
+    built: set[int]
+
+
+def check_many(requests: Sequence[TaskRequest], settings: QueueSettings, now_ms: int) -> Checked:
     """Validate every request as ``build_task`` does, with the same errors, before any is
     sent; for each, its payload's JSON text when it has the usual options (priority 0,
     ``max_retries``, ``timeout_seconds``, ``delay_seconds``, ``eta`` and
@@ -83,9 +89,10 @@ def check_many(
     case is checked here, inline: ``build_task`` and a ``NewTask`` per task cost more than
     the script's work on it. Its id is made later, as its chunk is sent (``new_ids``)."""
     out: list[str | NewTask] = []
+    built: set[int] = set()
     append, dumps, limit = out.append, orjson.dumps, settings.max_payload_bytes
     usual_ok = 0 <= settings.default_max_retries <= 1000
-    for req in requests:
+    for i, req in enumerate(requests):
         if (
             usual_ok
             and req.priority == 0
@@ -112,7 +119,8 @@ def check_many(
                 append(payload_json.decode())
                 continue
         append(build_task(req, settings, now_ms))
-    return out
+        built.add(i)
+    return Checked(out, built)
 
 
 def new_ids(queue: str, now_ms: int, n: int) -> list[str]:
