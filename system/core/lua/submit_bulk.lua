@@ -15,7 +15,7 @@
 --          per such task: its position (1-based), priority (0..255), max retries, timeout ms
 --          (0 = none), eta epoch ms (0 = now), idempotency key ('' = none)
 -- ARGV[5.. ] 3 per task, in order: id, type, payload (JSON text). Separate arguments, not
---          one JSON document: decoding that cost a sixth of the script's time.
+--          one JSON document: decoding that cost about 1 us a task, these a third of it.
 -- Returns  only the exceptions, so the reply stays small: flat {position (1-based), existing
 --          task id, its state, ...} for each task whose idempotency key was already known
 --          (that task was not created). Every other task was created: 'scheduled' when
