@@ -12,6 +12,7 @@ from system.client.async_lane import usable as lane_usable
 from system.client.lane import ScriptLane
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo
 from system.client.plans import CANCEL_REASON, Plan, Plans, Scripts, Step, Streamed
+from system.client.streaming import stream_async
 from system.config import QueueSettings
 from system.core.connection import (
     CLUSTER_TYPES,
@@ -226,6 +227,9 @@ class AsyncClient(_Base):
         # Script calls share one pipelined connection (see system.client.async_lane);
         # close() gives it back. Not on a cluster, nor on a single-connection client.
         self._lane = AsyncScriptLane(handle) if lane_usable(handle) else None
+        # Streamed calls (a bulk's chunks) take one connection of the pool for the stream,
+        # as the blocking client's lane does; under the same conditions.
+        self._streams = not self._cluster and getattr(handle, "connection", None) is None
 
     async def connect(self) -> AsyncClient:
         """Check the server's configuration (once) and return the client; closes it and
@@ -277,7 +281,9 @@ class AsyncClient(_Base):
         if isinstance(step, Scripts):
             return await self._run_all(step.calls)
         if isinstance(step, Streamed):
-            return [await self.run(c) for c in step.calls]
+            if not self._streams:
+                return [await self.run(c) for c in step.calls]
+            return await stream_async(self.redis, self._scripts, step.calls)
         return await (self.run(step) if isinstance(step, Call) else step.issue(self.redis))
 
     async def _run_all(self, calls: Sequence[Call[Any]]) -> list[Any]:

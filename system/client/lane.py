@@ -26,6 +26,7 @@ from typing import Any
 from redis.commands.core import Script
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
+from system.client.streaming import not_run, packer, parsed
 from system.core.ops import Arg, Call
 
 
@@ -55,24 +56,18 @@ class ScriptLane:
             self._lock.release()
 
     def stream(self, scripts: Mapping[str, Script], calls: Iterable[Call[Any]]) -> list[Any]:
-        """Run script calls on the kept connection as a pipeline that is sent while it is
-        made: each call goes out as soon as ``calls`` yields it, so Redis runs one while
-        the next is prepared; the replies are read after the last. Their parsed replies,
-        in order. A call refused with NOSCRIPT did not run: it is run again once the
-        script is loaded. Any other error is raised after every reply was read (the
-        calls after it did run, as in any pipeline); a connection error closes the
-        connection and is raised, with nothing sent again."""
+        """Run script calls on the kept connection as a stream (``system.client.streaming``:
+        each sent as soon as ``calls`` yields it, the replies read after the last); their
+        parsed replies, in order."""
         with self._lock:
             conn = self._connection()
             sent: list[Call[Any]] = []
             replies: list[Any] = []
             try:
+                pack = packer(conn)
                 for call in calls:
-                    sha = scripts[call.script].sha
-                    conn.send_packed_command(
-                        conn.pack_command("EVALSHA", sha, len(call.keys), *call.keys, *call.args),
-                        check_health=not sent,
-                    )
+                    command = pack(scripts[call.script].sha, call)
+                    conn.send_packed_command(command, check_health=not sent)
                     sent.append(call)
                 for _ in sent:
                     try:
@@ -82,13 +77,10 @@ class ScriptLane:
             except BaseException:
                 conn.disconnect()  # replies may be left unread on it
                 raise
-        for i, (call, reply) in enumerate(zip(sent, replies, strict=True)):
-            if isinstance(reply, NoScriptError):
-                replies[i] = self.run(scripts[call.script], call.keys, call.args)
-        for reply in replies:
-            if isinstance(reply, ResponseError):
-                raise reply
-        return [call.parse(reply) for call, reply in zip(sent, replies, strict=True)]
+        for i in not_run(replies):
+            call = sent[i]
+            replies[i] = self.run(scripts[call.script], call.keys, call.args)
+        return parsed(sent, replies)
 
     def _connection(self) -> Any:
         conn = self._conn

@@ -11,6 +11,8 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator, Sequence
+from itertools import chain, compress
+from operator import attrgetter, itemgetter, not_
 from typing import Any, TypeAlias, TypeVar, cast
 
 from system.client.models import BreakerStatus, QueueStats, WorkerInfo, finished_rate
@@ -19,7 +21,7 @@ from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound
 from system.core.keys import QUEUES, WORKERS, queue_keys, queue_of, worker_key
 from system.core.ops import Call, CancelOutcome, Submitted
-from system.core.submission import TaskRequest, build_task, build_tasks
+from system.core.submission import Checked, TaskRequest, build_task, check_many, new_ids
 from system.core.task import TaskRecord
 from system.metrics import TASKS_SUBMITTED
 
@@ -169,13 +171,6 @@ def _count_submitted(queue: str, task_type: str, n: int = 1) -> None:
     child.inc(n)
 
 
-def _count_created(tasks: Sequence[ops.NewTask], subs: Sequence[Submitted]) -> None:
-    # Grouped: one labelled increment per (queue, type) rather than one per task.
-    created = Counter((t.queue, t.task_type) for t, s in zip(tasks, subs, strict=True) if s.created)
-    for (queue, task_type), n in created.items():
-        _count_submitted(queue, task_type, n)
-
-
 class Plans:
     """The operations of one client, each a plan; it keeps the client's settings and the
     queues it has already put in the registry of queues. The public methods of both
@@ -224,30 +219,67 @@ class Plans:
         """Submit many tasks, one script call per queue and chunk of ``BULK_CHUNK`` (sent
         as one stream where the driver can); results in input order."""
         t = now_ms()
-        # All validated first: nothing is written if one is bad.
-        tasks = build_tasks(requests, self.settings, t)
-        by_queue: dict[str, list[int]] = {}
-        for i, task in enumerate(tasks):
-            by_queue.setdefault(task.queue, []).append(i)
-        yield from self._remember_queues(by_queue)
+        # All validated first: nothing is written if one is bad. What is left per task
+        # (ids, arguments, results) is done chunk by chunk, while Redis runs the one before.
+        checked = check_many(requests, self.settings, t)
+        queues = {r.queue for r in requests}
+        yield from self._remember_queues(queues)
+        by_queue: dict[str, Sequence[int]] = {}
+        if len(queues) == 1:
+            by_queue[next(iter(queues))] = range(len(requests))
+        else:
+            for i, r in enumerate(requests):
+                cast(list[int], by_queue.setdefault(r.queue, [])).append(i)
         chunks = [
             (queue, positions[start : start + BULK_CHUNK])
             for queue, positions in by_queue.items()
             for start in range(0, len(positions), BULK_CHUNK)
         ]
-        # Each chunk's call is made only when the driver is ready to send it (see Streamed).
-        calls = (
-            ops.submit_bulk(queue, [tasks[i] for i in at], t, self.idem_ttl_ms)
-            for queue, at in chunks
-        )
+        tallies: list[Counter[str]] = []  # task types per chunk, for the submitted counter
+        calls = (self._bulk_chunk(queue, at, requests, checked, t, tallies) for queue, at in chunks)
         replies = (yield Streamed(calls)) if chunks else []
-        placed: list[Submitted | None] = [None] * len(tasks)
-        for (_, at), subs in zip(chunks, replies, strict=True):
-            for i, sub in zip(at, subs, strict=True):
-                placed[i] = sub
-        out = cast(list[Submitted], placed)
-        _count_created(tasks, out)
+        if len(by_queue) == 1:
+            out = list(chain.from_iterable(replies))
+        else:
+            placed: list[Submitted | None] = [None] * len(requests)
+            for (_, at), subs in zip(chunks, replies, strict=True):
+                for i, sub in zip(at, subs, strict=True):
+                    placed[i] = sub
+            out = cast(list[Submitted], placed)
+        for (queue, at), subs, tally in zip(chunks, replies, tallies, strict=True):
+            # Idempotency hits created nothing (rare: found in C, not a loop per task).
+            for i in compress(at, map(not_, map(itemgetter(1), subs))):
+                tally[requests[i].task_type] -= 1
+            for task_type, n in tally.items():
+                if n:
+                    _count_submitted(queue, task_type, n)
         return out
+
+    def _bulk_chunk(
+        self,
+        queue: str,
+        at: Sequence[int],
+        requests: Sequence[TaskRequest],
+        checked: Checked,
+        now: int,
+        tallies: list[Counter[str]],
+    ) -> Call[list[Submitted]]:
+        # Columns by C loops (map, no Python code per task); the built tasks are few.
+        types = list(map(attrgetter("task_type"), map(requests.__getitem__, at)))
+        payloads = list(map(checked.payloads.__getitem__, at))
+        built = checked.built
+        other = {k: payloads[k] for k, i in enumerate(at) if i in built} if built else {}
+        tallies.append(Counter(types))
+        return ops.submit_bulk(
+            queue,
+            new_ids(queue, now, len(at)),
+            types,
+            payloads,
+            cast(dict[int, ops.NewTask], other),
+            now,
+            self.idem_ttl_ms,
+            self.settings.default_max_retries,
+        )
 
     def get(self, task_id: str) -> Plan[TaskRecord]:
         """The task's record; ``TaskNotFound`` if there is none (or it expired)."""

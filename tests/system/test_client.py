@@ -10,19 +10,20 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import redis
 
 from system.client import RATE_BUCKET_MS, AsyncClient, Client, finished_rate
-from system.client.plans import Plans
+from system.client.plans import BULK_CHUNK, Plans, Streamed
 from system.config import QueueSettings
 from system.core import ops
 from system.core.errors import InvalidSubmission, TaskNotFound, UnsafeRedisConfig
-from system.core.keys import WORKERS, worker_key
+from system.core.keys import WORKERS, queue_keys, worker_key
 from system.core.ops import KEEP_ALL, BreakerRules, Completion, Retention
-from system.core.submission import TaskRequest
+from system.core.submission import TaskRequest, build_task
 from system.core.task import TaskState
 from system.redis_server import RedisServer
 
@@ -298,3 +299,172 @@ def test_stats_and_breakers_of_many_queues_in_few_round_trips(
     round_trips()
     assert either.breakers_many(queues) == [[]] * 60
     assert round_trips() == 1  # the sets of breakers; none to read
+
+
+# submit_many: its chunks are sent as one stream by both clients (the blocking one on its
+# lane, the asyncio one on a connection of its pool), with the same outcomes.
+
+
+def _requests(queue: str, n: int) -> list[TaskRequest]:
+    """Mostly the usual options (sent as 3 arguments), some not (their options besides)."""
+    out = []
+    for i in range(n):
+        if i % 7 == 3:
+            out.append(TaskRequest("echo", i, queue=queue, priority=5, max_retries=9))
+        elif i % 11 == 5:
+            out.append(TaskRequest("echo", i, queue=queue, idempotency_key=f"k{i}"))
+        elif i % 13 == 6:
+            out.append(TaskRequest("echo", i, queue=queue, delay_seconds=60, timeout_seconds=2))
+        elif i % 17 == 8:
+            out.append(TaskRequest("echo", None, queue=queue))  # JSON null: still usual
+        else:
+            out.append(TaskRequest("echo", {"i": i, "é": [1.5, None]}, queue=queue))
+    return out
+
+
+def _options(r: TaskRequest, queue: str) -> dict[str, Any]:
+    names = ("priority", "max_retries", "timeout_seconds", "delay_seconds", "idempotency_key")
+    return {"queue": queue, **{k: getattr(r, k) for k in names}}
+
+
+def test_a_streamed_bulk_stores_what_one_by_one_submits_store(
+    either: Any, round_trips: Callable[[], int], redis_url: str, queue_name: str
+) -> None:
+    """submit_many over several chunks (one step: a stream) writes the same records as
+    submit of each request, in input order; a repeated idempotency key is a hit."""
+    n = BULK_CHUNK * 2 + 17
+    bulk = either.submit_many(_requests(queue_name, n))
+    assert round_trips() == 2  # the new queue into the registry, then the stream
+    other = queue_name + "-single"
+    single = [
+        either.submit(r.task_type, r.payload, **_options(r, other)) for r in _requests(other, n)
+    ]
+    assert [s.state for s in bulk] == [s.state for s in single]
+    assert all(s.created for s in bulk)
+    assert [s.id.rpartition(".")[0] for s in bulk] == [queue_name] * n
+    assert len({s.id for s in bulk}) == n
+    with redis.Redis.from_url(redis_url, decode_responses=True) as raw:
+        for b, s in zip(bulk, single, strict=True):
+            stored_b = raw.hgetall(queue_keys(queue_name).task(b.id))
+            stored_s = raw.hgetall(queue_keys(other).task(s.id))
+            for record in (stored_b, stored_s):
+                record.pop("created_ms"), record.pop("eligible_ms", None)
+            assert stored_b == stored_s
+    round_trips()
+    again = either.submit_many(_requests(queue_name, 20))
+    assert round_trips() == 1
+    hits = [i for i, s in enumerate(again) if not s.created]
+    assert hits == [5, 16] and again[5].id == bulk[5].id
+    # The 18 others were created: 2 delayed (positions 6 and 19), 16 queued.
+    mine, theirs = either.stats(queue_name), either.stats(other)
+    assert (mine.queued, mine.scheduled) == (theirs.queued + 16, theirs.scheduled + 2)
+    # FIFO within a priority, across chunks: the usual tasks are claimed in input order.
+    reqs = _requests(queue_name, n)
+    fifo = [
+        s.id for r, s in zip(reqs, bulk, strict=True) if (r.priority, r.delay_seconds) == (0, None)
+    ]
+    claimed = either.run(ops.claim(queue_name, int(time.time() * 1000), 5000, 2 * n, "w"))
+    assert [t.id for t in claimed if t.id in set(fifo)] == fifo
+
+
+def test_a_streamed_bulk_reloads_a_flushed_script(
+    either: Any, redis_client: redis.Redis, queue_name: str
+) -> None:
+    either.submit_many(_requests(queue_name, 3))
+    redis_client.script_flush()
+    subs = either.submit_many(_requests(queue_name, BULK_CHUNK + 5))
+    assert all(s.created for s in subs)
+    assert len({s.id for s in subs}) == BULK_CHUNK + 5
+    assert either.stats(queue_name).queued + either.stats(queue_name).scheduled == BULK_CHUNK + 8
+    assert either.submit("noop", 1, queue=queue_name).created  # the connection still in step
+
+
+def test_a_script_error_in_a_stream_is_raised_and_the_client_goes_on(
+    either: Any, redis_client: redis.Redis, queue_name: str
+) -> None:
+    redis_client.set(queue_keys(queue_name).meta, "not a hash")  # HINCRBY fails
+    with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+        either.submit_many(_requests(queue_name, BULK_CHUNK + 5))
+    redis_client.delete(queue_keys(queue_name).meta)
+    assert len(either.submit_many(_requests(queue_name, 5))) == 5
+    assert either.submit("noop", 1, queue=queue_name).created
+
+
+def test_an_error_while_a_stream_is_made_closes_its_connection(
+    either: Any, queue_name: str
+) -> None:
+    """What was sent before the error ran; the connection, with replies left unread on it,
+    is closed, and the client goes on."""
+    settings = QueueSettings()
+
+    def calls() -> Iterator[ops.Call[Any]]:
+        task = build_task(TaskRequest("echo", 1, queue=queue_name), settings)
+        yield ops.submit(task, 1000)
+        raise RuntimeError("made badly")
+
+    with pytest.raises(RuntimeError, match="made badly"):
+        either._send(Streamed(calls()))
+    assert either.stats(queue_name).queued == 1
+    assert len(either.submit_many(_requests(queue_name, 5))) == 5
+
+
+def test_a_bulk_over_several_queues_keeps_the_input_order(either: Any, queue_name: str) -> None:
+    queues = [queue_name + "-a", queue_name + "-b"]
+    n = BULK_CHUNK + 300  # queue a gets more than one chunk
+    reqs = [TaskRequest("echo", i, queue=queues[i % 3 == 0]) for i in range(n)]
+    subs = either.submit_many(reqs)
+    assert [s.id.rpartition(".")[0] for s in subs] == [r.queue for r in reqs]
+    for i in (0, 1, n // 2, n - 1):
+        assert either.get(subs[i].id).payload == i
+    assert either.stats(queues[0]).queued + either.stats(queues[1]).queued == n
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [
+        (TaskRequest("echo", 1, priority=999), "priority"),
+        (TaskRequest("echo", {1, 2}), "not JSON-serialisable"),
+        (TaskRequest("echo", [1, float("nan")]), "NaN"),
+        (TaskRequest("x" * 201, 1), "task_type"),
+        (TaskRequest("", 1), "task_type"),
+        (TaskRequest("echo", "x" * 2000), "over the limit"),
+        (TaskRequest("echo", 1, queue="bad queue"), "queue"),
+        (TaskRequest("echo", 1, max_retries=-1), "max_retries"),
+        (TaskRequest("echo", 1, delay_seconds=1, eta=1.0), "not both"),
+    ],
+)
+def test_a_bulk_with_one_bad_request_writes_nothing(
+    redis_url: str, queue_name: str, bad: TaskRequest, error: str
+) -> None:
+    """The error build_task gives for the request, before any chunk is sent (the bad one
+    last, after a chunk's worth of good ones)."""
+    settings = QueueSettings(max_payload_bytes=1000)
+    with pytest.raises(InvalidSubmission, match=error) as expected:
+        build_task(bad, settings)
+    good = [TaskRequest("echo", i, queue=queue_name) for i in range(BULK_CHUNK + 1)]
+    bad = replace(bad, queue=queue_name) if bad.queue == "default" else bad
+    with Client(redis_url, settings) as client:
+        with pytest.raises(InvalidSubmission) as raised:
+            client.submit_many([*good, bad])
+        assert str(raised.value) == str(expected.value)
+        assert client.stats(queue_name).queued == 0
+        assert queue_name not in client.queues()
+
+
+def test_a_stream_sends_every_call_before_reading_a_reply(
+    either: Any, redis_client: redis.Redis, queue_name: str
+) -> None:
+    """While Redis holds back writes, the calls are all made (and sent) at once: a driver
+    that waited for each reply would make the second only when the pause ends."""
+    settings, made = QueueSettings(), []
+
+    def calls() -> Iterator[ops.Call[Any]]:
+        for i in range(3):
+            made.append(time.monotonic())
+            yield ops.submit(build_task(TaskRequest("echo", i, queue=queue_name), settings), 1)
+
+    start = time.monotonic()
+    redis_client.execute_command("CLIENT", "PAUSE", 2000, "WRITE")
+    subs = either._send(Streamed(calls()))
+    assert [s.created for s in subs] == [True] * 3
+    assert made[-1] - start < 1.5 < time.monotonic() - start  # made at once, run after

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import redis
 
 from system.client import Client
-from system.client.plans import BULK_CHUNK
 from system.core.keys import queue_keys
-from system.core.submission import TaskRequest
 from system.redis_server import RedisServer
 
 
@@ -88,85 +85,3 @@ def test_close_gives_the_connection_back_to_a_callers_pool(redis_url: str) -> No
         assert handle.ping()  # the caller's client still works
     finally:
         handle.close()
-
-
-def _requests(queue: str, n: int) -> list[TaskRequest]:
-    """Mostly the usual options (sent as 3 fields), some not (sent as 8)."""
-    out = []
-    for i in range(n):
-        if i % 7 == 3:
-            out.append(TaskRequest("echo", i, queue=queue, priority=5, max_retries=9))
-        elif i % 11 == 5:
-            out.append(TaskRequest("echo", i, queue=queue, idempotency_key=f"k{i}"))
-        elif i % 13 == 6:
-            out.append(TaskRequest("echo", i, queue=queue, delay_seconds=60, timeout_seconds=2))
-        else:
-            out.append(TaskRequest("echo", {"i": i}, queue=queue))
-    return out
-
-
-def test_a_streamed_bulk_stores_what_one_by_one_submits_store(
-    redis_url: str, queue_name: str
-) -> None:
-    """submit_many over several chunks (sent as one stream) writes the same records as
-    submit of each request, in input order; a repeated idempotency key is a hit."""
-    n = BULK_CHUNK * 2 + 17
-    with Client(redis_url) as client:
-        bulk = client.submit_many(_requests(queue_name, n))
-        other = queue_name + "-single"
-        single = [
-            client.submit(r.task_type, r.payload, **_options(r, other)) for r in _requests(other, n)
-        ]
-        assert [s.state for s in bulk] == [s.state for s in single]
-        assert all(s.created for s in bulk)
-        for b, s in zip(bulk[:: n // 40], single[:: n // 40], strict=True):
-            stored_b = client.redis.hgetall(queue_keys(queue_name).task(b.id))
-            stored_s = client.redis.hgetall(queue_keys(other).task(s.id))
-            for record in (stored_b, stored_s):
-                record.pop("created_ms"), record.pop("eligible_ms", None)
-            assert stored_b == stored_s
-        again = client.submit_many(_requests(queue_name, 20))
-        hits = [i for i, s in enumerate(again) if not s.created]
-        assert hits == [5, 16] and again[5].id == bulk[5].id
-        # The 18 others were created: 2 delayed (positions 6 and 19), 16 queued.
-        mine, theirs = client.stats(queue_name), client.stats(other)
-        assert (mine.queued, mine.scheduled) == (theirs.queued + 16, theirs.scheduled + 2)
-
-
-def _options(r: TaskRequest, queue: str) -> dict[str, Any]:
-    names = ("priority", "max_retries", "timeout_seconds", "delay_seconds", "idempotency_key")
-    return {"queue": queue, **{k: getattr(r, k) for k in names}}
-
-
-def test_a_streamed_bulk_reloads_a_flushed_script(redis_url: str, queue_name: str) -> None:
-    with Client(redis_url) as client:
-        client.submit_many(_requests(queue_name, 3))
-        client.redis.script_flush()
-        subs = client.submit_many(_requests(queue_name, BULK_CHUNK + 5))
-        assert all(s.created for s in subs)
-        assert len({s.id for s in subs}) == BULK_CHUNK + 5
-        assert client.submit("noop", 1, queue=queue_name).created  # the lane still in step
-
-
-def test_a_script_error_in_a_stream_is_raised_and_the_lane_goes_on(
-    redis_url: str, queue_name: str
-) -> None:
-    with Client(redis_url) as client:
-        client.redis.set(queue_keys(queue_name).meta, "not a hash")
-        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
-            client.submit_many(_requests(queue_name, BULK_CHUNK + 5))
-        client.redis.delete(queue_keys(queue_name).meta)
-        assert len(client.submit_many(_requests(queue_name, 5))) == 5
-        assert client.submit("noop", 1, queue=queue_name).created
-
-
-def test_a_bulk_over_several_queues_keeps_the_input_order(redis_url: str, queue_name: str) -> None:
-    queues = [queue_name + "-a", queue_name + "-b"]
-    n = BULK_CHUNK + 300  # queue a gets more than one chunk
-    reqs = [TaskRequest("echo", i, queue=queues[i % 3 == 0]) for i in range(n)]
-    with Client(redis_url) as client:
-        subs = client.submit_many(reqs)
-        assert [s.id.rpartition(".")[0] for s in subs] == [r.queue for r in reqs]
-        for i in (0, 1, n // 2, n - 1):
-            assert client.get(subs[i].id).payload == i
-        assert client.stats(queues[0]).queued + client.stats(queues[1]).queued == n

@@ -5,9 +5,11 @@
 
 -- A queued task's score: (MAX_PRIORITY - priority) * SEQ_SPAN + seq stays below 2^52, so
 -- it is an exact integer in a double, and ZPOPMIN yields the highest priority first and,
--- within it, the oldest.
+-- within it, the oldest. Returned as a number: redis.call writes a number with 17
+-- significant digits, exact here; string.format('%.0f') cost a bulk submit 0.6-1.1 us a
+-- task.
 local function score(priority, seq)
-  return string.format('%.0f', (MAX_PRIORITY - tonumber(priority)) * SEQ_SPAN + seq)
+  return (MAX_PRIORITY - tonumber(priority)) * SEQ_SPAN + seq
 end
 
 local function priority_score(meta_key, priority)
@@ -106,6 +108,18 @@ local function create_task(keys, queued_pairs, seq, now_ms, id, task_type, paylo
     queued_pairs[#queued_pairs + 1] = id
   end
   return state
+end
+
+-- create_task for a task with the usual options (priority 0, no timeout, no eta, no
+-- idempotency key): the same record, queued, without the checks and the function's other
+-- arguments, which cost a bulk submit about 1 us a task.
+local function create_usual(task_prefix, queued_pairs, seq, now_ms, id, task_type, payload,
+                            max_retries)
+  redis.call('HSET', task_prefix .. id, 'type', task_type, 'payload', payload, 'priority', '0',
+    'state', 'queued', 'max_retries', max_retries, 'created_ms', now_ms)
+  local n = #queued_pairs
+  queued_pairs[n + 1] = score(0, seq)
+  queued_pairs[n + 2] = id
 end
 
 -- Retention (BullMQ's removeOnComplete / removeOnFail): `index_key` is a ZSET of ended
