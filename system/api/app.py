@@ -77,10 +77,11 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             retry=retry,
         )
         client = AsyncClient(redis, settings.queue)
+        waiter = AsyncClient(waiting, settings.queue)
         try:
             await client.connect()
             app.state.client = client
-            app.state.waiter = AsyncClient(waiting, settings.queue)
+            app.state.waiter = waiter
             app.state.registry = registry
             app.state.settings = settings
             app.state.admission = Admission(settings.api)
@@ -89,6 +90,8 @@ def create_app(settings: Settings, registry: Registry = REGISTRY) -> FastAPI:
             app.state.metrics_cache = SnapshotCache(api.metrics_cache_seconds)
             yield
         finally:
+            await client.close()  # their script lanes' connections (see AsyncClient)
+            await waiter.close()
             await redis.aclose()
             await waiting.aclose()
 

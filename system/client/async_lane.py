@@ -54,7 +54,6 @@ def usable(redis: Any) -> bool:
 
 class AsyncScriptLane:
     def __init__(self, redis: Any) -> None:
-        self._redis = redis
         self._pool = redis.connection_pool
         self._link: _Link | None = None
         self._opening: asyncio.Lock | None = None
@@ -62,9 +61,7 @@ class AsyncScriptLane:
     async def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
         command: Any = ("EVALSHA", script.sha, len(keys), *keys, *map(_arg, args))
         packed = hiredis.pack_command(command)
-        link = self._link
-        if link is None or link.closed or link.pid != os.getpid():
-            link = await self._open()
+        link = self._live() or await self._open()
         try:
             return await link.retry.call_with_retry(
                 lambda: self._call(packed), lambda error: _nothing()
@@ -73,33 +70,38 @@ class AsyncScriptLane:
             return await script(keys=keys, args=args)  # loads it, then EVALSHA again
 
     async def _call(self, packed: bytes) -> Any:
-        link = self._link
-        if link is None or link.closed or link.pid != os.getpid():
-            link = await self._open()
+        link = self._live() or await self._open()
         return await link.call(packed)
+
+    def _live(self) -> _Link | None:
+        """The link, if it can carry a call now: open, and made in this process (not in
+        a fork's parent). Like redis-py's connections, it serves one event loop."""
+        link = self._link
+        return None if link is None or link.closed or link.pid != os.getpid() else link
 
     async def _open(self) -> _Link:
         """The live link, or a new one (one coroutine connects; the others wait for it)."""
         if self._opening is None:
             self._opening = asyncio.Lock()
         async with self._opening:
-            link = self._link
-            if link is not None and not link.closed and link.pid == os.getpid():
-                return link
-            if link is None or link.pid != os.getpid():
-                conn = await self._pool.get_connection()
-            else:  # the link was lost: the same connection, connected again
-                conn = link.conn
+            if (live := self._live()) is not None:
+                return live
+            old = self._link
+            if old is not None and old.pid == os.getpid():
+                conn = old.conn  # the link was lost: the same connection, connected again
                 await conn.disconnect()
+            else:  # none yet, or a fork's parent's
+                self._link = None
+                conn = await self._pool.get_connection()
             try:
-                await conn.connect()  # the handshake; a no-op on a live connection
-                link = self._link = _Link(conn)
+                await conn.connect()  # the handshake (password, database, name)
             except BaseException:
                 await conn.disconnect()
-                if self._link is None or self._link.conn is not conn:
+                if self._link is None:
                     await self._pool.release(conn)
                 raise
-            return link
+            self._link = _Link(conn)
+            return self._link
 
     async def close(self) -> None:
         """Close the lane's connection and give it back to the pool."""
@@ -128,11 +130,11 @@ class _Link:
             raise ConnectionError("the connection has no streams after connecting")
         self.conn = conn
         self.pid = os.getpid()
+        self.loop = asyncio.get_running_loop()  # the event loop the link serves
         self.retry = conn.retry
         self.closed = False
         self._writer = writer
         self._timeout: float | None = conn.socket_timeout
-        self._loop = asyncio.get_running_loop()
         self._waiting: deque[tuple[asyncio.Future[Any], float]] = deque()
         self._outgoing: list[bytes] = []
         self._timer: asyncio.TimerHandle | None = None
@@ -149,13 +151,13 @@ class _Link:
     def call(self, packed: bytes) -> asyncio.Future[Any]:
         if self.closed:
             raise ConnectionError("the connection to Redis was lost")
-        future: asyncio.Future[Any] = self._loop.create_future()
-        self._waiting.append((future, self._loop.time()))
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._waiting.append((future, self.loop.time()))
         if not self._outgoing:
-            self._loop.call_soon(self._flush)
+            self.loop.call_soon(self._flush)
         self._outgoing.append(packed)
         if self._timer is None and self._timeout is not None:
-            self._timer = self._loop.call_later(self._timeout, self._check_timeout)
+            self._timer = self.loop.call_later(self._timeout, self._check_timeout)
         return future
 
     def _flush(self) -> None:
@@ -194,10 +196,10 @@ class _Link:
         if self.closed or not self._waiting or self._timeout is None:
             return
         sent = self._waiting[0][1]
-        if self._loop.time() - sent >= self._timeout:
+        if self.loop.time() - sent >= self._timeout:
             self.fail(TimeoutError("Timeout reading from Redis"))
         else:
-            self._timer = self._loop.call_at(sent + self._timeout, self._check_timeout)
+            self._timer = self.loop.call_at(sent + self._timeout, self._check_timeout)
 
     def fail(self, error: Exception) -> None:
         """Close the link: every waiting call fails with ``error``."""

@@ -166,3 +166,16 @@ def test_close_gives_the_connection_back_to_a_callers_pool(redis_url: str) -> No
             await handle.aclose()
 
     asyncio.run(main())
+
+
+def test_calls_that_start_together_open_one_connection(redis_url: str, queue_name: str) -> None:
+    """The first calls of a client, all at once: one of them opens the lane's connection,
+    the others wait for it (the pool's other connections all go back after use)."""
+
+    async def main() -> None:
+        async with AsyncClient(redis_url) as client:
+            await asyncio.gather(*(client.submit("noop", i, queue=queue_name) for i in range(50)))
+            assert len(client.redis.connection_pool._in_use_connections) == 1
+            assert (await client.stats(queue_name)).queued == 50
+
+    asyncio.run(main())
