@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -11,7 +12,21 @@ from system.client import Client
 from system.config import QueueSettings
 from system.core import ops
 from system.core.task import TaskRecord
+from system.redis_server import RedisServer
 from system.supervisor import TaskqProcess
+
+
+@pytest.fixture
+def own_server() -> Iterator[RedisServer]:
+    """A Redis of the test's own, for tests that stop, pause or restart it."""
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.running:
+            os.kill(server.pid, signal.SIGCONT)  # in case the test left it stopped
+        server.stop()
 
 
 @pytest.fixture

@@ -7,9 +7,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import Iterator
 
-import pytest
 import redis
 import redis.asyncio
 
@@ -17,17 +15,6 @@ from system.client import AsyncClient
 from system.core.connection import connect_async
 from system.core.keys import queue_keys
 from system.redis_server import RedisServer
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        os.kill(server.pid, signal.SIGCONT)  # in case a test left it stopped
-        server.stop()
 
 
 def test_concurrent_submits_share_one_connection_and_each_gets_its_own_reply(

@@ -4,7 +4,6 @@ redis-py's pool would have handled must still work through it."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
 import pytest
 import redis
@@ -12,16 +11,6 @@ import redis
 from system.client import Client
 from system.core.keys import queue_keys
 from system.redis_server import RedisServer
-
-
-@pytest.fixture
-def own_server() -> Iterator[RedisServer]:
-    server = RedisServer()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_a_server_restart_between_submits_is_not_seen(own_server: RedisServer) -> None:
