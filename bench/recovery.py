@@ -38,8 +38,8 @@ into the recovery figure. A queue that drains before the last kill ends the kill
 default ``-c 32`` would run 1,280 tasks/s and compete with Redis and this process for
 CPU). One run takes about 15 s, a round of before and after about 30 s.
 
-``--taskq-from DIR`` (repeatable) adds taskq as another checkout has it (``git -C
-/work/main archive 8cd74ee | tar -x -C DIR``): its workers and its client run with
+``--taskq-from DIR`` (repeatable) adds taskq as another checkout has it (``git
+archive 8cd74ee | tar -x -C DIR``): its workers and its client run with
 ``PYTHONPATH=DIR`` from DIR, on the same private Redis. The versions take turns within
 each round. The table shows each run and each version's medians; ``--json FILE`` writes
 every run, with per-kill details.
