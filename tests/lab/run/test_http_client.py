@@ -6,6 +6,7 @@ reason), against the real API and against a scripted server for the races."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -254,3 +255,20 @@ def test_no_reply_within_the_timeout() -> None:
             await client.aclose()
 
     asyncio.run(main())
+
+
+def test_each_kind_is_encoded_as_itself() -> None:
+    # Kinds are encoded once and looked up by identity: seeded copies (new objects, some
+    # at the address of a freed one) must each carry their own seed.
+    from lab.run.generator import seeded
+
+    io = TaskKind(task_type="io", payload={"ms": 1})
+    sender = HttpSender("http://127.0.0.1:1", 1, "k")
+    for seq in range(200):
+        kind = seeded(io, 7, seq)
+        request = sender._request(kind)
+        head, body = request.split(b"\r\n\r\n")
+        assert b"Authorization: Bearer k\r\n" in head
+        assert head.endswith(b"\r\nContent-Length: %d" % len(body))
+        assert json.loads(body) == {"task_type": "io", "payload": kind.payload, "priority": 0}
+    assert sender._request(ECHO) is sender._request(ECHO)
