@@ -8,8 +8,8 @@ reason and failed, how late the generator was and whether its in-flight cap boun
   Redis is unreachable, or the API itself refused the connection). A submit retried after
   a refusal counts each refusal.
 - **late**: sent more than ``report.send_lag_limit_seconds`` after its scheduled time;
-  **capped**: the dispatcher waited for a free slot under ``load.max_outstanding_requests``
-  before sending it.
+  **capped**: sent late because of ``load.max_outstanding_requests``: the dispatcher waited
+  for a free slot before sending it, or before an earlier one and had not caught up since.
 
 Runs written before refusals were counted by reason read their final refusals as the
 submit's outcome (``rejected``: 429, ``unavailable``: 503).

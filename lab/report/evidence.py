@@ -60,8 +60,8 @@ def load_blocks(load: LoadAccounting | None) -> list[Block]:
     if load.in_flight_cap is not None and load.capped_submits:
         lines.append(
             f"The generator's in-flight cap (load.max_outstanding_requests = "
-            f"{load.in_flight_cap}) bound: {load.capped_submits} submits waited for a free "
-            "slot before they were sent."
+            f"{load.in_flight_cap}) bound: {load.capped_submits} submits were sent late "
+            "because of it (waited for a free slot, or came behind one that did)."
         )
     out.append(Para(" ".join(lines)))
     return out

@@ -19,6 +19,7 @@ PACKAGES = (
     "fastapi",
     "uvicorn",
     "httpx",
+    "httptools",  # the load generator's HTTP client parses replies with it
     "uvloop",
     "numpy",
     "pandas",

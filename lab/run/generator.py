@@ -52,6 +52,7 @@ class Submission:
     refused_429: int = 0  # refusals by reason: back pressure ...
     refused_503: int = 0  # ... or the API (or Redis) unavailable, 503 / connection refused
     capped: bool = False  # sent late because the generator's in-flight cap was reached
+    # (it waited for a slot, or came behind one that did before the dispatcher caught up)
     error: str | None = None
 
 
@@ -139,16 +140,20 @@ class LoadGenerator:
             finally:
                 outstanding.release()
 
+        held = False  # behind schedule since the dispatcher last waited at the cap
         for a in arrivals:
             delay = t0_s + a.offset_seconds - time.time()
             if delay > 0:
+                held = False  # caught up
                 await asyncio.sleep(delay)
             # At the cap the dispatcher waits: later arrivals are sent late, and their
-            # send lag (and ``capped``) shows it.
-            capped = outstanding.locked()
+            # send lag shows it; ``capped`` marks those that waited for a slot and those
+            # sent late behind them until the dispatcher caught up, so the verdict can
+            # name the cap (the API answering too slowly) as the cause.
+            held = outstanding.locked() or held
             await outstanding.acquire()
             sub = self._new(a, t0_s)
-            sub.capped = capped
+            sub.capped = held
             task = asyncio.create_task(one(sub))
             running.add(task)
             task.add_done_callback(running.discard)

@@ -1,4 +1,5 @@
-"""How the load generator reaches the system: the REST API (httpx) or Redis (AsyncClient).
+"""How the load generator reaches the system: the REST API (``lab.run.http_client``) or
+Redis (AsyncClient).
 
 Both answer the same three questions: submit one task, submit many (backlog mode), wait
 for a task to end (closed loop). A refusal (429 back pressure, 503 Redis unreachable) is a
@@ -7,13 +8,14 @@ for a task to end (closed loop). A refusal (429 back pressure, 503 Redis unreach
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-import httpx
 import redis.exceptions
 
+from lab.run.http_client import ConnectFailed, HttpClient, Response
 from lab.scenario.model import Scenario, TaskKind
 from system.api.grants import parse_entry
 from system.client import AsyncClient
@@ -49,7 +51,7 @@ def api_key(scenario: Scenario, environ: Mapping[str, str] = os.environ) -> str 
     return submitters[0] if submitters else (grants[0][0] if grants else None)
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(response: Response) -> str:
     try:
         problem = response.json()
         text = f"{problem.get('title', '')}: {problem.get('detail', '')}"
@@ -79,9 +81,9 @@ def _body(kind: TaskKind) -> dict[str, Any]:
     return body
 
 
-def _retry_after(response: httpx.Response) -> float:
+def _retry_after(response: Response) -> float:
     try:
-        return float(response.headers.get("Retry-After", DEFAULT_RETRY_AFTER_SECONDS))
+        return float(response.headers.get("retry-after", DEFAULT_RETRY_AFTER_SECONDS))
     except ValueError:  # an HTTP date: not sent by our API
         return DEFAULT_RETRY_AFTER_SECONDS
 
@@ -89,19 +91,17 @@ def _retry_after(response: httpx.Response) -> float:
 class HttpSender:
     def __init__(self, api_url: str, max_connections: int, key: str | None = None) -> None:
         # Idle connections are dropped well before the server's keep-alive timeout (uvicorn:
-        # 5 s, httpx's default expiry too): reusing one the server is closing at that very
-        # moment fails the request with a ReadError that says nothing about the system.
-        limits = httpx.Limits(
-            max_connections=max_connections,
-            max_keepalive_connections=64,
-            keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS,
-        )
+        # 5 s): reusing one the server is closing at that very moment would fail the request
+        # with an error that says nothing about the system (the client resends it once).
         headers = {"Authorization": f"Bearer {key}"} if key else {}
-        self._http = httpx.AsyncClient(
-            base_url=api_url, limits=limits, timeout=30.0, headers=headers
+        self._http = HttpClient(
+            api_url, max_connections, headers, keepalive_expiry=KEEPALIVE_EXPIRY_SECONDS
         )
+        # The scenario's few task kinds, each encoded once (``seeded`` kinds are new
+        # objects, encoded each time): the id is checked against the kept object.
+        self._encoded: dict[int, tuple[TaskKind, bytes]] = {}
 
-    def _check(self, response: httpx.Response) -> None:
+    def _check(self, response: Response) -> None:
         if response.status_code == 429:
             raise Refused("rejected", _retry_after(response))
         if response.status_code == 503:
@@ -109,10 +109,20 @@ class HttpSender:
         if response.is_error:
             raise SubmitFailed(_reason(response))
 
+    def _request(self, kind: TaskKind) -> bytes:
+        cached = self._encoded.get(id(kind))
+        if cached is not None and cached[0] is kind:
+            return cached[1]
+        request = self._http.encode("POST", "/tasks/", json.dumps(_body(kind)).encode())
+        if len(self._encoded) >= 64:  # filled by one-off (seeded) kinds: start over
+            self._encoded.clear()
+        self._encoded[id(kind)] = (kind, request)
+        return request
+
     async def submit(self, kind: TaskKind) -> str:
         try:
-            response = await self._http.post("/tasks/", json=_body(kind))
-        except httpx.ConnectError:
+            response = await self._http.request_bytes(self._request(kind))
+        except ConnectFailed:
             raise Refused("unavailable", DEFAULT_RETRY_AFTER_SECONDS) from None
         self._check(response)
         return str(response.json()["id"])
@@ -121,17 +131,15 @@ class HttpSender:
         ids: list[str] = []
         for start in range(0, len(kinds), BATCH):
             body = {"tasks": [_body(k) for k in kinds[start : start + BATCH]]}
-            response = await self._http.post("/tasks/batch", json=body)
+            response = await self._http.post_json("/tasks/batch", json.dumps(body).encode())
             self._check(response)
             ids.extend(str(t["id"]) for t in response.json()["tasks"])
         return ids
 
     async def wait(self, task_id: str, timeout_seconds: float) -> None:
         # The API caps a long poll at MAX_WAIT_SECONDS; the HTTP timeout leaves a margin.
-        params = {"wait": min(timeout_seconds, MAX_WAIT_SECONDS)}
-        await self._http.get(
-            f"/tasks/{task_id}/result", params=params, timeout=MAX_WAIT_SECONDS + 10
-        )
+        wait = min(timeout_seconds, MAX_WAIT_SECONDS)
+        await self._http.get(f"/tasks/{task_id}/result?wait={wait}", timeout=MAX_WAIT_SECONDS + 10)
 
     async def close(self) -> None:
         await self._http.aclose()
