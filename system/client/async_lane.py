@@ -6,8 +6,9 @@ client's encoder and makes a socket write of its own. Sampled in the API under l
 lane cut the CPU of a ``POST /tasks/`` by about a third. The lane sends the calls of every
 coroutine on one connection instead:
 
-- a call is packed (hiredis) and queued; the calls made in one turn of the event loop go
-  out in one write, and Redis answers them in order (RESP is ordered per connection);
+- a call is packed (by hiredis: ``streaming.packer``) and queued; the calls made in one
+  turn of the event loop go out in one write, and Redis answers them in order (RESP is
+  ordered per connection);
 - one reader task feeds what arrives to a hiredis reader and hands each reply to the
   oldest waiting call; an error reply is raised as redis-py would raise it (the same
   exception classes: NOSCRIPT, OOM, READONLY, NOPERM ...);
@@ -30,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -38,7 +38,8 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
-from system.core.ops import Arg
+from system.client.streaming import packer
+from system.core.ops import Call
 
 _MORE = object()  # hiredis: a reply is not complete yet
 _READ_SIZE = 65536
@@ -58,18 +59,17 @@ class AsyncScriptLane:
         self._link: _Link | None = None
         self._opening: asyncio.Lock | None = None
 
-    async def run(self, script: AsyncScript, keys: Sequence[str], args: Sequence[Arg]) -> Any:
-        command: Any = ("EVALSHA", script.sha, len(keys), *keys, *map(_arg, args))
-        packed = hiredis.pack_command(command)
+    async def run(self, script: AsyncScript, call: Call[Any]) -> Any:
         link = self._live() or await self._open()
+        packed = link.pack(script.sha, call)
         try:
             return await link.retry.call_with_retry(
                 lambda: self._call(packed), lambda error: _nothing()
             )
         except NoScriptError:
-            return await script(keys=keys, args=args)  # loads it, then EVALSHA again
+            return await script(keys=call.keys, args=call.args)  # loads it, then again
 
-    async def _call(self, packed: bytes) -> Any:
+    async def _call(self, packed: list[bytes]) -> Any:
         link = self._live() or await self._open()
         return await link.call(packed)
 
@@ -116,11 +116,6 @@ async def _nothing() -> None:
     """redis-py's retry calls this between attempts; the link closed itself already."""
 
 
-def _arg(value: Arg) -> Arg:
-    # redis-py's encoder writes floats with repr(); hiredis would use another format.
-    return repr(value) if type(value) is float else value
-
-
 class _Link:
     """One connected connection and the calls waiting on it, oldest first."""
 
@@ -132,6 +127,7 @@ class _Link:
         self.pid = os.getpid()
         self.loop = asyncio.get_running_loop()  # the event loop the link serves
         self.retry = conn.retry
+        self.pack = packer(conn)
         self.closed = False
         self._writer = writer
         self._timeout: float | None = conn.socket_timeout
@@ -148,14 +144,14 @@ class _Link:
         self._parser = hiredis.Reader(**options)
         self._reading = asyncio.ensure_future(self._read(reader))
 
-    def call(self, packed: bytes) -> asyncio.Future[Any]:
+    def call(self, packed: list[bytes]) -> asyncio.Future[Any]:
         if self.closed:
             raise ConnectionError("the connection to Redis was lost")
         future: asyncio.Future[Any] = self.loop.create_future()
         self._waiting.append((future, self.loop.time()))
         if not self._outgoing:
             self.loop.call_soon(self._flush)
-        self._outgoing.append(packed)
+        self._outgoing += packed
         if self._timer is None and self._timeout is not None:
             self._timer = self.loop.call_later(self._timeout, self._check_timeout)
         return future

@@ -121,7 +121,7 @@ class Client(_Base):
         """Run one script call of ``system.core.ops``; its parsed reply."""
         if self._lane is None:
             return call.parse(self._scripts[call.script](keys=call.keys, args=call.args))
-        return call.parse(self._lane.run(self._scripts[call.script], call.keys, call.args))
+        return call.parse(self._lane.run(self._scripts[call.script], call))
 
     def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None
@@ -262,7 +262,7 @@ class AsyncClient(_Base):
         script = self._scripts[call.script]
         if self._lane is None:
             return call.parse(await script(keys=call.keys, args=call.args))
-        return call.parse(await self._lane.run(script, call.keys, call.args))
+        return call.parse(await self._lane.run(script, call))
 
     async def _drive(self, plan: Plan[T]) -> T:
         reply: Any = None

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from redis.commands.core import Script
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 from system.client.streaming import not_run, packer, parsed
-from system.core.ops import Arg, Call
+from system.core.ops import Call
 
 
 class ScriptLane:
@@ -37,18 +37,19 @@ class ScriptLane:
         self._lock = threading.Lock()
         self._conn: Any = None
 
-    def run(self, script: Script, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def run(self, script: Script, call: Call[Any]) -> Any:
         try:
-            return self._evalsha(script.sha, keys, args)
+            return self._evalsha(script.sha, call)
         except NoScriptError:
-            return script(keys=keys, args=args)  # loads it, then EVALSHA again
+            return script(keys=call.keys, args=call.args)  # loads it, then EVALSHA again
 
-    def _evalsha(self, sha: str, keys: Sequence[str], args: Sequence[Arg]) -> Any:
+    def _evalsha(self, sha: str, call: Call[Any]) -> Any:
         if not self._lock.acquire(blocking=False):
-            return self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            keys = call.keys
+            return self._redis.execute_command("EVALSHA", sha, len(keys), *keys, *call.args)
         try:
             conn = self._connection()
-            packed = conn.pack_command("EVALSHA", sha, len(keys), *keys, *args)
+            packed = packer(conn)(sha, call)
             return conn.retry.call_with_retry(
                 lambda: self._send(conn, packed), lambda error: _disconnect_raise(conn, error)
             )
@@ -79,7 +80,7 @@ class ScriptLane:
                 raise
         for i in not_run(replies):
             call = sent[i]
-            replies[i] = self.run(scripts[call.script], call.keys, call.args)
+            replies[i] = self.run(scripts[call.script], call)
         return parsed(sent, replies)
 
     def _connection(self) -> Any:
