@@ -4,10 +4,13 @@ that events are made of. Each operation returns once it has taken effect."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
+import redis
+
+from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from system.client import Client
 
 Which = Literal["random", "oldest", "newest", "busiest"]
@@ -25,6 +28,21 @@ class ScrapeTarget:
     @property
     def instance(self) -> str:
         return self.url.split("//", 1)[-1].split("/", 1)[0]
+
+
+def scrape_targets(api_url: str, worker_ports: Iterable[int]) -> list[ScrapeTarget]:
+    """The API's ``/metrics`` and that of each worker's metrics port, under the job names
+    Prometheus labels them with (so the lab's own scrape and Prometheus agree)."""
+    workers = [ScrapeTarget(WORKER_JOB, f"http://127.0.0.1:{p}/metrics") for p in worker_ports]
+    return [ScrapeTarget(API_JOB, f"{api_url}/metrics"), *workers]
+
+
+def redis_version(redis_url: str) -> str:
+    """``redis 7.0.15`` or ``valkey 8.1.1``: the server a run used, for environment.json."""
+    with redis.Redis.from_url(redis_url, decode_responses=True) as r:
+        info = r.info("server")
+    name = "valkey" if "valkey_version" in info else "redis"
+    return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
 
 
 def in_flight_by_pid(redis_url: str) -> dict[int, int]:

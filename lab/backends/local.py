@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import redis
 
+from lab.backends import base
 from lab.backends.base import (
     Affected,
     NetworkTarget,
@@ -32,7 +32,6 @@ from lab.backends.base import (
     pick,
 )
 from lab.backends.prometheus import LabPrometheus, wanted
-from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import Scenario
 from system.redis_server import RedisServer, free_port, generate_password
@@ -223,19 +222,11 @@ class LocalBackend:
         return None if self._prometheus is None else self._prometheus.url
 
     def scrape_targets(self) -> list[ScrapeTarget]:
-        # Job names as Prometheus labels them: both sources give the same labels.
-        workers = [
-            ScrapeTarget(WORKER_JOB, f"http://127.0.0.1:{w.metrics_port}/metrics")
-            for w in self._workers
-            if w.proc.alive() and not w.paused
-        ]
-        return [ScrapeTarget(API_JOB, f"{self.api_url}/metrics"), *workers]
+        ports = [w.metrics_port for w in self._workers if w.proc.alive() and not w.paused]
+        return base.scrape_targets(self.api_url, ports)
 
     def redis_version(self) -> str:
-        with redis.Redis.from_url(self.redis_url, decode_responses=True) as r:
-            info = r.info("server")
-        name = "valkey" if "valkey_version" in info else "redis"
-        return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
+        return base.redis_version(self.redis_url)
 
     def worker_pids(self) -> list[int]:
         return [w.proc.pid for w in self._workers if w.proc.alive()]

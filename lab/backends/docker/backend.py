@@ -30,9 +30,9 @@ from typing import Any
 import docker
 import docker.errors
 import httpx
-import redis
 import requests
 
+from lab.backends import base
 from lab.backends.base import Affected, NetworkTarget, ScrapeTarget, Target, Which, pick
 from lab.backends.docker.containers import (
     Container,
@@ -49,7 +49,6 @@ from lab.backends.docker.prometheus import ContainerPrometheus
 from lab.backends.docker.redis_container import ContainerRedis
 from lab.backends.local import system_env
 from lab.backends.prometheus import LabPrometheus, PrometheusProcess
-from lab.backends.prometheus_server import API_JOB, WORKER_JOB
 from lab.faults.dependency import URL_VARIABLE as DEPENDENCY_URL
 from lab.faults.toxiproxy import ToxiproxyClient, ToxiproxyProcess
 from lab.scenario.model import DockerConfig, Scenario
@@ -313,18 +312,11 @@ class DockerBackend:
         return None if self._prometheus is None else self._prometheus.url
 
     def scrape_targets(self) -> list[ScrapeTarget]:
-        workers = [
-            ScrapeTarget(WORKER_JOB, f"http://127.0.0.1:{w.metrics_port}/metrics")
-            for w in self._workers
-            if _alive(w.pid) and not w.paused
-        ]
-        return [ScrapeTarget(API_JOB, f"{self.api_url}/metrics"), *workers]
+        ports = [w.metrics_port for w in self._workers if _alive(w.pid) and not w.paused]
+        return base.scrape_targets(self.api_url, ports)
 
     def redis_version(self) -> str:
-        with redis.Redis.from_url(self.redis_url, decode_responses=True) as r:
-            info = r.info("server")
-        name = "valkey" if "valkey_version" in info else "redis"
-        return f"{name} {info.get('valkey_version') or info.get('redis_version', '?')}"
+        return base.redis_version(self.redis_url)
 
     def worker_pids(self) -> list[int]:
         return [w.pid for w in self._workers if _alive(w.pid)]
