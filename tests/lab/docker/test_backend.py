@@ -182,21 +182,24 @@ def test_kill_scale_pause_partition_and_redis_crash_lose_nothing(
     assert left_of(docker_client, run_dir) == []
 
 
+def failing_quickstart(
+    lab_images: LabImages, out: Path, override: str
+) -> subprocess.CompletedProcess[str]:
+    """The quickstart on docker (no Prometheus) with one override that makes it fail: the
+    lab's exit code is 3 (the run failed)."""
+    args = docker_args(lab_images.project.tag, override, "system.prometheus=off")
+    done = run_lab(
+        "run", "scenarios/quickstart.yaml", "--out", str(out), *args, timeout=RUN_TIMEOUT_SECONDS
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    return done
+
+
 def test_failed_run_removes_its_containers(
     lab_images: LabImages, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     out = tmp_path / "results"
-    done = run_lab(
-        "run",
-        "scenarios/quickstart.yaml",
-        "--out",
-        str(out),
-        *docker_args(
-            lab_images.project.tag, "system.imports=[no_such_handlers]", "system.prometheus=off"
-        ),
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
-    assert done.returncode == 3, done.stdout + done.stderr
+    done = failing_quickstart(lab_images, out, "system.imports=[no_such_handlers]")
     assert "the API did not start" in done.stderr
     run_dir = only_run(out)
     assert "no_such_handlers" in (run_dir / "logs" / "api.log").read_text()
@@ -207,17 +210,7 @@ def test_memory_limit_in_force_a_worker_over_it_fails_the_run(
     lab_images: LabImages, docker_client: docker.DockerClient, tmp_path: Path
 ) -> None:
     out = tmp_path / "results"
-    done = run_lab(
-        "run",
-        "scenarios/quickstart.yaml",
-        "--out",
-        str(out),
-        *docker_args(
-            lab_images.project.tag, "system.docker.worker_memory_mb=32", "system.prometheus=off"
-        ),
-        timeout=RUN_TIMEOUT_SECONDS,
-    )
-    assert done.returncode == 3, done.stdout + done.stderr
+    done = failing_quickstart(lab_images, out, "system.docker.worker_memory_mb=32")
     assert "exited with 137 (killed: over its memory limit)" in done.stderr  # importing
     assert left_of(docker_client, only_run(out)) == []
 
