@@ -55,17 +55,7 @@ async def _accept(request: Request, body: TaskSubmission, idempotency_key: str |
     state.registry.validate_payload(body.task_type, body.payload)
     await state.known_queues.admit(client, [body.queue])
     await state.admission.admit(client, body.queue, [body.priority])
-    sub = await client.submit(
-        body.task_type,
-        body.payload,
-        queue=body.queue,
-        priority=body.priority,
-        max_retries=body.max_retries,
-        timeout_seconds=body.timeout_seconds,
-        delay_seconds=body.delay_seconds,
-        eta=body.eta,
-        idempotency_key=body.idempotency_key or idempotency_key,
-    )
+    sub = await client.submit(body.task_type, body.payload, **_options(body, idempotency_key))
     return Response(
         orjson.dumps({"id": sub.id, "status": sub.state, "created": sub.created}),
         status_code=status.HTTP_202_ACCEPTED if sub.created else status.HTTP_200_OK,
@@ -184,18 +174,22 @@ async def submit_batch(
     )
 
 
+def _options(t: TaskSubmission, idempotency_key: str | None = None) -> dict[str, Any]:
+    """A submission's options as the client takes them (the header's key when the body
+    names none)."""
+    return {
+        "queue": t.queue,
+        "priority": t.priority,
+        "max_retries": t.max_retries,
+        "timeout_seconds": t.timeout_seconds,
+        "delay_seconds": t.delay_seconds,
+        "eta": t.eta,
+        "idempotency_key": t.idempotency_key or idempotency_key,
+    }
+
+
 def _request(t: TaskSubmission, idempotency_key: str | None = None) -> TaskRequest:
-    return TaskRequest(
-        t.task_type,
-        t.payload,
-        queue=t.queue,
-        priority=t.priority,
-        max_retries=t.max_retries,
-        timeout_seconds=t.timeout_seconds,
-        delay_seconds=t.delay_seconds,
-        eta=t.eta,
-        idempotency_key=t.idempotency_key or idempotency_key,
-    )
+    return TaskRequest(t.task_type, t.payload, **_options(t, idempotency_key))
 
 
 @router.get("", operation_id="list_tasks")
