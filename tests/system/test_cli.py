@@ -9,8 +9,10 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -76,11 +78,25 @@ def test_clear_errors_for_bad_input(redis_url: str) -> None:
     assert "Traceback" not in bad_json.stderr + bad_prio.stderr + unknown.stderr
 
 
+@contextmanager
+def _running(cmd: list[str], cwd: Path, text: bool = False) -> Iterator[subprocess.Popen[Any]]:
+    """``cmd`` started in ``cwd`` with its output piped; killed at the end if the test
+    did not stop it."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, text=text)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
 def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     port = free_port()
     cmd = [*TASKQ, "up", "--workers", "2", "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, text=True)
-    try:
+    with _running(cmd, tmp_path, text=True) as proc:
         assert proc.stdout is not None
         printed = [proc.stdout.readline() for _ in range(4)]
         assert printed[0].split()[1].startswith("redis://:***@127.0.0.1:"), printed
@@ -128,12 +144,6 @@ def test_up_serves_tasks_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
         assert (tmp_path / ".taskq" / "redis").is_dir()  # the embedded data folder
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
@@ -196,8 +206,7 @@ def test_up_with_two_api_processes_serves_and_stops_them(tmp_path: Path) -> None
     servers: list[int] = []
     port = free_port()
     cmd = [*TASKQ, "up", "--workers", "1", "--api-workers", "2", "--port", str(port)]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], cwd=tmp_path, stdout=subprocess.PIPE)
-    try:
+    with _running([*cmd, "--log-level", "warning"], tmp_path) as proc:
         assert proc.stdout is not None
         assert (
             f"http://127.0.0.1:{port}".encode() in proc.stdout.readline() + proc.stdout.readline()
@@ -214,12 +223,6 @@ def test_up_with_two_api_processes_serves_and_stops_them(tmp_path: Path) -> None
         assert done.json()["status"] == "succeeded"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stdout:
-            proc.stdout.close()
     for pid in servers:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
